@@ -1,0 +1,50 @@
+package io.sparkformer.model;
+
+/**
+ * One batch of token ids, row-major. For the decoder and encoder kinds, {@code ids} [size,
+ * length] is the input; for encoder_decoder, {@code src} [size, srcLength] is the encoder input and
+ * {@code ids} the decoder input (beginning with bos). {@code target} [size, length] holds the ids to
+ * predict, −1 where nothing is predicted. Target may be null for inference.
+ */
+public record Batch(int size, int length, int[] ids, int[] target, int srcLength, int[] src) {
+    public Batch {
+        if (size < 1 || length < 1) {
+            throw new IllegalArgumentException("batch must have at least one row and one position, got "
+                    + size + "x" + length);
+        }
+        if (ids.length != size * length) {
+            throw new IllegalArgumentException("ids has " + ids.length + " entries, expected " + size + "x" + length);
+        }
+        if (target != null && target.length != size * length) {
+            throw new IllegalArgumentException("target has " + target.length + " entries, expected " + size + "x" + length);
+        }
+        if (src != null && (srcLength < 1 || src.length != size * srcLength)) {
+            throw new IllegalArgumentException("src has " + src.length + " entries, expected " + size + "x" + srcLength);
+        }
+    }
+
+    /** A decoder (next token) or encoder (masked LM) batch. */
+    public static Batch of(int size, int length, int[] ids, int[] target) {
+        return new Batch(size, length, ids, target, 0, null);
+    }
+
+    /** An encoder-decoder batch. */
+    public static Batch seq2seq(int size, int srcLength, int[] src, int length, int[] tgtIn, int[] target) {
+        return new Batch(size, length, tgtIn, target, srcLength, src);
+    }
+
+    public boolean hasSource() { return src != null; }
+
+    /** Positions whose target is not −1. */
+    public int countedTargets() {
+        int n = 0;
+        if (target != null) {
+            for (int t : target) {
+                if (t != -1) {
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,94 @@
+package io.sparkformer.model;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Chooses ND4J's native CPU build before ND4J loads.
+ *
+ * <p>The project ships the avx2 and avx512 builds of libnd4j and not the generic one: avx2 runs
+ * about twice as fast as generic, and a build the CPU lacks dies with SIGILL instead of an
+ * exception. So the choice must come from the CPU's own flags, and must happen before the first
+ * ND4J class touches native code. Every entry point that uses ND4J calls {@link #init()} first.
+ * On the CUDA backend the property is ignored.
+ */
+public final class Nd4jRuntime {
+    private static final Logger LOG = LoggerFactory.getLogger(Nd4jRuntime.class);
+    /** JavaCPP's switch for which platform build of a native library to load. */
+    public static final String EXTENSION_PROPERTY = "org.bytedeco.javacpp.platform.extension";
+    private static final String BINDINGS = "org/nd4j/linalg/cpu/nativecpu/bindings/";
+
+    private static volatile String chosen;
+
+    private Nd4jRuntime() {}
+
+    /** Sets the platform extension once; an explicit -D setting by the user always wins. */
+    public static synchronized String init() {
+        if (chosen != null) {
+            return chosen;
+        }
+        String preset = System.getProperty(EXTENSION_PROPERTY);
+        if (preset != null) {
+            chosen = preset;
+        } else {
+            chosen = choose(cpuFlags(), Nd4jRuntime::bundled);
+            System.setProperty(EXTENSION_PROPERTY, chosen);
+        }
+        LOG.debug("ND4J native build: linux-x86_64{}", chosen);
+        return chosen;
+    }
+
+    /** The best extension both supported by the CPU and present on the classpath. */
+    static String choose(Set<String> flags, java.util.function.Predicate<String> bundled) {
+        // libnd4j's avx512 build is compiled for the Skylake-X feature set.
+        if (flags.containsAll(List.of("avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"))
+                && bundled.test("-avx512")) {
+            return "-avx512";
+        }
+        if (flags.containsAll(List.of("avx2", "fma")) && bundled.test("-avx2")) {
+            return "-avx2";
+        }
+        if (bundled.test("")) {
+            return "";
+        }
+        if (!isCpuBackendPresent()) {
+            return ""; // CUDA backend: no CPU natives needed
+        }
+        throw new IllegalStateException("No ND4J CPU native build on the classpath fits this CPU (flags avx2="
+                + flags.contains("avx2") + ", avx512f=" + flags.contains("avx512f")
+                + "). Add org.nd4j:nd4j-native:" + "linux-x86_64 (generic) to the classpath.");
+    }
+
+    private static boolean isCpuBackendPresent() {
+        return Nd4jRuntime.class.getClassLoader().getResource("org/nd4j/linalg/cpu/nativecpu/CpuBackend.class") != null;
+    }
+
+    private static boolean bundled(String extension) {
+        return Nd4jRuntime.class.getClassLoader().getResource(BINDINGS + "linux-x86_64" + extension + "/") != null;
+    }
+
+    static Set<String> cpuFlags() {
+        Set<String> flags = new HashSet<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.toLowerCase(Locale.ROOT).startsWith("flags")) {
+                    for (String f : line.substring(line.indexOf(':') + 1).trim().split("\\s+")) {
+                        flags.add(f);
+                    }
+                    break;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Cannot read CPU flags from /proc/cpuinfo ({}); assuming no AVX", e.toString());
+        }
+        return flags;
+    }
+}

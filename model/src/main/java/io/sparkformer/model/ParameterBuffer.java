@@ -1,0 +1,84 @@
+package io.sparkformer.model;
+
+import static org.nd4j.linalg.indexing.NDArrayIndex.all;
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * One flat buffer laid out by a {@link ParameterLayout}, with named views into it. Parameters,
+ * their gradients and AdamW's two moments are each one of these, so whole-buffer operations
+ * (averaging, the optimizer step, checkpoints) never loop over tensors.
+ */
+public final class ParameterBuffer {
+    private final ParameterLayout layout;
+    private final INDArray flat;
+    private final Map<String, INDArray> blockViews = new HashMap<>();
+    private final Map<String, INDArray> tensorViews = new HashMap<>();
+
+    public ParameterBuffer(ParameterLayout layout, DataType dataType) {
+        this(layout, Nd4j.zeros(dataType, layout.size()));
+    }
+
+    /** Wraps an existing flat array, which must have the layout's length. */
+    public ParameterBuffer(ParameterLayout layout, INDArray flat) {
+        if (flat.rank() != 1 || flat.length() != layout.size()) {
+            throw new IllegalArgumentException("flat buffer has shape " + java.util.Arrays.toString(flat.shape())
+                    + ", layout needs [" + layout.size() + "]");
+        }
+        this.layout = layout;
+        this.flat = flat;
+        for (ParameterLayout.Block b : layout.blocks().values()) {
+            blockViews.put(b.name(), flat.get(interval(b.offset(), b.offset() + b.size())).reshape(b.shape()));
+        }
+        for (ParameterLayout.Tensor t : layout.tensors().values()) {
+            INDArray block = blockViews.get(t.block());
+            INDArray view;
+            if (t.rank() == 1) {
+                view = block.get(interval(t.colStart(), t.colStart() + t.shape()[0]));
+            } else if (t.colStart() == 0 && block.size(1) == t.shape()[1]) {
+                view = block;
+            } else {
+                view = block.get(all(), interval(t.colStart(), t.colStart() + t.shape()[1]));
+            }
+            tensorViews.put(t.name(), view);
+        }
+    }
+
+    public ParameterLayout layout() { return layout; }
+
+    public INDArray flat() { return flat; }
+
+    public DataType dataType() { return flat.dataType(); }
+
+    /** A block the layers compute with, e.g. {@code decoder.layers.0.self_attn.qkv.weight}. */
+    public INDArray block(String name) {
+        INDArray v = blockViews.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("no parameter block named " + name);
+        }
+        return v;
+    }
+
+    /** A spec tensor, e.g. {@code decoder.layers.0.self_attn.k.weight}; may be a strided view. */
+    public INDArray tensor(String name) {
+        INDArray v = tensorViews.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("no parameter tensor named " + name);
+        }
+        return v;
+    }
+
+    public void zero() {
+        flat.assign(0);
+    }
+
+    public void copyFrom(ParameterBuffer other) {
+        flat.assign(other.flat);
+    }
+}

@@ -1,0 +1,185 @@
+package io.sparkformer.model;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where each parameter lives in the one flat buffer.
+ *
+ * <p>Two kinds of entries: <em>blocks</em>, the contiguous regions the layers compute with (the
+ * fused {@code [d, 3d]} Q/K/V weight, so one GEMM projects all three), and <em>tensors</em>, the
+ * spec's named weights, each a (possibly strided) view into a block. All tensors of two or more
+ * dimensions come first, so AdamW's weight decay covers the prefix {@code [0, decayedSize)}.
+ */
+public final class ParameterLayout {
+
+    /** A contiguous region of the flat buffer, row-major. */
+    public record Block(String name, long offset, long[] shape) {
+        public long size() {
+            long n = 1;
+            for (long s : shape) {
+                n *= s;
+            }
+            return n;
+        }
+    }
+
+    /**
+     * A spec tensor: {@code columns} [colStart, colStart + shape[last]) of its block. A 1-D tensor
+     * is the range [colStart, colStart + shape[0]) of a 1-D block.
+     */
+    public record Tensor(String name, String block, long colStart, long[] shape) {
+        public int rank() { return shape.length; }
+
+        public long size() {
+            long n = 1;
+            for (long s : shape) {
+                n *= s;
+            }
+            return n;
+        }
+    }
+
+    private final Map<String, Block> blocks;
+    private final Map<String, Tensor> tensors;
+    private final long size;
+    private final long decayedSize;
+
+    private ParameterLayout(Map<String, Block> blocks, Map<String, Tensor> tensors, long size, long decayedSize) {
+        this.blocks = Collections.unmodifiableMap(blocks);
+        this.tensors = Collections.unmodifiableMap(tensors);
+        this.size = size;
+        this.decayedSize = decayedSize;
+    }
+
+    public long size() { return size; }
+
+    /** Elements [0, decayedSize) belong to tensors of two or more dimensions. */
+    public long decayedSize() { return decayedSize; }
+
+    public Map<String, Block> blocks() { return blocks; }
+
+    /** The spec's tensors in layout order. */
+    public Map<String, Tensor> tensors() { return tensors; }
+
+    public Block block(String name) {
+        Block b = blocks.get(name);
+        if (b == null) {
+            throw new IllegalArgumentException("no parameter block named " + name);
+        }
+        return b;
+    }
+
+    public Tensor tensor(String name) {
+        Tensor t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no parameter tensor named " + name);
+        }
+        return t;
+    }
+
+    /** The stacks a kind has, in forward order. */
+    public static List<String> stacks(TransformerConfig.Kind kind) {
+        return switch (kind) {
+            case DECODER -> List.of("decoder");
+            case ENCODER -> List.of("encoder");
+            case ENCODER_DECODER -> List.of("encoder", "decoder");
+        };
+    }
+
+    public static boolean hasCrossAttention(TransformerConfig cfg, String stack) {
+        return cfg.kind() == TransformerConfig.Kind.ENCODER_DECODER && stack.equals("decoder");
+    }
+
+    public static ParameterLayout of(TransformerConfig cfg) {
+        Builder b = new Builder();
+        int d = cfg.dModel();
+        int ff = cfg.dFf();
+        // Matrices first: everything AdamW decays.
+        b.matrix("tok_emb", cfg.vocabSize(), d);
+        if (cfg.positional() == TransformerConfig.Positional.LEARNED) {
+            b.matrix("pos_emb", cfg.maxLen(), d);
+        }
+        for (String stack : stacks(cfg.kind())) {
+            for (int i = 0; i < cfg.nLayers(); i++) {
+                String p = stack + ".layers." + i + ".";
+                for (String attn : attentions(cfg, stack)) {
+                    b.fusedColumns(p + attn + ".qkv.weight", d, d,
+                            p + attn + ".q.weight", p + attn + ".k.weight", p + attn + ".v.weight");
+                    b.matrix(p + attn + ".o.weight", d, d);
+                }
+                b.matrix(p + "ffn.fc1.weight", d, ff);
+                b.matrix(p + "ffn.fc2.weight", ff, d);
+            }
+        }
+        long decayed = b.offset;
+        for (String stack : stacks(cfg.kind())) {
+            for (int i = 0; i < cfg.nLayers(); i++) {
+                String p = stack + ".layers." + i + ".";
+                List<String> attns = attentions(cfg, stack);
+                for (String attn : attns) {
+                    b.fusedVector(p + attn + ".qkv.bias", d,
+                            p + attn + ".q.bias", p + attn + ".k.bias", p + attn + ".v.bias");
+                    b.vector(p + attn + ".o.bias", d);
+                }
+                b.vector(p + "ffn.fc1.bias", ff);
+                b.vector(p + "ffn.fc2.bias", d);
+                for (int j = 1; j <= attns.size() + 1; j++) {
+                    b.vector(p + "ln" + j + ".weight", d);
+                    b.vector(p + "ln" + j + ".bias", d);
+                }
+            }
+            if (cfg.norm() == TransformerConfig.Norm.PRE) {
+                b.vector(stack + ".ln_f.weight", d);
+                b.vector(stack + ".ln_f.bias", d);
+            }
+        }
+        return new ParameterLayout(b.blocks, b.tensors, b.offset, decayed);
+    }
+
+    static List<String> attentions(TransformerConfig cfg, String stack) {
+        List<String> a = new ArrayList<>();
+        a.add("self_attn");
+        if (hasCrossAttention(cfg, stack)) {
+            a.add("cross_attn");
+        }
+        return a;
+    }
+
+    private static final class Builder {
+        final Map<String, Block> blocks = new LinkedHashMap<>();
+        final Map<String, Tensor> tensors = new LinkedHashMap<>();
+        long offset;
+
+        void matrix(String name, long rows, long cols) {
+            blocks.put(name, new Block(name, offset, new long[] {rows, cols}));
+            tensors.put(name, new Tensor(name, name, 0, new long[] {rows, cols}));
+            offset += rows * cols;
+        }
+
+        void fusedColumns(String blockName, long rows, long cols, String... parts) {
+            blocks.put(blockName, new Block(blockName, offset, new long[] {rows, cols * parts.length}));
+            for (int i = 0; i < parts.length; i++) {
+                tensors.put(parts[i], new Tensor(parts[i], blockName, i * cols, new long[] {rows, cols}));
+            }
+            offset += rows * cols * parts.length;
+        }
+
+        void vector(String name, long n) {
+            blocks.put(name, new Block(name, offset, new long[] {n}));
+            tensors.put(name, new Tensor(name, name, 0, new long[] {n}));
+            offset += n;
+        }
+
+        void fusedVector(String blockName, long n, String... parts) {
+            blocks.put(blockName, new Block(blockName, offset, new long[] {n * parts.length}));
+            for (int i = 0; i < parts.length; i++) {
+                tensors.put(parts[i], new Tensor(parts[i], blockName, i * n, new long[] {n}));
+            }
+            offset += n * parts.length;
+        }
+    }
+}

@@ -1,0 +1,506 @@
+package io.sparkformer.model;
+
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Positional;
+import io.sparkformer.model.layers.Attention;
+import io.sparkformer.model.layers.Dropout;
+import io.sparkformer.model.layers.Embedding;
+import io.sparkformer.model.layers.FeedForward;
+import io.sparkformer.model.layers.LayerNorm;
+import io.sparkformer.model.layers.Ops;
+import io.sparkformer.model.layers.Residual;
+import io.sparkformer.model.layers.Sublayer;
+import io.sparkformer.model.layers.TiedHeadLoss;
+
+/**
+ * The three kinds of the reference spec wired from the layers: decoder (causal LM), encoder
+ * (masked LM) and encoder_decoder (seq2seq). Parameters and gradients are two flat buffers of one
+ * layout. Activations are allocated for a batch shape and reused until the shape changes.
+ *
+ * <p>Not thread-safe: one model per thread.
+ */
+public final class Transformer {
+    /** Additive score bias for blocked (query, key) pairs. */
+    static final double BLOCKED = -1e9;
+
+    private final TransformerConfig config;
+    private final DataType dataType;
+    private final ParameterLayout layout;
+    private final ParameterBuffer params;
+    private final ParameterBuffer grads;
+
+    private final Embedding encoderEmbedding;
+    private final Embedding decoderEmbedding;
+    private final Dropout encoderEmbeddingDropout;
+    private final Dropout decoderEmbeddingDropout;
+    private final Stack encoder;
+    private final Stack decoder;
+    private final TiedHeadLoss head;
+
+    // Per batch shape.
+    private long batchSize = -1;
+    private long length = -1;
+    private long srcLength = -1;
+    private INDArray ids, src, targets;
+    private INDArray selfBias, encoderBias, crossBias;
+    private INDArray memoryGrad, hiddenGrad;
+    private int[] lastMaskKey;
+    private boolean forwardDone;
+    private boolean training;
+    private double lastLoss = Double.NaN;
+
+    public Transformer(TransformerConfig config, DataType dataType) {
+        Nd4jRuntime.init();
+        if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
+            throw new IllegalArgumentException("data type must be FLOAT or DOUBLE, got " + dataType);
+        }
+        this.config = config;
+        this.dataType = dataType;
+        this.layout = ParameterLayout.of(config);
+        this.params = new ParameterBuffer(layout, dataType);
+        this.grads = new ParameterBuffer(layout, dataType);
+
+        INDArray positions;
+        INDArray positionsGrad;
+        if (config.positional() == Positional.LEARNED) {
+            positions = params.tensor("pos_emb");
+            positionsGrad = grads.tensor("pos_emb");
+        } else {
+            positions = sinusoidal(config.maxLen(), config.dModel(), dataType);
+            positionsGrad = null;
+        }
+        INDArray tok = params.tensor("tok_emb");
+        INDArray tokGrad = grads.tensor("tok_emb");
+        boolean hasEnc = config.kind().hasEncoder();
+        boolean hasDec = config.kind().hasDecoder();
+        encoderEmbedding = hasEnc ? new Embedding(tok, tokGrad, positions, positionsGrad, config.scaleEmbeddings()) : null;
+        decoderEmbedding = hasDec ? new Embedding(tok, tokGrad, positions, positionsGrad, config.scaleEmbeddings()) : null;
+        encoderEmbeddingDropout = new Dropout(config.dropout());
+        decoderEmbeddingDropout = new Dropout(config.dropout());
+        encoder = hasEnc ? new Stack("encoder") : null;
+        decoder = hasDec ? new Stack("decoder") : null;
+        head = new TiedHeadLoss(tok, tokGrad);
+    }
+
+    public TransformerConfig config() { return config; }
+
+    public DataType dataType() { return dataType; }
+
+    public ParameterLayout layout() { return layout; }
+
+    public ParameterBuffer parameters() { return params; }
+
+    public ParameterBuffer gradients() { return grads; }
+
+    public long parameterCount() { return layout.size(); }
+
+    /**
+     * GPT-2 style initialisation from a seed: linear and embedding weights N(0, 0.02), output
+     * projections of each residual branch scaled by 1/√(2·layers), biases 0, LayerNorm gains 1.
+     */
+    public void initialize(long seed) {
+        Nd4j.getRandom().setSeed(seed);
+        int residualBranches = 2 * config.nLayers() * ParameterLayout.stacks(config.kind()).size();
+        for (ParameterLayout.Tensor t : layout.tensors().values()) {
+            INDArray view = params.tensor(t.name());
+            String name = t.name();
+            if (t.rank() >= 2) {
+                double std = 0.02;
+                if (name.endsWith(".o.weight") || name.endsWith("fc2.weight")) {
+                    std /= Math.sqrt(residualBranches);
+                }
+                view.assign(Nd4j.randn(dataType, t.shape()).muli(std));
+            } else if (name.contains(".ln") && name.endsWith(".weight")) {
+                view.assign(1.0);
+            } else {
+                view.assign(0.0);
+            }
+        }
+    }
+
+    /** Runs the forward pass and returns the loss (NaN when the batch has no targets). */
+    public double forward(Batch batch, boolean training) {
+        prepare(batch);
+        this.training = training;
+        INDArray memory = null;
+        if (encoder != null) {
+            INDArray encIn = config.kind() == Kind.ENCODER ? ids : src;
+            INDArray x = encoderEmbeddingDropout.forward(encoderEmbedding.forward(encIn), training);
+            memory = encoder.forward(x, encoderBias, null, null, training);
+        }
+        INDArray hidden;
+        if (decoder != null) {
+            INDArray x = decoderEmbeddingDropout.forward(decoderEmbedding.forward(ids), training);
+            hidden = decoder.forward(x, selfBias, memory, crossBias, training);
+        } else {
+            hidden = memory;
+        }
+        head.forwardLogits(hidden);
+        lastLoss = batch.target() == null ? Double.NaN : head.loss(targets, batch.countedTargets());
+        forwardDone = batch.target() != null;
+        return lastLoss;
+    }
+
+    /** Zeroes the gradients and back-propagates the loss of the last {@link #forward}. */
+    public void backward() {
+        if (!forwardDone) {
+            throw new IllegalStateException("backward needs a forward pass with targets first");
+        }
+        grads.zero();
+        head.backward(hiddenGrad);
+        if (decoder != null) {
+            if (memoryGrad != null) {
+                memoryGrad.assign(0);
+            }
+            INDArray dx = decoder.backward(hiddenGrad, memoryGrad);
+            decoderEmbeddingDropout.backward(dx);
+            decoderEmbedding.backward(dx);
+        }
+        if (encoder != null) {
+            INDArray dTop = config.kind() == Kind.ENCODER ? hiddenGrad : memoryGrad;
+            INDArray dx = encoder.backward(dTop, null);
+            encoderEmbeddingDropout.backward(dx);
+            encoderEmbedding.backward(dx);
+        }
+        forwardDone = false;
+    }
+
+    /** Forward with dropout on, then backward; returns the loss. */
+    public double forwardBackward(Batch batch) {
+        double loss = forward(batch, true);
+        backward();
+        return loss;
+    }
+
+    /** Logits of the last forward pass, [B·T, V]; overwritten by the next one. */
+    public INDArray logits() { return head.logits(); }
+
+    /** Attention probabilities [B·h, Tq, Tk] of a layer's self- or cross-attention, last forward. */
+    public INDArray attentionProbabilities(String stack, int layer, boolean cross) {
+        Stack s = stack.equals("encoder") ? encoder : decoder;
+        if (s == null) {
+            throw new IllegalArgumentException("this " + config.kind() + " model has no " + stack);
+        }
+        return (cross ? s.crossAttention.get(layer) : s.selfAttention.get(layer)).probabilities();
+    }
+
+    // ------------------------------------------------------------------ batch preparation
+
+    private void prepare(Batch batch) {
+        int vocab = config.vocabSize();
+        checkIds("ids", batch.ids(), vocab, false);
+        if (batch.target() != null) {
+            checkIds("target", batch.target(), vocab, true);
+        }
+        if (batch.length() > config.maxLen()) {
+            throw new IllegalArgumentException("sequence length " + batch.length() + " exceeds max_len " + config.maxLen());
+        }
+        if (config.kind() == Kind.ENCODER_DECODER) {
+            if (!batch.hasSource()) {
+                throw new IllegalArgumentException("an encoder_decoder model needs a batch with a source");
+            }
+            checkIds("src", batch.src(), vocab, false);
+            if (batch.srcLength() > config.maxLen()) {
+                throw new IllegalArgumentException("source length " + batch.srcLength() + " exceeds max_len " + config.maxLen());
+            }
+        }
+        long s = batch.hasSource() ? batch.srcLength() : 0;
+        if (batch.size() != batchSize || batch.length() != length || s != srcLength) {
+            allocate(batch.size(), batch.length(), s);
+        }
+        ids.assign(Nd4j.createFromArray(batch.ids()));
+        if (src != null) {
+            src.assign(Nd4j.createFromArray(batch.src()));
+        }
+        if (batch.target() != null) {
+            targets.assign(Nd4j.createFromArray(batch.target()));
+        }
+        buildMasks(batch);
+    }
+
+    private static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
+        for (int i = 0; i < values.length; i++) {
+            int v = values[i];
+            if (v >= vocab || v < (allowIgnore ? -1 : 0)) {
+                throw new IllegalArgumentException(what + "[" + i + "] = " + v + " is outside the vocabulary [0, "
+                        + vocab + ")" + (allowIgnore ? " (or -1 to ignore)" : ""));
+            }
+        }
+    }
+
+    private void allocate(long b, long t, long s) {
+        batchSize = b;
+        length = t;
+        srcLength = s;
+        int d = config.dModel();
+        ids = Nd4j.createUninitialized(DataType.INT32, b * t);
+        targets = Nd4j.createUninitialized(DataType.INT32, b * t);
+        src = s > 0 ? Nd4j.createUninitialized(DataType.INT32, b * s) : null;
+        long heads = config.nHeads();
+        INDArray onesT = Ops.ones(dataType, b * t);
+        INDArray onesS = s > 0 ? Ops.ones(dataType, b * s) : null;
+        lastMaskKey = null;
+        switch (config.kind()) {
+            case DECODER -> {
+                selfBias = Ops.buffer(dataType, b * heads, t, t);
+                decoderEmbedding.allocate(dataType, b, t);
+                decoderEmbeddingDropout.allocate(dataType, b * t, d);
+                decoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
+            }
+            case ENCODER -> {
+                encoderBias = Ops.buffer(dataType, b * heads, t, t);
+                encoderEmbedding.allocate(dataType, b, t);
+                encoderEmbeddingDropout.allocate(dataType, b * t, d);
+                encoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
+            }
+            case ENCODER_DECODER -> {
+                encoderBias = Ops.buffer(dataType, b * heads, s, s);
+                selfBias = Ops.buffer(dataType, b * heads, t, t);
+                crossBias = Ops.buffer(dataType, b * heads, t, s);
+                encoderEmbedding.allocate(dataType, b, s);
+                encoderEmbeddingDropout.allocate(dataType, b * s, d);
+                encoder.allocate(new Sublayer.Shape(b, s, 0, onesS, null));
+                decoderEmbedding.allocate(dataType, b, t);
+                decoderEmbeddingDropout.allocate(dataType, b * t, d);
+                decoder.allocate(new Sublayer.Shape(b, t, s, onesT, onesS));
+                memoryGrad = Ops.buffer(dataType, b * s, d);
+            }
+        }
+        head.allocate(dataType, b * t);
+        hiddenGrad = Ops.buffer(dataType, b * t, d);
+    }
+
+    /**
+     * Builds the additive masks: decoder self-attention allows k ≤ q with key not pad; encoder
+     * self-attention and cross-attention allow every key that is not pad. Skipped when the pad
+     * pattern is the same as the last batch's.
+     */
+    private void buildMasks(Batch batch) {
+        int pad = config.padId();
+        int b = batch.size();
+        int t = batch.length();
+        int s = batch.hasSource() ? batch.srcLength() : 0;
+        boolean[] keyPad = padPattern(batch.ids(), pad);
+        boolean[] srcPad = batch.hasSource() ? padPattern(batch.src(), pad) : new boolean[0];
+        int[] key = maskKey(keyPad, srcPad);
+        if (Arrays.equals(key, lastMaskKey)) {
+            return;
+        }
+        lastMaskKey = key;
+        int h = config.nHeads();
+        switch (config.kind()) {
+            case DECODER -> fill(selfBias, b, h, t, t, keyPad, true);
+            case ENCODER -> fill(encoderBias, b, h, t, t, keyPad, false);
+            case ENCODER_DECODER -> {
+                fill(encoderBias, b, h, s, s, srcPad, false);
+                fill(selfBias, b, h, t, t, keyPad, true);
+                fill(crossBias, b, h, t, s, srcPad, false);
+            }
+        }
+    }
+
+    private static boolean[] padPattern(int[] values, int pad) {
+        boolean[] p = new boolean[values.length];
+        for (int i = 0; i < values.length; i++) {
+            p[i] = values[i] == pad;
+        }
+        return p;
+    }
+
+    private static int[] maskKey(boolean[] a, boolean[] b) {
+        int[] k = new int[a.length + b.length + 1];
+        k[0] = a.length;
+        for (int i = 0; i < a.length; i++) {
+            k[i + 1] = a[i] ? 1 : 0;
+        }
+        for (int i = 0; i < b.length; i++) {
+            k[a.length + 1 + i] = b[i] ? 1 : 0;
+        }
+        return k;
+    }
+
+    private void fill(INDArray target, int b, int h, int tq, int tk, boolean[] keyIsPad, boolean causal) {
+        double[] bias = new double[b * h * tq * tk];
+        int i = 0;
+        for (int r = 0; r < b; r++) {
+            for (int head = 0; head < h; head++) {
+                for (int q = 0; q < tq; q++) {
+                    for (int k = 0; k < tk; k++) {
+                        boolean blocked = keyIsPad[r * tk + k] || (causal && k > q);
+                        bias[i++] = blocked ? BLOCKED : 0.0;
+                    }
+                }
+            }
+        }
+        target.assign(Nd4j.createFromArray(bias).reshape(target.shape()).castTo(dataType));
+    }
+
+    static INDArray sinusoidal(int maxLen, int d, DataType type) {
+        double[] pe = new double[maxLen * d];
+        for (int p = 0; p < maxLen; p++) {
+            for (int i = 0; i < d; i += 2) {
+                double angle = p / Math.pow(10000.0, (double) i / d);
+                pe[p * d + i] = Math.sin(angle);
+                pe[p * d + i + 1] = Math.cos(angle);
+            }
+        }
+        return Nd4j.createFromArray(pe).reshape(maxLen, d).castTo(type);
+    }
+
+    // ------------------------------------------------------------------ stacks
+
+    /** The layers of the encoder or the decoder, with the final LayerNorm under pre-norm. */
+    private final class Stack {
+        final List<Residual> blocks = new ArrayList<>();
+        final List<Attention> selfAttention = new ArrayList<>();
+        final List<Attention> crossAttention = new ArrayList<>();
+        final LayerNorm finalNorm;
+        final String name;
+        INDArray selfMask, crossMask, memory, memoryGradient;
+        INDArray onesMemory;
+
+        Stack(String name) {
+            this.name = name;
+            boolean pre = config.norm() == Norm.PRE;
+            boolean cross = ParameterLayout.hasCrossAttention(config, name);
+            double p = config.dropout();
+            for (int i = 0; i < config.nLayers(); i++) {
+                String pfx = name + ".layers." + i + ".";
+                int ln = 1;
+                Attention self = attention(pfx + "self_attn", false);
+                selfAttention.add(self);
+                blocks.add(new Residual(new AttentionSublayer(self, false), norm(pfx + "ln" + ln++), pre, p));
+                if (cross) {
+                    Attention c = attention(pfx + "cross_attn", true);
+                    crossAttention.add(c);
+                    blocks.add(new Residual(new AttentionSublayer(c, true), norm(pfx + "ln" + ln++), pre, p));
+                }
+                FeedForward ffn = new FeedForward(
+                        params.block(pfx + "ffn.fc1.weight"), params.block(pfx + "ffn.fc1.bias"),
+                        params.block(pfx + "ffn.fc2.weight"), params.block(pfx + "ffn.fc2.bias"),
+                        grads.block(pfx + "ffn.fc1.weight"), grads.block(pfx + "ffn.fc1.bias"),
+                        grads.block(pfx + "ffn.fc2.weight"), grads.block(pfx + "ffn.fc2.bias"),
+                        config.activation());
+                blocks.add(new Residual(new FeedForwardSublayer(ffn), norm(pfx + "ln" + ln), pre, p));
+            }
+            finalNorm = pre ? norm(name + ".ln_f") : null;
+        }
+
+        private Attention attention(String prefix, boolean cross) {
+            return new Attention(cross, config.nHeads(),
+                    params.block(prefix + ".qkv.weight"), params.block(prefix + ".qkv.bias"),
+                    params.block(prefix + ".o.weight"), params.block(prefix + ".o.bias"),
+                    grads.block(prefix + ".qkv.weight"), grads.block(prefix + ".qkv.bias"),
+                    grads.block(prefix + ".o.weight"), grads.block(prefix + ".o.bias"),
+                    new Dropout(config.dropout()));
+        }
+
+        private LayerNorm norm(String prefix) {
+            return new LayerNorm(params.block(prefix + ".weight"), params.block(prefix + ".bias"),
+                    grads.block(prefix + ".weight"), grads.block(prefix + ".bias"), config.lnEps());
+        }
+
+        private INDArray finalGrad;
+        private INDArray onesRows;
+
+        void allocate(Sublayer.Shape shape) {
+            onesRows = shape.onesRows();
+            onesMemory = shape.onesMemoryRows();
+            for (Residual r : blocks) {
+                r.allocate(dataType, shape, config.dModel());
+            }
+            if (finalNorm != null) {
+                finalNorm.allocate(dataType, shape.rows(), config.dModel());
+                finalGrad = Ops.buffer(dataType, shape.rows(), config.dModel());
+            }
+        }
+
+        INDArray forward(INDArray x, INDArray selfMask, INDArray memory, INDArray crossMask, boolean training) {
+            this.selfMask = selfMask;
+            this.memory = memory;
+            this.crossMask = crossMask;
+            for (Residual r : blocks) {
+                x = r.forward(x, training);
+            }
+            return finalNorm != null ? finalNorm.forward(x) : x;
+        }
+
+        /** Returns dL/d(stack input); adds dL/d(memory) into memoryGradient when there is one. */
+        INDArray backward(INDArray dOut, INDArray memoryGradient) {
+            this.memoryGradient = memoryGradient;
+            INDArray d = dOut;
+            if (finalNorm != null) {
+                finalNorm.backward(dOut, finalGrad, false, onesRows);
+                d = finalGrad;
+            }
+            for (int i = blocks.size() - 1; i >= 0; i--) {
+                d = blocks.get(i).backward(d);
+            }
+            return d;
+        }
+
+        private final class AttentionSublayer implements Sublayer {
+            final Attention attention;
+            final boolean cross;
+            INDArray ones;
+
+            AttentionSublayer(Attention attention, boolean cross) {
+                this.attention = attention;
+                this.cross = cross;
+            }
+
+            @Override
+            public void allocate(DataType type, Shape shape) {
+                ones = shape.onesRows();
+                attention.allocate(type, shape.batch(), shape.length(), cross ? shape.memoryLength() : shape.length());
+            }
+
+            @Override
+            public INDArray forward(INDArray x, boolean training) {
+                return cross ? attention.forward(x, memory, crossMask, training)
+                        : attention.forward(x, x, selfMask, training);
+            }
+
+            @Override
+            public void backward(INDArray dOut, INDArray dx, boolean accumulate) {
+                attention.backward(dOut, dx, accumulate, cross ? memoryGradient : null, ones, onesMemory);
+            }
+        }
+
+        private static final class FeedForwardSublayer implements Sublayer {
+            final FeedForward ffn;
+            INDArray ones;
+
+            FeedForwardSublayer(FeedForward ffn) {
+                this.ffn = ffn;
+            }
+
+            @Override
+            public void allocate(DataType type, Shape shape) {
+                ones = shape.onesRows();
+                ffn.allocate(type, shape.rows(), ffn.inputWidth(), ffn.hiddenWidth());
+            }
+
+            @Override
+            public INDArray forward(INDArray x, boolean training) {
+                return ffn.forward(x);
+            }
+
+            @Override
+            public void backward(INDArray dOut, INDArray dx, boolean accumulate) {
+                ffn.backward(dOut, dx, accumulate, ones);
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package io.sparkformer.model;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The architecture of one model: its kind and every switch of the reference spec, validated.
+ * Names and values match the spec's config table, so the same JSON describes a golden case, a
+ * checkpoint and a job's model section.
+ */
+public record TransformerConfig(
+        Kind kind,
+        int vocabSize,
+        int dModel,
+        int nHeads,
+        int nLayers,
+        int dFf,
+        int maxLen,
+        Norm norm,
+        Positional positional,
+        Activation activation,
+        boolean scaleEmbeddings,
+        double lnEps,
+        int padId,
+        double dropout) {
+
+    public enum Kind {
+        DECODER, ENCODER, ENCODER_DECODER;
+
+        public boolean hasEncoder() { return this != DECODER; }
+        public boolean hasDecoder() { return this != ENCODER; }
+    }
+
+    public enum Norm { PRE, POST }
+
+    public enum Positional { LEARNED, SINUSOIDAL }
+
+    public enum Activation { GELU, RELU }
+
+    public static final Set<String> KEYS = Set.of("kind", "vocab_size", "d_model", "n_heads", "n_layers",
+            "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout");
+
+    public TransformerConfig {
+        require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder");
+        require(vocabSize >= 2, "vocab_size", "must be at least 2, got " + vocabSize);
+        require(dModel >= 1, "d_model", "must be positive, got " + dModel);
+        require(nHeads >= 1, "n_heads", "must be positive, got " + nHeads);
+        require(dModel % nHeads == 0, "n_heads", "must divide d_model (" + dModel + "), got " + nHeads);
+        require(nLayers >= 1, "n_layers", "must be positive, got " + nLayers);
+        require(dFf >= 1, "d_ff", "must be positive, got " + dFf);
+        require(maxLen >= 1, "max_len", "must be positive, got " + maxLen);
+        require(norm != null, "norm", "must be pre or post");
+        require(positional != null, "positional", "must be learned or sinusoidal");
+        require(activation != null, "activation", "must be gelu or relu");
+        require(lnEps > 0 && Double.isFinite(lnEps), "ln_eps", "must be a positive number, got " + lnEps);
+        require(padId >= 0 && padId < vocabSize, "pad_id", "must be a token id in [0, vocab_size), got " + padId);
+        require(dropout >= 0 && dropout < 1, "dropout", "must be in [0, 1), got " + dropout);
+        require(positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
+                "must be even for sinusoidal positions, got " + dModel);
+    }
+
+    private static void require(boolean ok, String key, String message) {
+        if (!ok) {
+            throw new ConfigException(key, message);
+        }
+    }
+
+    public int headDim() { return dModel / nHeads; }
+
+    /** A GPT-style decoder with the spec's defaults for the switches. */
+    public static TransformerConfig decoder(int vocab, int d, int heads, int layers, int maxLen) {
+        return new TransformerConfig(Kind.DECODER, vocab, d, heads, layers, 4 * d, maxLen, Norm.PRE,
+                Positional.LEARNED, Activation.GELU, false, 1e-5, 0, 0.0);
+    }
+
+    public TransformerConfig withDropout(double p) {
+        return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
+                activation, scaleEmbeddings, lnEps, padId, p);
+    }
+
+    /**
+     * Reads the spec's JSON-shaped map strictly: an unknown key or a value of the wrong type is a
+     * {@link ConfigException} naming the key. {@code dropout} may be absent (0).
+     */
+    public static TransformerConfig fromMap(Map<String, ?> map) {
+        for (String key : map.keySet()) {
+            if (!KEYS.contains(key)) {
+                throw new ConfigException(key, "unknown model key; known keys are " + new java.util.TreeSet<>(KEYS));
+            }
+        }
+        return new TransformerConfig(
+                enumOf(Kind.class, map, "kind"),
+                intOf(map, "vocab_size"),
+                intOf(map, "d_model"),
+                intOf(map, "n_heads"),
+                intOf(map, "n_layers"),
+                intOf(map, "d_ff"),
+                intOf(map, "max_len"),
+                enumOf(Norm.class, map, "norm"),
+                enumOf(Positional.class, map, "positional"),
+                enumOf(Activation.class, map, "activation"),
+                boolOf(map, "scale_embeddings", false),
+                doubleOf(map, "ln_eps", 1e-5),
+                map.containsKey("pad_id") ? intOf(map, "pad_id") : 0,
+                doubleOf(map, "dropout", 0.0));
+    }
+
+    /** The spec's JSON shape, in a stable key order. */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("kind", kind.name().toLowerCase(Locale.ROOT));
+        m.put("vocab_size", vocabSize);
+        m.put("d_model", dModel);
+        m.put("n_heads", nHeads);
+        m.put("n_layers", nLayers);
+        m.put("d_ff", dFf);
+        m.put("max_len", maxLen);
+        m.put("norm", norm.name().toLowerCase(Locale.ROOT));
+        m.put("positional", positional.name().toLowerCase(Locale.ROOT));
+        m.put("activation", activation.name().toLowerCase(Locale.ROOT));
+        m.put("scale_embeddings", scaleEmbeddings);
+        m.put("ln_eps", lnEps);
+        m.put("pad_id", padId);
+        m.put("dropout", dropout);
+        return m;
+    }
+
+    private static Object required(Map<String, ?> map, String key) {
+        Object v = map.get(key);
+        if (v == null) {
+            throw new ConfigException(key, "is required");
+        }
+        return v;
+    }
+
+    private static int intOf(Map<String, ?> map, String key) {
+        Object v = required(map, key);
+        if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())
+                && Math.abs(n.doubleValue()) <= Integer.MAX_VALUE) {
+            return n.intValue();
+        }
+        throw new ConfigException(key, "must be a whole number, got " + v);
+    }
+
+    private static double doubleOf(Map<String, ?> map, String key, double fallback) {
+        Object v = map.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (v instanceof Number n) {
+            return n.doubleValue();
+        }
+        throw new ConfigException(key, "must be a number, got " + v);
+    }
+
+    private static boolean boolOf(Map<String, ?> map, String key, boolean fallback) {
+        Object v = map.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        throw new ConfigException(key, "must be true or false, got " + v);
+    }
+
+    private static <E extends Enum<E>> E enumOf(Class<E> type, Map<String, ?> map, String key) {
+        Object v = required(map, key);
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equalsIgnoreCase(String.valueOf(v))) {
+                return e;
+            }
+        }
+        StringBuilder allowed = new StringBuilder();
+        for (E e : type.getEnumConstants()) {
+            allowed.append(allowed.length() == 0 ? "" : ", ").append(e.name().toLowerCase(Locale.ROOT));
+        }
+        throw new ConfigException(key, "must be one of " + allowed + ", got " + v);
+    }
+}

@@ -1,0 +1,14 @@
+package io.sparkformer.model.io;
+
+import java.io.IOException;
+
+/** A safetensors file that cannot be read as one; the message names the file and what is wrong. */
+public class SafeTensorsException extends IOException {
+    public SafeTensorsException(String source, String problem) {
+        super(source + ": not a valid safetensors file: " + problem);
+    }
+
+    public SafeTensorsException(String source, String problem, Throwable cause) {
+        super(source + ": not a valid safetensors file: " + problem, cause);
+    }
+}

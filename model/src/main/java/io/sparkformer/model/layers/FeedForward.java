@@ -1,0 +1,87 @@
+package io.sparkformer.model.layers;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
+import org.nd4j.linalg.factory.Nd4j;
+
+import io.sparkformer.model.TransformerConfig.Activation;
+
+/** fc2(act(fc1(x))) with exact (erf) GELU or ReLU. */
+public final class FeedForward {
+    private static final double INV_SQRT2 = 1.0 / Math.sqrt(2.0);
+    private static final double INV_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
+
+    private final INDArray w1, b1, w2, b2;
+    private final INDArray dw1, db1, dw2, db2;
+    private final Activation activation;
+
+    private INDArray x;
+    private INDArray pre;    // fc1 output
+    private INDArray cdf;    // GELU: Φ(pre)
+    private INDArray act;    // activation output
+    private INDArray out;
+    private INDArray dAct;
+    private INDArray tmp;
+
+    public FeedForward(INDArray w1, INDArray b1, INDArray w2, INDArray b2,
+                       INDArray dw1, INDArray db1, INDArray dw2, INDArray db2, Activation activation) {
+        this.w1 = w1;
+        this.b1 = b1;
+        this.w2 = w2;
+        this.b2 = b2;
+        this.dw1 = dw1;
+        this.db1 = db1.reshape(1, db1.length());
+        this.dw2 = dw2;
+        this.db2 = db2.reshape(1, db2.length());
+        this.activation = activation;
+    }
+
+    public void allocate(DataType type, long rows, long d, long ff) {
+        pre = Ops.buffer(type, rows, ff);
+        act = Ops.buffer(type, rows, ff);
+        dAct = Ops.buffer(type, rows, ff);
+        tmp = Ops.buffer(type, rows, ff);
+        cdf = activation == Activation.GELU ? Ops.buffer(type, rows, ff) : null;
+        out = Ops.buffer(type, rows, d);
+    }
+
+    public INDArray output() { return out; }
+
+    public long inputWidth() { return w1.size(0); }
+
+    public long hiddenWidth() { return w1.size(1); }
+
+    public INDArray forward(INDArray input) {
+        this.x = input;
+        Linear.forward(x, w1, b1, pre);
+        if (activation == Activation.GELU) {
+            // gelu(u) = u·Φ(u), Φ(u) = (1 + erf(u/√2))/2
+            pre.mul(INV_SQRT2, cdf);
+            Nd4j.exec(new Erf(cdf, cdf));
+            cdf.addi(1.0).muli(0.5);
+            pre.mul(cdf, act);
+        } else {
+            Ops.relu(pre, act);
+        }
+        Linear.forward(act, w2, b2, out);
+        return out;
+    }
+
+    /** dx = dL/dx (added to dx when accumulate); parameter gradients accumulate. */
+    public void backward(INDArray dOut, INDArray dx, boolean accumulate, INDArray ones) {
+        Linear.backward(act, w2, dOut, dw2, db2, dAct, 0.0, ones);
+        if (activation == Activation.GELU) {
+            // gelu'(u) = Φ(u) + u·φ(u), φ(u) = exp(−u²/2)/√(2π)
+            pre.mul(pre, tmp);
+            tmp.muli(-0.5);
+            Nd4j.exec(new Exp(tmp, tmp));
+            tmp.muli(pre).muli(INV_SQRT_2PI).addi(cdf);
+            dAct.muli(tmp);
+        } else {
+            Ops.reluBackward(pre, dAct, dAct);
+        }
+        Linear.backward(x, w1, dAct, dw1, db1, dx, accumulate ? 1.0 : 0.0, ones);
+    }
+}

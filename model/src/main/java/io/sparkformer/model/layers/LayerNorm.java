@@ -1,0 +1,80 @@
+package io.sparkformer.model.layers;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.floating.RSqrt;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** LayerNorm over the last dimension with biased variance: y = (x − μ)/√(σ² + ε)·g + b. */
+public final class LayerNorm {
+    private final INDArray gain;
+    private final INDArray bias;
+    private final INDArray gainGrad;
+    private final INDArray biasGrad;
+    private final double eps;
+
+    private INDArray xhat;
+    private INDArray rstd;
+    private INDArray out;
+    private INDArray tmp;
+    private INDArray dxhat;
+    private INDArray rowStat;
+    private INDArray rowStat2;
+
+    public LayerNorm(INDArray gain, INDArray bias, INDArray gainGrad, INDArray biasGrad, double eps) {
+        this.gain = gain;
+        this.bias = bias;
+        this.gainGrad = gainGrad.reshape(1, gainGrad.length());
+        this.biasGrad = biasGrad.reshape(1, biasGrad.length());
+        this.eps = eps;
+    }
+
+    public void allocate(DataType type, long rows, long d) {
+        xhat = Ops.buffer(type, rows, d);
+        out = Ops.buffer(type, rows, d);
+        tmp = Ops.buffer(type, rows, d);
+        dxhat = Ops.buffer(type, rows, d);
+        rstd = Ops.buffer(type, rows);
+        rowStat = Ops.buffer(type, rows);
+        rowStat2 = Ops.buffer(type, rows);
+    }
+
+    public INDArray output() { return out; }
+
+    public INDArray forward(INDArray x) {
+        x.mean(rowStat, 1);
+        Ops.subBroadcast(x, rowStat, xhat, 0);
+        xhat.mul(xhat, tmp);
+        tmp.mean(rstd, 1);
+        rstd.addi(eps);
+        Nd4j.exec(new RSqrt(rstd, rstd));
+        Ops.mulBroadcast(xhat, rstd, xhat, 0);
+        Ops.mulBroadcast(xhat, gain, out, 1);
+        out.addiRowVector(bias);
+        return out;
+    }
+
+    /**
+     * Given dy = dL/d(out), accumulates the gain and bias gradients and writes dL/dx into dx
+     * (added to what dx holds when {@code accumulate}).
+     */
+    public void backward(INDArray dy, INDArray dx, boolean accumulate, INDArray ones) {
+        dy.mul(xhat, tmp);
+        Ops.mm(ones, tmp, gainGrad, false, false, 1.0, 1.0);
+        Ops.mm(ones, dy, biasGrad, false, false, 1.0, 1.0);
+        // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat · xhat))
+        Ops.mulBroadcast(dy, gain, dxhat, 1);
+        dxhat.mean(rowStat, 1);
+        dxhat.mul(xhat, tmp);
+        tmp.mean(rowStat2, 1);
+        Ops.mulBroadcast(xhat, rowStat2, tmp, 0);
+        dxhat.subi(tmp);
+        Ops.subBroadcast(dxhat, rowStat, dxhat, 0);
+        if (accumulate) {
+            Ops.mulBroadcast(dxhat, rstd, dxhat, 0);
+            dx.addi(dxhat);
+        } else {
+            Ops.mulBroadcast(dxhat, rstd, dx, 0);
+        }
+    }
+}

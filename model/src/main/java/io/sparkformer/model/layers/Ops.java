@@ -1,0 +1,71 @@
+package io.sparkformer.model.layers;
+
+import org.nd4j.linalg.api.blas.params.MMulTranspose;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.DynamicCustomOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The handful of ND4J calls the layers are written in. Every one writes into a preallocated
+ * output, and every one is an ND4J op, so the same code runs on the CPU and CUDA backends.
+ */
+public final class Ops {
+    private static final MMulTranspose NN = MMulTranspose.allFalse();
+    private static final MMulTranspose TN = MMulTranspose.builder().transposeA(true).build();
+    private static final MMulTranspose NT = MMulTranspose.builder().transposeB(true).build();
+
+    private Ops() {}
+
+    /**
+     * c = alpha * op(a) * op(b) + beta * c, for 2-D or batched 3-D arrays. Unlike Nd4j.gemm this
+     * accepts views as c, which every gradient slice of the flat buffer is.
+     */
+    public static void mm(INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha, double beta) {
+        MMulTranspose t = transA ? (transB ? MMulTranspose.builder().transposeA(true).transposeB(true).build() : TN)
+                : (transB ? NT : NN);
+        Nd4j.exec(new Mmul(a, b, c, alpha, beta, t));
+    }
+
+    /** z = x * y broadcast along {@code dims} of x (y's shape is x's shape at those dims). */
+    public static void mulBroadcast(INDArray x, INDArray y, INDArray z, int... dims) {
+        Nd4j.exec(new BroadcastMulOp(x, y, z, dims));
+    }
+
+    public static void subBroadcast(INDArray x, INDArray y, INDArray z, int... dims) {
+        Nd4j.exec(new BroadcastSubOp(x, y, z, dims));
+    }
+
+    /** out[i, :] = table[ids[i], :]. */
+    public static void gatherRows(INDArray table, INDArray ids, INDArray out) {
+        Nd4j.exec(DynamicCustomOp.builder("gather").addInputs(table, ids).addOutputs(out)
+                .addIntegerArguments(0).build());
+    }
+
+    /** table[ids[i], :] += rows[i, :], accumulating repeated ids. */
+    public static void scatterAddRows(INDArray table, INDArray ids, INDArray rows) {
+        Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(table, ids, rows).addOutputs(table).build());
+    }
+
+    public static void relu(INDArray x, INDArray out) {
+        Nd4j.exec(DynamicCustomOp.builder("relu").addInputs(x).addOutputs(out).addFloatingPointArguments(0.0).build());
+    }
+
+    /** dx = dy where x > 0, else 0. */
+    public static void reluBackward(INDArray x, INDArray dy, INDArray dx) {
+        Nd4j.exec(DynamicCustomOp.builder("relu_bp").addInputs(x, dy).addOutputs(dx)
+                .addFloatingPointArguments(0.0).build());
+    }
+
+    /** A row of ones, for summing over rows with one GEMM. */
+    public static INDArray ones(DataType type, long n) {
+        return Nd4j.ones(type, 1, n);
+    }
+
+    public static INDArray buffer(DataType type, long... shape) {
+        return Nd4j.createUninitialized(type, shape);
+    }
+}

@@ -1,0 +1,74 @@
+package io.sparkformer.model.layers;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.shape.OneHot;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * logits = h·tok_embᵀ (tied, no bias) and the mean cross-entropy over targets that are not −1.
+ * The per-row weights (1/n at counted rows, 0 at ignored ones) are folded into a scaled one-hot
+ * matrix, so loss and gradient are a few whole-matrix ops.
+ */
+public final class TiedHeadLoss {
+    private final INDArray table;
+    private final INDArray tableGrad;
+    private final long vocab;
+
+    private INDArray h;
+    private INDArray logits, logProbs, probs, weightedTargets, rowWeight;
+    private int counted;
+
+    public TiedHeadLoss(INDArray table, INDArray tableGrad) {
+        this.table = table;
+        this.tableGrad = tableGrad;
+        this.vocab = table.size(0);
+    }
+
+    public void allocate(DataType type, long rows) {
+        logits = Ops.buffer(type, rows, vocab);
+        logProbs = Ops.buffer(type, rows, vocab);
+        probs = Ops.buffer(type, rows, vocab);
+        weightedTargets = Ops.buffer(type, rows, vocab);
+        rowWeight = Ops.buffer(type, rows);
+    }
+
+    public INDArray logits() { return logits; }
+
+    public INDArray forwardLogits(INDArray hidden) {
+        this.h = hidden;
+        Ops.mm(hidden, table, logits, false, true, 1.0, 0.0);
+        return logits;
+    }
+
+    /**
+     * Sets the targets (INT32 [rows], −1 ignored) and the number of counted rows, then returns
+     * the mean loss over counted rows (0 when none).
+     */
+    public double loss(INDArray targets, int countedRows) {
+        this.counted = countedRows;
+        if (countedRows == 0) {
+            return 0.0;
+        }
+        double w = 1.0 / countedRows;
+        Nd4j.exec(new OneHot(targets, weightedTargets, (int) vocab, -1, w, 0.0));
+        weightedTargets.sum(rowWeight, 1); // 1/n at counted rows, 0 at ignored ones
+        Nd4j.exec(new LogSoftMax(logits, logProbs));
+        return -Nd4j.getBlasWrapper().dot(weightedTargets.reshape(-1), logProbs.reshape(-1));
+    }
+
+    /** dL/dh into dHidden (overwritten); tok_emb's gradient accumulates. */
+    public void backward(INDArray dHidden) {
+        if (counted == 0) {
+            dHidden.assign(0);
+            return;
+        }
+        Nd4j.exec(new Exp(logProbs, probs));
+        Ops.mulBroadcast(probs, rowWeight, probs, 0);
+        probs.subi(weightedTargets);
+        Ops.mm(probs, table, dHidden, false, false, 1.0, 0.0);
+        Ops.mm(probs, h, tableGrad, true, false, 1.0, 1.0);
+    }
+}

@@ -1,0 +1,89 @@
+package io.sparkformer.model.optim;
+
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater;
+import org.nd4j.linalg.factory.Nd4j;
+
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.ParameterLayout;
+
+/**
+ * AdamW over whole flat buffers, as PyTorch's: bias-corrected moments, decoupled weight decay on
+ * tensors of two or more dimensions only (the layout's prefix), w ← w·(1 − lr·wd) − lr·m̂/(√v̂ + ε).
+ *
+ * <p>The update is libnd4j's fused adam_updater, one native pass over the buffer. It places ε
+ * outside the bias correction (lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε′)), so passing ε′ = ε·√(1−β₂ᵗ)
+ * gives PyTorch's formula exactly.
+ */
+public final class AdamW {
+    public record Settings(double beta1, double beta2, double eps, double weightDecay) {
+        public Settings {
+            if (!(beta1 >= 0 && beta1 < 1)) {
+                throw new IllegalArgumentException("beta1 must be in [0, 1), got " + beta1);
+            }
+            if (!(beta2 >= 0 && beta2 < 1)) {
+                throw new IllegalArgumentException("beta2 must be in [0, 1), got " + beta2);
+            }
+            if (!(eps > 0)) {
+                throw new IllegalArgumentException("eps must be positive, got " + eps);
+            }
+            if (!(weightDecay >= 0)) {
+                throw new IllegalArgumentException("weight_decay must be non-negative, got " + weightDecay);
+            }
+        }
+    }
+
+    private final Settings settings;
+    private final ParameterBuffer firstMoment;
+    private final ParameterBuffer secondMoment;
+    private final INDArray update;
+    private long step;
+
+    public AdamW(ParameterLayout layout, org.nd4j.linalg.api.buffer.DataType type, Settings settings) {
+        this.settings = settings;
+        this.firstMoment = new ParameterBuffer(layout, type);
+        this.secondMoment = new ParameterBuffer(layout, type);
+        this.update = Nd4j.zeros(type, layout.size());
+    }
+
+    public Settings settings() { return settings; }
+
+    /** Steps taken so far. */
+    public long step() { return step; }
+
+    public ParameterBuffer firstMoment() { return firstMoment; }
+
+    public ParameterBuffer secondMoment() { return secondMoment; }
+
+    /** Restores the state of a checkpoint (moments are copied into this optimizer's buffers). */
+    public void restore(long step, INDArray m, INDArray v) {
+        if (step < 0) {
+            throw new IllegalArgumentException("optimizer step must be non-negative, got " + step);
+        }
+        this.step = step;
+        firstMoment.flat().assign(m);
+        secondMoment.flat().assign(v);
+    }
+
+    public void reset() {
+        step = 0;
+        firstMoment.zero();
+        secondMoment.zero();
+    }
+
+    /** One step with learning rate lr. */
+    public void apply(ParameterBuffer params, ParameterBuffer grads, double lr) {
+        step++;
+        double b2 = settings.beta2();
+        double epsPrime = settings.eps() * Math.sqrt(1.0 - Math.pow(b2, step));
+        Nd4j.exec(new AdamUpdater(grads.flat(), secondMoment.flat(), firstMoment.flat(), update,
+                secondMoment.flat(), firstMoment.flat(), lr, settings.beta1(), b2, epsPrime, (int) (step - 1)));
+        long decayed = params.layout().decayedSize();
+        if (settings.weightDecay() != 0 && decayed > 0) {
+            params.flat().get(interval(0, decayed)).muli(1.0 - lr * settings.weightDecay());
+        }
+        params.flat().subi(update);
+    }
+}
