@@ -1,0 +1,177 @@
+package io.sparkformer.model.io;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.ParameterLayout;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.optim.AdamW;
+
+/**
+ * A model as two safetensors files: {@code model.safetensors}, the weights by the spec's names with
+ * the config in the metadata (loadable by any safetensors reader), and
+ * {@code optimizer.safetensors}, AdamW's moments ({@code exp_avg.<name>}, {@code exp_avg_sq.<name>})
+ * and step. Values round-trip bit for bit.
+ */
+public final class Checkpoint {
+    public static final String MODEL_FILE = "model.safetensors";
+    public static final String OPTIMIZER_FILE = "optimizer.safetensors";
+    public static final String FORMAT = "sparkformer-checkpoint-1";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private Checkpoint() {}
+
+    // ------------------------------------------------------------------ model weights
+
+    public static Map<String, SafeTensors.Tensor> weightTensors(ParameterBuffer params) {
+        return named(params, "");
+    }
+
+    public static Map<String, String> modelMetadata(TransformerConfig config) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", FORMAT);
+        meta.put("config", toJson(config.toMap()));
+        return meta;
+    }
+
+    /** The config stored in a model file's metadata. */
+    public static TransformerConfig config(SafeTensors.Reader reader) throws IOException {
+        String json = reader.metadata().get("config");
+        if (json == null) {
+            throw new SafeTensorsException(reader.name(), "has no 'config' in its metadata, so it is not a model checkpoint");
+        }
+        try {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> map = JSON.readValue(json, Map.class);
+            return TransformerConfig.fromMap(map);
+        } catch (JsonProcessingException e) {
+            throw new SafeTensorsException(reader.name(), "metadata 'config' is not JSON: " + e.getOriginalMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new SafeTensorsException(reader.name(), "metadata 'config' is invalid: " + e.getMessage(), e);
+        }
+    }
+
+    /** Copies every weight into params, checking that names and shapes match the layout exactly. */
+    public static void readWeights(SafeTensors.Reader reader, ParameterBuffer params) throws IOException {
+        readNamed(reader, params, "");
+        for (String name : reader.tensors().keySet()) {
+            if (!params.layout().tensors().containsKey(name)) {
+                throw new SafeTensorsException(reader.name(), "has tensor '" + name + "', which this model does not have");
+            }
+        }
+    }
+
+    /** Reads a model file: its config, then its weights, into a new model of the given type. */
+    public static Transformer readModel(SafeTensors.Reader reader, DataType type) throws IOException {
+        Transformer model = new Transformer(config(reader), type);
+        readWeights(reader, model.parameters());
+        return model;
+    }
+
+    // ------------------------------------------------------------------ optimizer state
+
+    public static Map<String, SafeTensors.Tensor> optimizerTensors(AdamW adamw) {
+        Map<String, SafeTensors.Tensor> t = new LinkedHashMap<>();
+        t.putAll(named(adamw.firstMoment(), "exp_avg."));
+        t.putAll(named(adamw.secondMoment(), "exp_avg_sq."));
+        t.put("step", SafeTensors.Tensor.scalarLong(adamw.step()));
+        return t;
+    }
+
+    public static Map<String, String> optimizerMetadata(AdamW adamw) {
+        AdamW.Settings s = adamw.settings();
+        Map<String, Object> settings = new LinkedHashMap<>();
+        settings.put("beta1", s.beta1());
+        settings.put("beta2", s.beta2());
+        settings.put("eps", s.eps());
+        settings.put("weight_decay", s.weightDecay());
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", FORMAT);
+        meta.put("optimizer", "adamw");
+        meta.put("settings", toJson(settings));
+        return meta;
+    }
+
+    public static void readOptimizer(SafeTensors.Reader reader, AdamW adamw) throws IOException {
+        ParameterLayout layout = adamw.firstMoment().layout();
+        DataType type = adamw.firstMoment().dataType();
+        ParameterBuffer m = new ParameterBuffer(layout, type);
+        ParameterBuffer v = new ParameterBuffer(layout, type);
+        readNamed(reader, m, "exp_avg.");
+        readNamed(reader, v, "exp_avg_sq.");
+        double[] step = reader.doubles("step");
+        if (step.length != 1 || step[0] < 0 || step[0] != Math.rint(step[0])) {
+            throw new SafeTensorsException(reader.name(), "'step' must be one non-negative whole number");
+        }
+        adamw.restore((long) step[0], m.flat(), v.flat());
+    }
+
+    // ------------------------------------------------------------------ local directories
+
+    public static void save(Path dir, Transformer model, AdamW adamw) throws IOException {
+        Files.createDirectories(dir);
+        SafeTensors.writeAtomically(dir.resolve(MODEL_FILE), weightTensors(model.parameters()), modelMetadata(model.config()));
+        if (adamw != null) {
+            SafeTensors.writeAtomically(dir.resolve(OPTIMIZER_FILE), optimizerTensors(adamw), optimizerMetadata(adamw));
+        }
+    }
+
+    public static Transformer loadModel(Path dir, DataType type) throws IOException {
+        try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(MODEL_FILE))) {
+            return readModel(r, type);
+        }
+    }
+
+    public static void loadOptimizer(Path dir, AdamW adamw) throws IOException {
+        try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(OPTIMIZER_FILE))) {
+            readOptimizer(r, adamw);
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static Map<String, SafeTensors.Tensor> named(ParameterBuffer buffer, String prefix) {
+        Map<String, SafeTensors.Tensor> t = new LinkedHashMap<>();
+        for (String name : buffer.layout().tensors().keySet()) {
+            t.put(prefix + name, SafeTensors.Tensor.of(buffer.tensor(name)));
+        }
+        return t;
+    }
+
+    private static void readNamed(SafeTensors.Reader reader, ParameterBuffer target, String prefix) throws IOException {
+        for (ParameterLayout.Tensor t : target.layout().tensors().values()) {
+            String name = prefix + t.name();
+            SafeTensors.Info info = reader.info(name);
+            if (!Arrays.equals(info.shape(), t.shape())) {
+                throw new SafeTensorsException(reader.name(), "tensor '" + name + "' has shape "
+                        + Arrays.toString(info.shape()) + ", the model needs " + Arrays.toString(t.shape()));
+            }
+            if (info.dtype() != SafeTensors.DType.F32 && info.dtype() != SafeTensors.DType.F64) {
+                throw new SafeTensorsException(reader.name(), "tensor '" + name + "' has dtype " + info.dtype()
+                        + ", expected F32 or F64");
+            }
+            INDArray values = reader.array(name, target.dataType());
+            target.tensor(t.name()).assign(values);
+        }
+    }
+
+    private static String toJson(Object value) {
+        try {
+            return JSON.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
