@@ -441,7 +441,7 @@ public final class Transformer {
             this.memoryGradient = memoryGradient;
             INDArray d = dOut;
             if (finalNorm != null) {
-                finalNorm.backward(dOut, finalGrad, false, onesRows);
+                finalNorm.backward(dOut, finalGrad, null, onesRows);
                 d = finalGrad;
             }
             for (int i = blocks.size() - 1; i >= 0; i--) {

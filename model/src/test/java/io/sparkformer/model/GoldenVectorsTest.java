@@ -42,9 +42,30 @@ class GoldenVectorsTest {
             files = s.filter(p -> p.toString().endsWith(".safetensors")).sorted().toList();
         }
         assertFalse(files.isEmpty(), "no *.safetensors files in " + dir);
-        return files.stream().flatMap(f -> Stream.of(
-                DynamicTest.dynamicTest(f.getFileName() + " [float64]", () -> check(f, DataType.DOUBLE, 1e-8)),
-                DynamicTest.dynamicTest(f.getFileName() + " [float32]", () -> check(f, DataType.FLOAT, 1e-4))));
+        // Each file in each precision, through the CPU host loops and through the ND4J-op versions
+        // the CUDA backend runs.
+        return files.stream().flatMap(f -> Stream.of(true, false).flatMap(host -> Stream.of(
+                DynamicTest.dynamicTest(f.getFileName() + " [float64" + kernels(host) + "]",
+                        () -> withKernels(host, () -> check(f, DataType.DOUBLE, 1e-8))),
+                DynamicTest.dynamicTest(f.getFileName() + " [float32" + kernels(host) + "]",
+                        () -> withKernels(host, () -> check(f, DataType.FLOAT, 1e-4))))));
+    }
+
+    static String kernels(boolean host) {
+        return host ? ", host loops" : ", nd4j ops";
+    }
+
+    interface Check {
+        void run() throws Exception;
+    }
+
+    static void withKernels(boolean host, Check check) throws Exception {
+        io.sparkformer.model.layers.HostKernels.setEnabled(host);
+        try {
+            check.run();
+        } finally {
+            io.sparkformer.model.layers.HostKernels.setEnabled(true);
+        }
     }
 
     static void check(Path file, DataType type, double tolerance) throws IOException {
@@ -88,8 +109,8 @@ class GoldenVectorsTest {
                 compare(problems, "step1." + name, model.parameters().tensor(name),
                         r.array("expected.step1." + name, DataType.DOUBLE), tolerance, stepScale);
             }
-            System.out.printf("golden %s [%s]: loss %.12f, worst relative error %.3g over %d tensors%n",
-                    file.getFileName(), type, loss, worstError(problems), model.layout().tensors().size() * 2 + 1);
+            System.out.printf("golden %s [%s%s]: loss %.12f, worst relative error %.3g over %d tensors%n",
+                    file.getFileName(), type, kernels(io.sparkformer.model.layers.HostKernels.enabled()), loss, worstError(problems), model.layout().tensors().size() * 2 + 1);
             if (!problems.isEmpty()) {
                 fail(file.getFileName() + " [" + type + "] differs beyond " + tolerance + " in "
                         + problems.size() + " tensors:\n  " + String.join("\n  ", problems));

@@ -173,10 +173,14 @@ public final class Attention {
             probDropout.backward(dProbs);
         }
         // softmax: dS = P ⊙ (dP − Σ_k P·dP)
-        dProbs.mul(probs, dScoreTmp);
-        dScoreTmp.sum(rowSum, 2);
-        Ops.subBroadcast(dProbs, rowSum, dProbs, 0, 1);
-        dProbs.muli(probs);
+        if (HostKernels.enabled()) {
+            HostKernels.softmaxBackward(probs, dProbs, (int) tk);
+        } else {
+            dProbs.mul(probs, dScoreTmp);
+            dScoreTmp.sum(rowSum, 2);
+            Ops.subBroadcast(dProbs, rowSum, dProbs, 0, 1);
+            dProbs.muli(probs);
+        }
         Ops.mm(dProbs, k, dq, false, false, scale, 0.0);
         Ops.mm(dProbs, q, dk3, true, false, scale, 0.0);
         if (cross) {

@@ -42,6 +42,10 @@ public final class LayerNorm {
     public INDArray output() { return out; }
 
     public INDArray forward(INDArray x) {
+        if (HostKernels.enabled()) {
+            HostKernels.layerNormForward(x, gain, bias, eps, xhat, rstd, out);
+            return out;
+        }
         x.mean(rowStat, 1);
         Ops.subBroadcast(x, rowStat, xhat, 0);
         xhat.mul(xhat, tmp);
@@ -55,10 +59,14 @@ public final class LayerNorm {
     }
 
     /**
-     * Given dy = dL/d(out), accumulates the gain and bias gradients and writes dL/dx into dx
-     * (added to what dx holds when {@code accumulate}).
+     * Given dy = dL/d(out), accumulates the gain and bias gradients and writes dL/dx + addend
+     * into dx (addend may be null: the residual path's gradient, fused in).
      */
-    public void backward(INDArray dy, INDArray dx, boolean accumulate, INDArray ones) {
+    public void backward(INDArray dy, INDArray dx, INDArray addend, INDArray ones) {
+        if (HostKernels.enabled()) {
+            HostKernels.layerNormBackward(dy, xhat, rstd, gain, gainGrad, biasGrad, dx, addend);
+            return;
+        }
         dy.mul(xhat, tmp);
         Ops.mm(ones, tmp, gainGrad, false, false, 1.0, 1.0);
         Ops.mm(ones, dy, biasGrad, false, false, 1.0, 1.0);
@@ -70,11 +78,9 @@ public final class LayerNorm {
         Ops.mulBroadcast(xhat, rowStat2, tmp, 0);
         dxhat.subi(tmp);
         Ops.subBroadcast(dxhat, rowStat, dxhat, 0);
-        if (accumulate) {
-            Ops.mulBroadcast(dxhat, rstd, dxhat, 0);
-            dx.addi(dxhat);
-        } else {
-            Ops.mulBroadcast(dxhat, rstd, dx, 0);
+        Ops.mulBroadcast(dxhat, rstd, dx, 0);
+        if (addend != null) {
+            dx.addi(addend);
         }
     }
 }

@@ -53,10 +53,9 @@ public final class Residual {
     public INDArray backward(INDArray dOut) {
         if (pre) {
             f.backward(masked(dOut), dInner, false);
-            norm.backward(dInner, dIn, false, ones);
-            dIn.addi(dOut);
+            norm.backward(dInner, dIn, dOut, ones);
         } else {
-            norm.backward(dOut, dInner, false, ones);
+            norm.backward(dOut, dInner, null, ones);
             f.backward(masked(dInner), dIn, false);
             dIn.addi(dInner);
         }

@@ -1,0 +1,22 @@
+# Shared by the launchers: build what is missing and print a module's class path.
+# Sourced, not run.
+
+sparkformer_root() { cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd; }
+
+# sparkformer_test_classpath MODULE: the module's compiled main and test classes and its test-scope
+# dependencies. Builds the project (tests skipped) when the classes are missing or older than the sources.
+sparkformer_test_classpath() {
+  local root module=$1
+  root=$(sparkformer_root)
+  local classes="$root/$module/target/classes" tests="$root/$module/target/test-classes"
+  local cpfile="$root/$module/target/test-classpath.txt"
+  if [ ! -d "$tests" ] || [ ! -f "$cpfile" ] \
+     || [ -n "$(find "$root/$module/src" "$root/pom.xml" "$root/$module/pom.xml" -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
+    echo "building $module (first run or sources changed)..." >&2
+    (cd "$root" && mvn -q -B -ntp install -DskipTests -pl "$module" -am >&2) || return 1
+    (cd "$root" && mvn -q -B -ntp -pl "$module" dependency:build-classpath -Dmdep.includeScope=test \
+       -Dmdep.outputFile="$cpfile" >&2) || return 1
+    touch "$cpfile"  # the plugin leaves an unchanged file untouched
+  fi
+  echo "$classes:$tests:$(cat "$cpfile")"
+}
