@@ -19,12 +19,20 @@ import org.slf4j.LoggerFactory;
  * exception. So the choice must come from the CPU's own flags, and must happen before the first
  * ND4J class touches native code. Every entry point that uses ND4J calls {@link #init()} first.
  * On the CUDA backend the property is ignored.
+ *
+ * <p>It also picks the BLAS behind ND4J's GEMMs: Intel MKL, when its redistributable is on the
+ * classpath and the CPU is Intel's, in place of the bundled OpenBLAS (JavaCPP loads mkl_rt under
+ * OpenBLAS's name). On the project's benchmark, MKL's GEMM ran at three times OpenBLAS's rate and
+ * the training step took 0.7 of the time. {@code -Dsparkformer.blas=openblas} keeps OpenBLAS.
  */
 public final class Nd4jRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(Nd4jRuntime.class);
     /** JavaCPP's switch for which platform build of a native library to load. */
     public static final String EXTENSION_PROPERTY = "org.bytedeco.javacpp.platform.extension";
     private static final String BINDINGS = "org/nd4j/linalg/cpu/nativecpu/bindings/";
+    /** JavaCPP's switch for which library its OpenBLAS preset loads. */
+    public static final String BLAS_LOAD_PROPERTY = "org.bytedeco.openblas.load";
+    public static final String BLAS_PROPERTY = "sparkformer.blas";
 
     private static volatile String chosen;
 
@@ -42,8 +50,33 @@ public final class Nd4jRuntime {
             chosen = choose(cpuFlags(), Nd4jRuntime::bundled);
             System.setProperty(EXTENSION_PROPERTY, chosen);
         }
-        LOG.debug("ND4J native build: linux-x86_64{}", chosen);
+        if (System.getProperty(BLAS_LOAD_PROPERTY) == null
+                && !"openblas".equalsIgnoreCase(System.getProperty(BLAS_PROPERTY, ""))
+                && isIntel() && Nd4jRuntime.class.getClassLoader().getResource(MKL_LIBRARY) != null) {
+            System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
+        }
+        LOG.debug("ND4J native build: linux-x86_64{}, BLAS {}", chosen, blas());
         return chosen;
+    }
+
+    private static final String MKL_LIBRARY = "org/bytedeco/mkl/linux-x86_64/libmkl_rt.so.2";
+
+    /** "mkl" or "openblas": what ND4J's GEMMs run on once loaded. */
+    public static String blas() {
+        return "mkl_rt".equals(System.getProperty(BLAS_LOAD_PROPERTY)) ? "mkl" : "openblas";
+    }
+
+    private static boolean isIntel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("vendor_id")) {
+                    return line.contains("GenuineIntel");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("cannot read the CPU vendor: {}", e.toString());
+        }
+        return false;
     }
 
     /** The best extension both supported by the CPU and present on the classpath. */

@@ -62,8 +62,8 @@ public final class GptCpuBenchmark {
         double gflops = gemmGflops(batch * block, 128, 512);
         long params = model.parameterCount();
         double mfu = 6.0 * params * tokensPerS / (gflops * 1e9);
-        System.out.printf("native build: linux-x86_64%s, params %d, last loss %.4f (random tokens: ln 65 = %.4f)%n",
-                ext, params, loss, Math.log(65));
+        System.out.printf("native build: linux-x86_64%s, BLAS %s, params %d, last loss %.4f (random tokens: ln 65 = %.4f)%n",
+                ext, Nd4jRuntime.blas(), params, loss, Math.log(65));
         System.out.printf("step ms: median %.1f, min %.1f, max %.1f over %d steps%n", msPerStep,
                 Arrays.stream(ms).min().orElse(0), Arrays.stream(ms).max().orElse(0), steps);
         System.out.printf("median ms: forward %.1f, backward %.1f, clip+adamw %.1f%n", median(fwd), median(bwd), median(opt));
