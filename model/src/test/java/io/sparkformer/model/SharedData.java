@@ -41,7 +41,9 @@ public final class SharedData {
             if ("true".equalsIgnoreCase(System.getenv("CI"))) {
                 Assertions.fail(msg + "; CI must have them");
             }
-            Assumptions.abort(msg + "; skipping (they live beside the project in ../shared)");
+            msg += "; skipping (they live beside the project in ../shared)";
+            System.err.println("SKIPPED: " + msg); // surefire hides the reason of an aborted test factory
+            Assumptions.abort(msg);
         }
         return dir;
     }
