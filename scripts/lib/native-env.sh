@@ -1,6 +1,18 @@
-# Thread settings for ND4J's two native pools, shared by every launcher. Sourced, not run.
-# libnd4j runs element-wise ops on OpenMP threads and OpenBLAS runs GEMMs on its own pthreads.
-# OpenMP threads spin after each op by default and starve the BLAS threads of the cores: on this
-# project's 2-core benchmark, passive waiting halves the step time (bench/README.md).
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+# Thread settings for ND4J's native pools, shared by every launcher. Sourced, not run.
+# libnd4j runs element-wise ops on OpenMP threads; GEMMs run on the BLAS's own threads (MKL on
+# Intel CPUs, else OpenBLAS; see Nd4jRuntime). Measured on the project's benchmark (README):
+# - OpenMP threads spin after each op by default and starve the BLAS threads: passive waiting
+#   halved the step time;
+# - with MKL, one OpenMP thread for the small element-wise ops and MKL's threads for the GEMMs
+#   beat two OpenMP threads by a fifth (MKL ignores OMP_NUM_THREADS once ND4J has loaded it).
+# With OpenBLAS, ND4J ties the BLAS threads to OMP_NUM_THREADS, so both get every core.
+# Values already in the environment win.
+_sparkformer_cores=$(nproc 2>/dev/null || echo 2)
+if grep -q GenuineIntel /proc/cpuinfo 2>/dev/null && [ "${SPARKFORMER_BLAS:-mkl}" != openblas ]; then
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+  export MKL_NUM_THREADS="${MKL_NUM_THREADS:-$_sparkformer_cores}"
+else
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$_sparkformer_cores}"
+fi
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+unset _sparkformer_cores
