@@ -57,8 +57,6 @@ public final class Transformer {
     private INDArray memoryGrad, hiddenGrad;
     private int[] lastMaskKey;
     private boolean forwardDone;
-    private boolean training;
-    private double lastLoss = Double.NaN;
 
     public Transformer(TransformerConfig config, DataType dataType) {
         Nd4jRuntime.init();
@@ -132,7 +130,6 @@ public final class Transformer {
     /** Runs the forward pass and returns the loss (NaN when the batch has no targets). */
     public double forward(Batch batch, boolean training) {
         prepare(batch);
-        this.training = training;
         INDArray memory = null;
         if (encoder != null) {
             INDArray encIn = config.kind() == Kind.ENCODER ? ids : src;
@@ -147,9 +144,9 @@ public final class Transformer {
             hidden = memory;
         }
         head.forwardLogits(hidden);
-        lastLoss = batch.target() == null ? Double.NaN : head.loss(targets, batch.countedTargets());
+        double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.countedTargets());
         forwardDone = batch.target() != null;
-        return lastLoss;
+        return loss;
     }
 
     /** Zeroes the gradients and back-propagates the loss of the last {@link #forward}. */
@@ -366,12 +363,10 @@ public final class Transformer {
         final List<Attention> selfAttention = new ArrayList<>();
         final List<Attention> crossAttention = new ArrayList<>();
         final LayerNorm finalNorm;
-        final String name;
         INDArray selfMask, crossMask, memory, memoryGradient;
         INDArray onesMemory;
 
         Stack(String name) {
-            this.name = name;
             boolean pre = config.norm() == Norm.PRE;
             boolean cross = ParameterLayout.hasCrossAttention(config, name);
             double p = config.dropout();
