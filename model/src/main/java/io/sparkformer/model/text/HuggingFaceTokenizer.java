@@ -1,0 +1,105 @@
+package io.sparkformer.model.text;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Iterator;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+/**
+ * Any Hugging Face tokenizer.json, applied by the native tokenizers library that
+ * ai.djl.huggingface:tokenizers ships in its jar (Linux x86_64 and aarch64, macOS). Special
+ * tokens are not added on encode and are skipped on decode.
+ */
+public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final byte[] json;
+    private final int vocabSize;
+    private final ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer;
+
+    private HuggingFaceTokenizer(byte[] json, int vocabSize, ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer) {
+        this.json = json;
+        this.vocabSize = vocabSize;
+        this.tokenizer = tokenizer;
+    }
+
+    public static HuggingFaceTokenizer fromJson(byte[] json, String source) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new TokenizerException(source, "not JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.path("model").isObject()) {
+            throw new TokenizerException(source, "not a tokenizer.json (no 'model' object)");
+        }
+        int maxId = -1;
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.path("model").path("vocab").fields(); it.hasNext();) {
+            maxId = Math.max(maxId, it.next().getValue().asInt());
+        }
+        if (root.path("model").path("vocab").isArray()) { // Unigram: [[piece, score], ...]
+            maxId = root.path("model").path("vocab").size() - 1;
+        }
+        for (JsonNode t : root.path("added_tokens")) {
+            maxId = Math.max(maxId, t.path("id").asInt());
+        }
+        try {
+            var tok = ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json),
+                    Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
+            return new HuggingFaceTokenizer(json, maxId + 1, tok);
+        } catch (RuntimeException e) {
+            throw new TokenizerException(source, "the tokenizers library rejected it: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public int vocabSize() { return vocabSize; }
+
+    @Override
+    public int[] encode(String text) {
+        long[] ids = tokenizer.encode(text, false, false).getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            out[i] = (int) ids[i];
+        }
+        return out;
+    }
+
+    /** Encodes many texts in one native call (the library parallelises it). */
+    public int[][] encodeAll(java.util.List<String> texts) {
+        var encodings = tokenizer.batchEncode(texts, false, false);
+        int[][] out = new int[encodings.length][];
+        for (int i = 0; i < out.length; i++) {
+            long[] ids = encodings[i].getIds();
+            out[i] = new int[ids.length];
+            for (int j = 0; j < ids.length; j++) {
+                out[i][j] = (int) ids[j];
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public String decode(int[] ids) {
+        long[] l = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            l[i] = ids[i];
+        }
+        return tokenizer.decode(l, true);
+    }
+
+    @Override
+    public String type() { return "huggingface"; }
+
+    @Override
+    public byte[] toJson() { return json.clone(); }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+    }
+}

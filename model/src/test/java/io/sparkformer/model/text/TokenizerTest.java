@@ -1,0 +1,99 @@
+package io.sparkformer.model.text;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+import io.sparkformer.model.SharedData;
+
+class TokenizerTest {
+
+    @Test
+    void tinyShakespeareHas65Characters() throws IOException {
+        String text = Files.readString(SharedData.sharedDir().resolve("datasets/tinyshakespeare.txt"));
+        CharTokenizer t = CharTokenizer.fromText(text);
+        assertEquals(65, t.characters().length());
+        assertEquals("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", t.characters());
+        assertEquals(65 + Tokenizer.SPECIALS.size(), t.vocabSize());
+        int[] ids = t.encode(text);
+        assertEquals(text.length(), ids.length);
+        assertEquals(text, t.decode(ids));
+        Tokenizer back = Tokenizer.fromJson(t.toJson(), "saved");
+        assertArrayEquals(ids, back.encode(text));
+        assertEquals(t.fingerprint(), back.fingerprint());
+    }
+
+    @Test
+    void charTokenizerMapsUnknownToUnkAndSkipsSpecials() {
+        CharTokenizer t = CharTokenizer.fromText("abc😀");
+        assertArrayEquals(new int[] {5, 6, 7, 8, Tokenizer.UNK}, t.encode("abc😀z"));
+        assertEquals("ab😀", t.decode(new int[] {Tokenizer.BOS, 5, 6, 8, Tokenizer.EOS, Tokenizer.PAD}));
+    }
+
+    @Test
+    void badTokenizerFilesAreNamed() {
+        var e = assertThrows(TokenizerException.class,
+                () -> Tokenizer.fromJson("{\"type\":\"sparkformer.char\",\"specials\":[],\"chars\":[]}".getBytes(StandardCharsets.UTF_8), "t.json"));
+        assertTrue(e.getMessage().startsWith("t.json: special tokens"), e.getMessage());
+        var e2 = assertThrows(TokenizerException.class, () -> Tokenizer.fromJson("not json".getBytes(StandardCharsets.UTF_8), "x.json"));
+        assertTrue(e2.getMessage().startsWith("x.json"), e2.getMessage());
+    }
+
+    @Test
+    void bpeTrainedHereRoundTripsThroughTheNativeLibraryOnAllOfMulti30kEnglish() throws IOException {
+        Path en = SharedData.sharedDir().resolve("datasets/multi30k/train.en");
+        List<String> lines = Files.readAllLines(en, StandardCharsets.UTF_8);
+        Map<String, Long> counts = new HashMap<>();
+        for (String line : lines) {
+            for (String piece : ByteLevel.split(line + "\n")) {
+                counts.merge(piece, 1L, Long::sum);
+            }
+        }
+        long t0 = System.nanoTime();
+        BpeTokenizer bpe = BpeTrainer.train(counts, 4000, 2);
+        double trainS = (System.nanoTime() - t0) / 1e9;
+        assertEquals(4000, bpe.vocabSize());
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.fromJson(bpe.toJson(), "trained")) {
+            assertEquals(4000, hf.vocabSize());
+            String corpus = Files.readString(en, StandardCharsets.UTF_8);
+            int[] ids = hf.encode(corpus);
+            assertEquals(corpus, hf.decode(ids), "byte-level BPE must lose nothing");
+            assertArrayEquals(bpe.encode(corpus), ids, "pure-Java and native encoders must agree");
+            int[][] perLine = hf.encodeAll(lines);
+            for (int i = 0; i < lines.size(); i++) {
+                assertArrayEquals(bpe.encode(lines.get(i)), perLine[i], "line " + (i + 1));
+            }
+            System.out.printf("bpe: %d merges in %.1f s; %d chars -> %d tokens (%.2f chars/token)%n",
+                    bpe.mergeCount(), trainS, corpus.length(), ids.length, (double) corpus.length() / ids.length);
+        }
+        BpeTokenizer again = BpeTrainer.train(counts, 4000, 2);
+        assertArrayEquals(bpe.toJson(), again.toJson(), "same counts, same merges");
+    }
+
+    @Test
+    void bpeHandlesAnyUnicodeWithoutUnknowns() throws IOException {
+        Map<String, Long> counts = new HashMap<>();
+        for (String p : ByteLevel.split("héllo wörld, hello world! 你好 🌍")) {
+            counts.merge(p, 3L, Long::sum);
+        }
+        BpeTokenizer bpe = BpeTrainer.train(counts, 300, 2);
+        String odd = "ΑΒΓ 🦀 \t\n  mixed  spaces\u00a0and tabs";
+        assertEquals(odd, bpe.decode(bpe.encode(odd)));
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.fromJson(bpe.toJson(), "small")) {
+            assertArrayEquals(bpe.encode(odd), hf.encode(odd));
+            assertEquals(odd, hf.decode(hf.encode(odd)));
+        }
+        assertThrows(IllegalArgumentException.class, () -> BpeTrainer.train(counts, 100, 2));
+    }
+}
