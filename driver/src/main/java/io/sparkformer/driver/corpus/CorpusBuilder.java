@@ -1,0 +1,457 @@
+package io.sparkformer.driver.corpus;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.io.LongWritable;
+import org.apache.hadoop.io.Text;
+import org.apache.hadoop.mapreduce.lib.input.FileInputFormat;
+import org.apache.hadoop.mapreduce.lib.input.FileSplit;
+import org.apache.hadoop.mapreduce.lib.input.TextInputFormat;
+import org.apache.spark.SparkException;
+import org.apache.spark.api.java.JavaNewHadoopRDD;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.LongAccumulator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.model.text.BpeTrainer;
+import io.sparkformer.model.text.ByteLevel;
+import io.sparkformer.model.text.CharTokenizer;
+import io.sparkformer.model.text.HuggingFaceTokenizer;
+import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.shards.Manifest;
+import io.sparkformer.worker.shards.TokenShard;
+import scala.Tuple2;
+
+/**
+ * Raw text on any Hadoop FileSystem to token shards, on Spark. The tokenizer is built on the
+ * executors' counts (distinct characters, or BPE piece counts merged on the driver), each
+ * partition tokenizes and writes its own shard, and the manifest is written last by an atomic
+ * rename: without it the shards do not exist. A rerun whose inputs, tokenizer and settings
+ * digest to the manifest's key reuses the shards and tokenizes nothing.
+ */
+public final class CorpusBuilder {
+    private static final Logger LOG = LoggerFactory.getLogger(CorpusBuilder.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    public static final String TRAIN = "train";
+    public static final String VALIDATION = "validation";
+    private static final long BPE_MIN_FREQUENCY = 2;
+
+    private final JavaSparkContext sc;
+    private final int shards;
+
+    /** @param shards how many pieces to cut the inputs into (at least); 0 for Spark's default parallelism */
+    public CorpusBuilder(JavaSparkContext sc, int shards) {
+        this.sc = sc;
+        this.shards = shards > 0 ? shards : sc.defaultParallelism();
+    }
+
+    /** The shards, tokenizer and manifest of a built corpus. */
+    public record Corpus(String directory, Manifest manifest, Tokenizer tokenizer, boolean reused) {
+        public String shardPath(Manifest.Shard shard) {
+            return directory + "/" + shard.file();
+        }
+    }
+
+    public Corpus build(CorpusSpec spec) {
+        Configuration conf = sc.hadoopConfiguration();
+        List<FileStatus> inputs = new ArrayList<>();
+        for (String in : spec.inputs()) {
+            inputs.addAll(HadoopFiles.list(in, conf));
+        }
+        List<FileStatus> validation = new ArrayList<>();
+        for (String in : spec.validation()) {
+            validation.addAll(HadoopFiles.list(in, conf));
+        }
+        List<Manifest.Source> sources = new ArrayList<>();
+        for (FileStatus f : concat(inputs, validation)) {
+            sources.add(new Manifest.Source(f.getPath().toString(), f.getLen(), f.getModificationTime()));
+        }
+        String key = key(spec, sources, conf);
+        String manifestPath = spec.output() + "/" + Manifest.FILE_NAME;
+        try {
+            Corpus existing = reuse(spec.output(), manifestPath, key, conf);
+            if (existing != null) {
+                LOG.info("Reusing token shards in {} (inputs and settings unchanged)", spec.output());
+                return existing;
+            }
+            if (inputs.stream().allMatch(f -> f.getLen() == 0)) {
+                throw new CorpusException("corpus is empty: every input file has 0 bytes: " + HadoopFiles.describe(inputs));
+            }
+            clearOutput(spec.output(), conf);
+            return spec.task().isStream() ? buildStream(spec, inputs, sources, key)
+                    : buildPairs(spec, inputs, validation, sources, key);
+        } catch (SparkException e) {
+            throw unwrap(e);
+        } catch (IOException e) {
+            throw new CorpusException(spec.output() + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            throw unwrap(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ documents: one token stream
+
+    private Corpus buildStream(CorpusSpec spec, List<FileStatus> inputs, List<Manifest.Source> sources, String key)
+            throws IOException, SparkException {
+        LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
+        JavaRDD<String> lines = readLines(inputs, spec.skipInvalidUtf8(), true, invalid);
+        lines.persist(StorageLevel.MEMORY_AND_DISK());
+        Tokenizer tokenizer = tokenizer(spec, lines);
+        Broadcast<byte[]> tokJson = sc.broadcast(tokenizer.toJson());
+        JavaRDD<int[]> tokens = lines.mapPartitions(it -> {
+            Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
+            List<String> batch = new ArrayList<>();
+            it.forEachRemaining(batch::add);
+            List<int[]> parts = encodeAll(t, batch);
+            int n = parts.stream().mapToInt(p -> p.length).sum();
+            int[] out = new int[n];
+            int i = 0;
+            for (int[] p : parts) {
+                System.arraycopy(p, 0, out, i, p.length);
+                i += p.length;
+            }
+            return List.of(out).iterator();
+        });
+        tokens.persist(StorageLevel.MEMORY_AND_DISK());
+        List<Integer> counts = tokens.map(a -> a.length).collect();
+        long total = counts.stream().mapToLong(Integer::longValue).sum();
+        if (total == 0) {
+            throw new CorpusException("corpus is empty after decoding: no tokens in " + HadoopFiles.describe(inputs)
+                    + (invalid.value() > 0 ? " (" + invalid.value() + " lines were not valid UTF-8)" : ""));
+        }
+        // As nanoGPT: train is the first int(n·(1 − f)) tokens, validation the rest.
+        long cut = (long) (total * (1.0 - spec.validationFraction()));
+        long[] starts = new long[counts.size()];
+        for (int p = 1; p < starts.length; p++) {
+            starts[p] = starts[p - 1] + counts.get(p - 1);
+        }
+        String out = spec.output();
+        int vocab = tokenizer.vocabSize();
+        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
+        List<Tuple2<String, Manifest.Shard>> written = tokens.mapPartitionsWithIndex((p, it) -> {
+            int[] all = it.next();
+            int trainLen = (int) Math.max(0, Math.min(all.length, cut - starts[p]));
+            List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
+            writePart(result, out, TRAIN, p, java.util.Arrays.copyOfRange(all, 0, trainLen), vocab, sconf);
+            writePart(result, out, VALIDATION, p, java.util.Arrays.copyOfRange(all, trainLen, all.length), vocab, sconf);
+            return result.iterator();
+        }, true).collect();
+        lines.unpersist(false);
+        tokens.unpersist(false);
+        return commit(spec, tokenizer, sources, key, written, invalid.value());
+    }
+
+    private static void writePart(List<Tuple2<String, Manifest.Shard>> result, String out, String split, int p,
+                                  int[] tokens, int vocab, SerializableConf conf) throws IOException {
+        if (tokens.length == 0) {
+            return;
+        }
+        TokenShard shard = new TokenShard(1, new long[] {0, tokens.length}, tokens);
+        String file = String.format("%s/part-%05d.tokens", split, p);
+        String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> shard.write(o, vocab), conf.get());
+        result.add(new Tuple2<>(split, new Manifest.Shard(file, 1, tokens.length, sha)));
+    }
+
+    // ------------------------------------------------------------------ sentence pairs
+
+    private Corpus buildPairs(CorpusSpec spec, List<FileStatus> inputs, List<FileStatus> validation,
+                              List<Manifest.Source> sources, String key) throws IOException, SparkException {
+        LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
+        JavaRDD<String[]> train = readPairs(spec.inputs(), inputs, spec.skipInvalidUtf8(), invalid);
+        train.persist(StorageLevel.MEMORY_AND_DISK());
+        JavaRDD<String[]> val = validation.isEmpty() ? null : readPairs(spec.validation(), validation, spec.skipInvalidUtf8(), invalid);
+        if (train.isEmpty()) {
+            throw new CorpusException("corpus is empty: no sentence pairs in " + HadoopFiles.describe(inputs));
+        }
+        Tokenizer tokenizer = tokenizer(spec, train.flatMap(p -> List.of(p[0], p[1]).iterator()));
+        Broadcast<byte[]> tokJson = sc.broadcast(tokenizer.toJson());
+        int vocab = tokenizer.vocabSize();
+        String out = spec.output();
+        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
+        List<Tuple2<String, Manifest.Shard>> written = new ArrayList<>();
+        for (var part : List.of(new Tuple2<>(TRAIN, train), new Tuple2<>(VALIDATION, val))) {
+            if (part._2() == null) {
+                continue;
+            }
+            String split = part._1();
+            written.addAll(part._2().mapPartitionsWithIndex((p, it) -> {
+                Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
+                List<String> texts = new ArrayList<>();
+                it.forEachRemaining(pair -> {
+                    texts.add(pair[0]);
+                    texts.add(pair[1]);
+                });
+                List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
+                if (texts.isEmpty()) {
+                    return result.iterator();
+                }
+                TokenShard shard = TokenShard.of(2, encodeAll(t, texts));
+                String file = String.format("%s/part-%05d.tokens", split, p);
+                String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> shard.write(o, vocab), sconf.get());
+                result.add(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
+                return result.iterator();
+            }, true).collect());
+        }
+        train.unpersist(false);
+        return commit(spec, tokenizer, sources, key, written, invalid.value());
+    }
+
+    /** Pairs from a source and a target file (line i with line i), or from one TSV file. */
+    private JavaRDD<String[]> readPairs(List<String> given, List<FileStatus> files, boolean skipInvalid, LongAccumulator invalid) {
+        if (given.size() == 2) {
+            List<FileStatus> src = HadoopFiles.list(given.get(0), sc.hadoopConfiguration());
+            List<FileStatus> tgt = HadoopFiles.list(given.get(1), sc.hadoopConfiguration());
+            JavaPairRDD<Long, String> s = readLines(src, skipInvalid, false, invalid).zipWithIndex().mapToPair(Tuple2::swap);
+            JavaPairRDD<Long, String> t = readLines(tgt, skipInvalid, false, invalid).zipWithIndex().mapToPair(Tuple2::swap);
+            long ns = s.count();
+            long nt = t.count();
+            if (ns != nt) {
+                throw new CorpusException("parallel files differ in length: " + given.get(0) + " has " + ns + " lines, "
+                        + given.get(1) + " has " + nt);
+            }
+            return s.join(t, shards).sortByKey(true, shards).values().map(p -> new String[] {p._1(), p._2()});
+        }
+        String name = given.get(0);
+        return readLines(files, skipInvalid, false, invalid).zipWithIndex().map(li -> {
+            String line = li._1();
+            int tab = line.indexOf('\t');
+            if (tab < 0) {
+                throw new CorpusException(name + ":" + (li._2() + 1) + ": no tab between source and target");
+            }
+            return new String[] {line.substring(0, tab), line.substring(tab + 1)};
+        });
+    }
+
+    // ------------------------------------------------------------------ reading and tokenizing
+
+    /**
+     * The lines of files in order, decoded as strict UTF-8. With keepNewlines each line keeps the
+     * newline that ended it (so the stream is the file's text, line endings normalised to \n).
+     */
+    private JavaRDD<String> readLines(List<FileStatus> files, boolean skipInvalid, boolean keepNewlines, LongAccumulator invalid) {
+        Map<String, Long> lengths = new HashMap<>();
+        long bytes = 0;
+        List<String> paths = new ArrayList<>();
+        for (FileStatus f : files) {
+            lengths.put(f.getPath().toString(), f.getLen());
+            paths.add(f.getPath().toString());
+            bytes += f.getLen();
+        }
+        Configuration conf = new Configuration(sc.hadoopConfiguration());
+        // Cut the input into at least `shards` splits, so every worker gets data.
+        conf.setLong(FileInputFormat.SPLIT_MAXSIZE, Math.max(1 << 16, (bytes + shards - 1) / shards));
+        JavaPairRDD<LongWritable, Text> raw = sc.newAPIHadoopFile(String.join(",", paths), TextInputFormat.class,
+                LongWritable.class, Text.class, conf);
+        @SuppressWarnings("unchecked")
+        JavaNewHadoopRDD<LongWritable, Text> hadoop = (JavaNewHadoopRDD<LongWritable, Text>) raw;
+        return hadoop.mapPartitionsWithInputSplit((split, it) -> {
+            String file = ((FileSplit) split).getPath().toString();
+            long fileLen = lengths.getOrDefault(file, Long.MAX_VALUE);
+            CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+            List<String> out = new ArrayList<>();
+            while (it.hasNext()) {
+                Tuple2<LongWritable, Text> rec = it.next();
+                long offset = rec._1().get();
+                Text text = rec._2();
+                String line;
+                try {
+                    CharBuffer cb = decoder.decode(ByteBuffer.wrap(text.getBytes(), 0, text.getLength()));
+                    line = cb.toString();
+                } catch (CharacterCodingException e) {
+                    if (skipInvalid) {
+                        invalid.add(1);
+                        continue;
+                    }
+                    throw new CorpusException(file + ": the line at byte " + offset
+                            + " is not valid UTF-8 (set data.invalid_utf8: skip to skip such lines)");
+                }
+                boolean endedByNewline = offset + text.getLength() < fileLen;
+                out.add(keepNewlines && endedByNewline ? line + "\n" : line);
+            }
+            return out.iterator();
+        }, true);
+    }
+
+    private Tokenizer tokenizer(CorpusSpec spec, JavaRDD<String> texts) throws IOException {
+        String kind = spec.tokenizer();
+        if (kind.equals("char")) {
+            Set<Integer> cps = texts.mapPartitions(it -> {
+                Set<Integer> s = new HashSet<>();
+                it.forEachRemaining(l -> l.codePoints().forEach(s::add));
+                return List.of(s).iterator();
+            }).fold(new HashSet<>(), (a, b) -> {
+                Set<Integer> u = new HashSet<>(a);
+                u.addAll(b);
+                return u;
+            });
+            return CharTokenizer.of(cps);
+        }
+        if (kind.equals("bpe")) {
+            Map<String, Long> counts = texts.flatMapToPair(l -> {
+                List<Tuple2<String, Long>> pieces = new ArrayList<>();
+                for (String piece : ByteLevel.split(l)) {
+                    pieces.add(new Tuple2<>(piece, 1L));
+                }
+                return pieces.iterator();
+            }).reduceByKey(Long::sum).collectAsMap();
+            long t0 = System.nanoTime();
+            var bpe = BpeTrainer.train(new HashMap<>(counts), spec.bpeVocabSize(), BPE_MIN_FREQUENCY);
+            LOG.info("BPE: {} distinct pieces, {} merges in {} s", counts.size(), bpe.mergeCount(),
+                    String.format("%.1f", (System.nanoTime() - t0) / 1e9));
+            return bpe;
+        }
+        String path = kind;
+        byte[] json;
+        try {
+            json = HadoopFiles.read(path, sc.hadoopConfiguration());
+        } catch (IOException e) {
+            throw new CorpusException("data.tokenizer: cannot read " + path + ": " + e.getMessage(), e);
+        }
+        return Tokenizer.fromJson(json, path);
+    }
+
+    /** Encodes texts with the native batch call when the tokenizer has one. */
+    static List<int[]> encodeAll(Tokenizer t, List<String> texts) {
+        List<int[]> out = new ArrayList<>(texts.size());
+        if (t instanceof HuggingFaceTokenizer hf) {
+            for (int from = 0; from < texts.size(); from += 4096) {
+                for (int[] ids : hf.encodeAll(texts.subList(from, Math.min(texts.size(), from + 4096)))) {
+                    out.add(ids);
+                }
+            }
+        } else {
+            for (String s : texts) {
+                out.add(t.encode(s));
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ manifest
+
+    private Corpus commit(CorpusSpec spec, Tokenizer tokenizer, List<Manifest.Source> sources, String key,
+                          List<Tuple2<String, Manifest.Shard>> written, long invalid) throws IOException {
+        Map<String, List<Manifest.Shard>> bySplit = new LinkedHashMap<>();
+        bySplit.put(TRAIN, new ArrayList<>());
+        bySplit.put(VALIDATION, new ArrayList<>());
+        for (Tuple2<String, Manifest.Shard> w : written) {
+            bySplit.get(w._1()).add(w._2());
+        }
+        Map<String, Manifest.Split> splits = new LinkedHashMap<>();
+        bySplit.forEach((name, list) -> {
+            list.sort((a, b) -> a.file().compareTo(b.file()));
+            splits.put(name, new Manifest.Split(list.stream().mapToLong(Manifest.Shard::records).sum(),
+                    list.stream().mapToLong(Manifest.Shard::tokens).sum(), list));
+        });
+        Configuration conf = sc.hadoopConfiguration();
+        HadoopFiles.writeAtomically(spec.output() + "/" + Tokenizer.FILE_NAME, tokenizer.toJson(), conf);
+        Manifest m = new Manifest(Manifest.FORMAT, key, spec.task().name().toLowerCase(java.util.Locale.ROOT),
+                new Manifest.Tokenizer(tokenizer.type(), tokenizer.vocabSize(), tokenizer.fingerprint(), Tokenizer.FILE_NAME),
+                sources, splits, invalid, Instant.now().toString());
+        HadoopFiles.writeAtomically(spec.output() + "/" + Manifest.FILE_NAME, m.toJson(), conf);
+        LOG.info("Token shards in {}: train {} tokens in {} shards, validation {} tokens{}", spec.output(),
+                splits.get(TRAIN).tokens(), splits.get(TRAIN).shards().size(), splits.get(VALIDATION).tokens(),
+                invalid > 0 ? ", " + invalid + " invalid lines skipped" : "");
+        return new Corpus(spec.output(), m, tokenizer, false);
+    }
+
+    /** The existing corpus when its manifest's key matches, else null. */
+    private static Corpus reuse(String dir, String manifestPath, String key, Configuration conf) throws IOException {
+        if (!HadoopFiles.exists(manifestPath, conf)) {
+            return null;
+        }
+        Manifest m = Manifest.fromJson(HadoopFiles.read(manifestPath, conf), manifestPath);
+        if (!key.equals(m.key())) {
+            return null;
+        }
+        String tokPath = dir + "/" + m.tokenizer().file();
+        byte[] tok = HadoopFiles.read(tokPath, conf);
+        Tokenizer t = Tokenizer.fromJson(tok, tokPath);
+        if (!t.fingerprint().equals(m.tokenizer().fingerprint())) {
+            throw new CorpusException(tokPath + ": does not match the manifest's tokenizer fingerprint; delete " + dir
+                    + " to rebuild the shards");
+        }
+        return new Corpus(dir, m, t, true);
+    }
+
+    /** Removes the manifest first, so a crash part-way leaves no manifest and the next run rebuilds. */
+    private static void clearOutput(String dir, Configuration conf) throws IOException {
+        Path d = new Path(dir);
+        var fs = d.getFileSystem(conf);
+        fs.delete(new Path(d, Manifest.FILE_NAME), false);
+        fs.delete(new Path(d, TRAIN), true);
+        fs.delete(new Path(d, VALIDATION), true);
+        fs.mkdirs(d);
+    }
+
+    private static String key(CorpusSpec spec, List<Manifest.Source> sources, Configuration conf) {
+        Map<String, Object> k = new LinkedHashMap<>();
+        k.put("format", Manifest.FORMAT);
+        k.put("task", spec.task().name());
+        k.put("tokenizer", spec.tokenizer());
+        k.put("bpe_vocab_size", spec.tokenizer().equals("bpe") ? spec.bpeVocabSize() : 0);
+        k.put("validation_fraction", spec.task().isStream() ? spec.validationFraction() : 0);
+        k.put("skip_invalid_utf8", spec.skipInvalidUtf8());
+        k.put("sources", sources);
+        if (!spec.tokenizer().equals("char") && !spec.tokenizer().equals("bpe")) {
+            try {
+                k.put("tokenizer_sha256", HadoopFiles.sha256(HadoopFiles.read(spec.tokenizer(), conf)));
+            } catch (IOException e) {
+                throw new CorpusException("data.tokenizer: cannot read " + spec.tokenizer() + ": " + e.getMessage(), e);
+            }
+        }
+        try {
+            return HadoopFiles.sha256(JSON.writeValueAsBytes(k));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Finds the CorpusException a Spark task threw, so the message names the file. */
+    static RuntimeException unwrap(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof CorpusException ce) {
+                return ce;
+            }
+        }
+        String msg = e.getMessage() == null ? e.toString() : e.getMessage();
+        for (String line : msg.split("\n")) {
+            int i = line.indexOf(CorpusException.class.getName() + ": ");
+            if (i >= 0) {
+                return new CorpusException(line.substring(i + CorpusException.class.getName().length() + 2), e);
+            }
+        }
+        return e instanceof RuntimeException re ? re : new RuntimeException(e);
+    }
+
+    private static <T> List<T> concat(List<T> a, List<T> b) {
+        List<T> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
+    }
+}

@@ -1,0 +1,69 @@
+package io.sparkformer.driver.corpus;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.hadoop.conf.Configuration;
+
+import io.sparkformer.worker.shards.Manifest;
+import io.sparkformer.worker.shards.TokenShard;
+
+/** Reads a corpus's shards back, each checked against the manifest's checksum. */
+public final class ShardReader {
+    private ShardReader() {}
+
+    public static TokenShard read(String directory, Manifest.Shard shard, Configuration conf) throws IOException {
+        String path = directory + "/" + shard.file();
+        byte[] bytes = HadoopFiles.readVerified(path, shard.sha256(), conf);
+        return TokenShard.read(new ByteArrayInputStream(bytes), path);
+    }
+
+    /** The shards of a split that worker {@code worker} of {@code workers} owns: every workers-th. */
+    public static List<Manifest.Shard> owned(Manifest.Split split, int worker, int workers) {
+        List<Manifest.Shard> mine = new ArrayList<>();
+        for (int i = worker; i < split.shards().size(); i += workers) {
+            mine.add(split.shards().get(i));
+        }
+        return mine;
+    }
+
+    /** The concatenated token stream of shards (one-field shards), in order. */
+    public static int[] stream(String directory, List<Manifest.Shard> shards, Configuration conf) throws IOException {
+        List<int[]> parts = new ArrayList<>();
+        long total = 0;
+        for (Manifest.Shard s : shards) {
+            TokenShard shard = read(directory, s, conf);
+            if (shard.fields() != 1) {
+                throw new IOException(directory + "/" + s.file() + ": holds pairs, not a token stream");
+            }
+            parts.add(shard.tokens());
+            total += shard.tokenCount();
+        }
+        int[] out = new int[Math.toIntExact(total)];
+        int n = 0;
+        for (int[] p : parts) {
+            System.arraycopy(p, 0, out, n, p.length);
+            n += p.length;
+        }
+        return out;
+    }
+
+    /** Sources and targets of two-field shards, in order. */
+    public static List<List<int[]>> pairs(String directory, List<Manifest.Shard> shards, Configuration conf) throws IOException {
+        List<int[]> src = new ArrayList<>();
+        List<int[]> tgt = new ArrayList<>();
+        for (Manifest.Shard s : shards) {
+            TokenShard shard = read(directory, s, conf);
+            if (shard.fields() != 2) {
+                throw new IOException(directory + "/" + s.file() + ": holds a token stream, not pairs");
+            }
+            for (long r = 0; r < shard.records(); r++) {
+                src.add(shard.field(r, 0));
+                tgt.add(shard.field(r, 1));
+            }
+        }
+        return List.of(src, tgt);
+    }
+}

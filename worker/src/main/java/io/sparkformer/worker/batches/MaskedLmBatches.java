@@ -1,0 +1,62 @@
+package io.sparkformer.worker.batches;
+
+import java.util.SplittableRandom;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.text.Tokenizer;
+
+/**
+ * Masked-LM batches as BERT builds them: windows of a token stream; each position is selected
+ * with probability 15%; a selected position becomes the mask token 80% of the time, a random
+ * ordinary token 10%, and stays itself 10%. Targets hold the original ids at selected positions
+ * and −1 elsewhere. Reproducible from (seed, index).
+ */
+public final class MaskedLmBatches implements BatchSource {
+    public static final double SELECT = 0.15;
+
+    private final int[] tokens;
+    private final int batchSize;
+    private final int length;
+    private final int vocabSize;
+    private final long seed;
+
+    public MaskedLmBatches(int[] tokens, int batchSize, int length, int vocabSize, long seed) {
+        if (tokens.length < length) {
+            throw new IllegalArgumentException("a stream of " + tokens.length + " tokens is too short for blocks of " + length);
+        }
+        if (vocabSize <= Tokenizer.SPECIALS.size()) {
+            throw new IllegalArgumentException("vocabulary of " + vocabSize + " has no ordinary tokens to substitute");
+        }
+        this.tokens = tokens;
+        this.batchSize = batchSize;
+        this.length = length;
+        this.vocabSize = vocabSize;
+        this.seed = seed;
+    }
+
+    @Override
+    public Batch batch(long index) {
+        SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, index));
+        int[] ids = new int[batchSize * length];
+        int[] target = new int[batchSize * length];
+        int windows = tokens.length - length + 1;
+        int ordinary = vocabSize - Tokenizer.SPECIALS.size();
+        for (int r = 0; r < batchSize; r++) {
+            System.arraycopy(tokens, rnd.nextInt(windows), ids, r * length, length);
+        }
+        for (int i = 0; i < ids.length; i++) {
+            target[i] = -1;
+            if (ids[i] == Tokenizer.PAD || rnd.nextDouble() >= SELECT) {
+                continue;
+            }
+            target[i] = ids[i];
+            double u = rnd.nextDouble();
+            if (u < 0.8) {
+                ids[i] = Tokenizer.MASK;
+            } else if (u < 0.9) {
+                ids[i] = Tokenizer.SPECIALS.size() + rnd.nextInt(ordinary);
+            }
+        }
+        return Batch.of(batchSize, length, ids, target);
+    }
+}

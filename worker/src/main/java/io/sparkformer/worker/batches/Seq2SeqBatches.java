@@ -1,0 +1,143 @@
+package io.sparkformer.worker.batches;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.text.Tokenizer;
+
+/**
+ * Padded encoder-decoder batches from sentence pairs. The source is its tokens then eos; the
+ * decoder input is bos then the target's tokens; the decoder's targets are the target's tokens
+ * then eos, −1 at padding. Sequences longer than maxLen are cut (keeping eos).
+ *
+ * <p>Each epoch visits every pair once in an order drawn from (seed, epoch). With bucketing on,
+ * pairs are sorted by length within windows of 50 batches before they are cut into batches, and
+ * the batches are then shuffled, which cuts padding without making batches predictable.
+ */
+public final class Seq2SeqBatches implements BatchSource {
+    private static final int BUCKET_WINDOW = 50;
+
+    private final List<int[]> sources;
+    private final List<int[]> targets;
+    private final int batchSize;
+    private final int maxLen;
+    private final boolean bucketing;
+    private final long seed;
+    private final int batchesPerEpoch;
+    private long cachedEpoch = -1;
+    private int[][] cachedOrder;
+
+    public Seq2SeqBatches(List<int[]> sources, List<int[]> targets, int batchSize, int maxLen, boolean bucketing, long seed) {
+        if (sources.size() != targets.size()) {
+            throw new IllegalArgumentException(sources.size() + " sources but " + targets.size() + " targets");
+        }
+        if (sources.isEmpty()) {
+            throw new IllegalArgumentException("no sentence pairs");
+        }
+        if (maxLen < 2) {
+            throw new IllegalArgumentException("max length must be at least 2, got " + maxLen);
+        }
+        this.sources = sources;
+        this.targets = targets;
+        this.batchSize = batchSize;
+        this.maxLen = maxLen;
+        this.bucketing = bucketing;
+        this.seed = seed;
+        this.batchesPerEpoch = (sources.size() + batchSize - 1) / batchSize;
+    }
+
+    public int batchesPerEpoch() { return batchesPerEpoch; }
+
+    public int pairs() { return sources.size(); }
+
+    @Override
+    public synchronized Batch batch(long index) {
+        long epoch = index / batchesPerEpoch;
+        if (epoch != cachedEpoch) {
+            cachedOrder = epochBatches(epoch);
+            cachedEpoch = epoch;
+        }
+        return assemble(cachedOrder[(int) (index % batchesPerEpoch)]);
+    }
+
+    /** The pair indices of each batch of an epoch. */
+    private int[][] epochBatches(long epoch) {
+        SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, epoch));
+        Integer[] order = new Integer[sources.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        shuffle(order, rnd);
+        if (bucketing) {
+            int window = batchSize * BUCKET_WINDOW;
+            for (int from = 0; from < order.length; from += window) {
+                Arrays.sort(order, from, Math.min(order.length, from + window),
+                        (a, b) -> Integer.compare(Math.max(sources.get(a).length, targets.get(a).length),
+                                Math.max(sources.get(b).length, targets.get(b).length)));
+            }
+        }
+        int[][] batches = new int[batchesPerEpoch][];
+        for (int k = 0; k < batchesPerEpoch; k++) {
+            int from = k * batchSize;
+            int to = Math.min(order.length, from + batchSize);
+            batches[k] = new int[to - from];
+            for (int i = from; i < to; i++) {
+                batches[k][i - from] = order[i];
+            }
+        }
+        if (bucketing) {
+            shuffle(batches, rnd);
+        }
+        return batches;
+    }
+
+    private static <T> void shuffle(T[] a, SplittableRandom rnd) {
+        for (int i = a.length - 1; i > 0; i--) {
+            int j = rnd.nextInt(i + 1);
+            T t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+        }
+    }
+
+    /** One padded batch of the given pairs. */
+    public Batch assemble(int[] pairIndices) {
+        int b = pairIndices.length;
+        List<int[]> src = new ArrayList<>(b);
+        List<int[]> tgt = new ArrayList<>(b);
+        int s = 1;
+        int t = 1;
+        for (int p : pairIndices) {
+            int[] source = withEnd(sources.get(p), maxLen);
+            int[] target = withEnd(targets.get(p), maxLen);
+            src.add(source);
+            tgt.add(target);
+            s = Math.max(s, source.length);
+            t = Math.max(t, target.length);
+        }
+        int[] srcIds = new int[b * s];
+        int[] tgtIn = new int[b * t];
+        int[] tgtOut = new int[b * t];
+        Arrays.fill(tgtOut, -1);
+        for (int r = 0; r < b; r++) {
+            int[] source = src.get(r);
+            System.arraycopy(source, 0, srcIds, r * s, source.length);
+            int[] target = tgt.get(r);
+            tgtIn[r * t] = Tokenizer.BOS;
+            System.arraycopy(target, 0, tgtIn, r * t + 1, target.length - 1);
+            System.arraycopy(target, 0, tgtOut, r * t, target.length);
+        }
+        return Batch.seq2seq(b, s, srcIds, t, tgtIn, tgtOut);
+    }
+
+    /** tokens then eos, cut to at most maxLen with eos kept. */
+    static int[] withEnd(int[] tokens, int maxLen) {
+        int n = Math.min(tokens.length, maxLen - 1);
+        int[] out = Arrays.copyOf(tokens, n + 1);
+        out[n] = Tokenizer.EOS;
+        return out;
+    }
+}

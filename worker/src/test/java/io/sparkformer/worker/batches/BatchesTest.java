@@ -1,0 +1,121 @@
+package io.sparkformer.worker.batches;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import org.junit.jupiter.api.Test;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.text.Tokenizer;
+
+class BatchesTest {
+    private static int[] stream(int n, int vocab, long seed) {
+        Random r = new Random(seed);
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = Tokenizer.SPECIALS.size() + r.nextInt(vocab - Tokenizer.SPECIALS.size());
+        }
+        return t;
+    }
+
+    @Test
+    void causalTargetsAreTheNextTokensAndBatchesAreAFunctionOfTheirIndex() {
+        int[] tokens = new int[1000];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = i;
+        }
+        CausalLmBatches src = new CausalLmBatches(tokens, 4, 16, 7);
+        Batch b = src.batch(3);
+        for (int r = 0; r < 4; r++) {
+            for (int i = 0; i < 16; i++) {
+                assertEquals(b.ids()[r * 16 + i] + 1, b.target()[r * 16 + i]);
+            }
+        }
+        assertArrayEquals(b.ids(), new CausalLmBatches(tokens, 4, 16, 7).batch(3).ids(), "same seed and index");
+        assertNotEquals(b.ids()[0], src.batch(4).ids()[0]);
+        assertThrows(IllegalArgumentException.class, () -> new CausalLmBatches(new int[5], 1, 8, 1));
+    }
+
+    @Test
+    void maskedLmFollowsBertProportions() {
+        int vocab = 100;
+        int[] tokens = stream(50_000, vocab, 1);
+        MaskedLmBatches src = new MaskedLmBatches(tokens, 32, 64, vocab, 3);
+        long positions = 0, selected = 0, masked = 0, kept = 0;
+        for (int k = 0; k < 200; k++) {
+            Batch b = src.batch(k);
+            for (int i = 0; i < b.ids().length; i++) {
+                positions++;
+                if (b.target()[i] == -1) {
+                    assertTrue(b.ids()[i] != Tokenizer.MASK, "unselected positions are never masked");
+                    continue;
+                }
+                selected++;
+                if (b.ids()[i] == Tokenizer.MASK) {
+                    masked++;
+                } else if (b.ids()[i] == b.target()[i]) {
+                    kept++;
+                }
+                assertTrue(b.target()[i] >= Tokenizer.SPECIALS.size());
+            }
+        }
+        assertEquals(0.15, (double) selected / positions, 0.005);
+        assertEquals(0.80, (double) masked / selected, 0.01);
+        // kept includes random substitutions that drew the same token (1/95 of the 10%)
+        assertEquals(0.10 + 0.1 / 95, (double) kept / selected, 0.01);
+        assertArrayEquals(src.batch(5).ids(), new MaskedLmBatches(tokens, 32, 64, vocab, 3).batch(5).ids());
+    }
+
+    @Test
+    void seq2seqBatchesAddBosEosPadAndVisitEveryPairOncePerEpoch() {
+        List<int[]> src = new ArrayList<>();
+        List<int[]> tgt = new ArrayList<>();
+        Random r = new Random(2);
+        for (int i = 0; i < 103; i++) {
+            src.add(stream(1 + r.nextInt(9), 50, i));
+            tgt.add(stream(1 + r.nextInt(12), 50, 1000 + i));
+        }
+        Seq2SeqBatches batches = new Seq2SeqBatches(src, tgt, 8, 10, true, 5);
+        assertEquals(13, batches.batchesPerEpoch());
+        int rowsSeen = 0;
+        for (int k = 0; k < 13; k++) {
+            Batch b = batches.batch(k);
+            rowsSeen += b.size();
+            assertTrue(b.srcLength() <= 10 && b.length() <= 10);
+            for (int row = 0; row < b.size(); row++) {
+                assertEquals(Tokenizer.BOS, b.ids()[row * b.length()]);
+                int eos = -1;
+                for (int i = 0; i < b.length(); i++) {
+                    if (b.target()[row * b.length() + i] == Tokenizer.EOS) {
+                        eos = i;
+                    }
+                }
+                assertTrue(eos >= 0, "every target row ends with eos");
+                for (int i = 0; i < b.length(); i++) {
+                    int in = b.ids()[row * b.length() + i];
+                    int out = b.target()[row * b.length() + i];
+                    if (i > eos) {
+                        assertEquals(-1, out);
+                        assertEquals(Tokenizer.PAD, in);
+                    } else if (i > 0) {
+                        assertEquals(b.target()[row * b.length() + i - 1], in, "decoder input is the target shifted right");
+                    }
+                }
+            }
+        }
+        assertEquals(103, rowsSeen);
+        Batch one = batches.assemble(new int[] {0});
+        int[] first = src.get(0);
+        for (int i = 0; i < first.length && i < 9; i++) {
+            assertEquals(first[i], one.src()[i]);
+        }
+        assertEquals(Tokenizer.EOS, one.src()[Math.min(first.length, 9)]);
+    }
+}
