@@ -74,6 +74,15 @@ public final class CorpusBuilder {
         public String shardPath(Manifest.Shard shard) {
             return directory + "/" + shard.file();
         }
+
+        /** Fails, naming the config key, when the model's vocabulary cannot hold every token id. */
+        public void requireVocabularyFits(int modelVocabSize) {
+            if (tokenizer.vocabSize() > modelVocabSize) {
+                throw new CorpusException("model.vocab_size: " + modelVocabSize + " is smaller than the tokenizer's "
+                        + tokenizer.vocabSize() + " tokens (" + directory + "/" + Tokenizer.FILE_NAME
+                        + "); set it to at least " + tokenizer.vocabSize());
+            }
+        }
     }
 
     public Corpus build(CorpusSpec spec) {
@@ -335,7 +344,7 @@ public final class CorpusBuilder {
         return Tokenizer.fromJson(json, path);
     }
 
-    /** Encodes texts with the native batch call when the tokenizer has one. */
+    /** Encodes texts, with the native library's batch call when the tokenizer is a native one. */
     static List<int[]> encodeAll(Tokenizer t, List<String> texts) {
         List<int[]> out = new ArrayList<>(texts.size());
         if (t instanceof HuggingFaceTokenizer hf) {

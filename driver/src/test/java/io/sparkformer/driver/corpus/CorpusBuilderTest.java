@@ -148,6 +148,18 @@ class CorpusBuilderTest extends SparkTestBase {
     }
 
     @Test
+    void aVocabularyLargerThanTheModelsIsRefusedByKey() throws IOException {
+        Path in = tmp.resolve("v.txt");
+        Files.writeString(in, "abcdefghij\n".repeat(50));
+        CorpusBuilder.Corpus c = new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, in.toString(), "char",
+                tmp.resolve("v").toString()));
+        assertEquals(16, c.tokenizer().vocabSize());
+        c.requireVocabularyFits(16);
+        var e = assertThrows(CorpusException.class, () -> c.requireVocabularyFits(12));
+        assertTrue(e.getMessage().startsWith("model.vocab_size: 12 is smaller than the tokenizer's 16 tokens"), e.getMessage());
+    }
+
+    @Test
     void aFiftyMegabyteLineIsOneLine() throws IOException {
         Path big = tmp.resolve("big.txt");
         byte[] line = new byte[50 * 1024 * 1024];

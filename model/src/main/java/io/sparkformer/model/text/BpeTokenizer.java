@@ -195,6 +195,31 @@ public final class BpeTokenizer implements Tokenizer {
         return n;
     }
 
+    /** Whether json is a byte-level BPE whose first ids are this project's specials and the bytes. */
+    static boolean isOwnLayout(byte[] json) {
+        try {
+            JsonNode root = JSON.readTree(json);
+            JsonNode vocab = root.path("model").path("vocab");
+            if (!"BPE".equals(root.path("model").path("type").asText())
+                    || !"ByteLevel".equals(root.path("pre_tokenizer").path("type").asText())) {
+                return false;
+            }
+            for (int i = 0; i < Tokenizer.SPECIALS.size(); i++) {
+                if (vocab.path(Tokenizer.SPECIALS.get(i)).asInt(-1) != i) {
+                    return false;
+                }
+            }
+            for (int b = 0; b < 256; b++) {
+                if (vocab.path(String.valueOf(ByteLevel.charOf(b))).asInt(-1) != Tokenizer.SPECIALS.size() + b) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /**
      * Reads a tokenizer.json this class wrote (or any byte-level BPE whose ids follow the same
      * layout): the merges define everything, the vocabulary is checked against them.

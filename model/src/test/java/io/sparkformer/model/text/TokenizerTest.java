@@ -96,4 +96,20 @@ class TokenizerTest {
         }
         assertThrows(IllegalArgumentException.class, () -> BpeTrainer.train(counts, 100, 2));
     }
+
+    @Test
+    void ownBpeLayoutLoadsAsJavaOtherTokenizerJsonAsNative() throws IOException {
+        Map<String, Long> counts = new HashMap<>();
+        for (String p : ByteLevel.split("one two three one two one")) {
+            counts.merge(p, 2L, Long::sum);
+        }
+        BpeTokenizer bpe = BpeTrainer.train(counts, 270, 2);
+        assertTrue(Tokenizer.fromJson(bpe.toJson(), "own") instanceof BpeTokenizer);
+        // the same model with the specials moved is no longer this project's layout
+        String moved = new String(bpe.toJson(), StandardCharsets.UTF_8).replace("\"<pad>\":0", "\"<pad>\":269")
+                .replace("\"id\":0,", "\"id\":269,");
+        Tokenizer other = Tokenizer.fromJson(moved.getBytes(StandardCharsets.UTF_8), "other");
+        assertTrue(other instanceof HuggingFaceTokenizer, other.getClass().toString());
+        assertEquals("one two", other.decode(other.encode("one two")));
+    }
 }

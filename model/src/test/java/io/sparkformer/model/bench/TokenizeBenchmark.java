@@ -1,0 +1,77 @@
+package io.sparkformer.model.bench;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import io.sparkformer.model.text.BpeTokenizer;
+import io.sparkformer.model.text.BpeTrainer;
+import io.sparkformer.model.text.ByteLevel;
+import io.sparkformer.model.text.HuggingFaceTokenizer;
+
+/**
+ * Tokenizing speed on the Multi30k de-en train pair (3.9 MB): a byte-level BPE of 8000 is
+ * trained on it, then the native library (DJL, batch calls) and the pure-Java encoder each
+ * encode every line, several times; medians in MB/s and tokens/s, with their ratio.
+ * Argument: the multi30k directory (default ../shared/datasets/multi30k).
+ */
+public final class TokenizeBenchmark {
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of(args.length > 0 ? args[0] : "../shared/datasets/multi30k");
+        List<String> lines = new ArrayList<>();
+        lines.addAll(Files.readAllLines(dir.resolve("train.de"), StandardCharsets.UTF_8));
+        lines.addAll(Files.readAllLines(dir.resolve("train.en"), StandardCharsets.UTF_8));
+        long bytes = lines.stream().mapToLong(l -> l.getBytes(StandardCharsets.UTF_8).length + 1).sum();
+        Map<String, Long> counts = new HashMap<>();
+        for (String l : lines) {
+            for (String p : ByteLevel.split(l)) {
+                counts.merge(p, 1L, Long::sum);
+            }
+        }
+        long t0 = System.nanoTime();
+        BpeTokenizer java = BpeTrainer.train(counts, 8000, 2);
+        System.out.printf("trained BPE: %d pieces, %d merges, %.2f s%n", counts.size(), java.mergeCount(), (System.nanoTime() - t0) / 1e9);
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.fromJson(java.toJson(), "bench")) {
+            double[] nat = new double[5];
+            double[] jv = new double[5];
+            long tokens = 0;
+            for (int r = -1; r < 5; r++) {
+                long a = System.nanoTime();
+                long n = 0;
+                for (int from = 0; from < lines.size(); from += 4096) {
+                    for (int[] ids : hf.encodeAll(lines.subList(from, Math.min(lines.size(), from + 4096)))) {
+                        n += ids.length;
+                    }
+                }
+                long b = System.nanoTime();
+                // a fresh encoder each round, so its piece cache starts cold like the native one's
+                BpeTokenizer cold = BpeTokenizer.fromJson(java.toJson(), "bench");
+                long m = 0;
+                for (String l : lines) {
+                    m += cold.encode(l).length;
+                }
+                long c = System.nanoTime();
+                if (n != m) {
+                    throw new IllegalStateException("encoders disagree: " + n + " vs " + m + " tokens");
+                }
+                tokens = n;
+                if (r >= 0) {
+                    nat[r] = (b - a) / 1e9;
+                    jv[r] = (c - b) / 1e9;
+                }
+            }
+            Arrays.sort(nat);
+            Arrays.sort(jv);
+            double mb = bytes / 1e6;
+            System.out.printf("%d lines, %.2f MB, %d tokens%n", lines.size(), mb, tokens);
+            System.out.printf("native (DJL, batches of 4096): %.3f s, %.1f MB/s, %.0f tokens/s%n", nat[2], mb / nat[2], tokens / nat[2]);
+            System.out.printf("pure Java:                     %.3f s, %.1f MB/s, %.0f tokens/s%n", jv[2], mb / jv[2], tokens / jv[2]);
+            System.out.printf("RESULT native_mb_per_s=%.1f java_mb_per_s=%.1f ratio=%.2f%n", mb / nat[2], mb / jv[2], jv[2] / nat[2]);
+        }
+    }
+}
