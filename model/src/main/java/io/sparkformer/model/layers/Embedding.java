@@ -54,11 +54,15 @@ public final class Embedding {
     }
 
     public void backward(INDArray dOut) {
+        INDArray rows = dOut;
         if (scale != 1.0) {
             dOut.mul(scale, scaled);
-            Ops.scatterAddRows(tableGrad, ids, scaled);
+            rows = scaled;
+        }
+        if (HostKernels.enabled()) {
+            HostKernels.scatterAddRows(tableGrad, ids.toIntVector(), rows);
         } else {
-            Ops.scatterAddRows(tableGrad, ids, dOut);
+            Ops.scatterAddRows(tableGrad, ids, rows);
         }
         if (positionsGrad != null) {
             INDArray dPos = positionsGrad.get(interval(0, length)).reshape(1, length * d);

@@ -175,6 +175,35 @@ public final class HostKernels {
         write(db, biasGrad);
     }
 
+    /**
+     * table[ids[i], :] += rows[i, :] in row order. libnd4j's scatter_add spreads rows over OpenMP
+     * threads, so repeated ids sum in a varying order and a training step is not reproducible
+     * bit for bit; this loop is, and touches only the rows the batch uses.
+     */
+    static void scatterAddRows(INDArray table, int[] ids, INDArray rows) {
+        checkContiguous(table);
+        int d = (int) table.size(1);
+        int off = (int) table.offset();
+        double[] r = read(rows, 0);
+        if (table.dataType() == DataType.FLOAT) {
+            java.nio.FloatBuffer t = table.data().asNioFloat();
+            for (int i = 0; i < ids.length; i++) {
+                int base = off + ids[i] * d;
+                for (int c = 0; c < d; c++) {
+                    t.put(base + c, (float) (t.get(base + c) + r[i * d + c]));
+                }
+            }
+        } else {
+            java.nio.DoubleBuffer t = table.data().asNioDouble();
+            for (int i = 0; i < ids.length; i++) {
+                int base = off + ids[i] * d;
+                for (int c = 0; c < d; c++) {
+                    t.put(base + c, t.get(base + c) + r[i * d + c]);
+                }
+            }
+        }
+    }
+
     /** In place: dP ← P ⊙ (dP − Σ_k P·dP) over the last dimension, rows of length n. */
     static void softmaxBackward(INDArray probs, INDArray dProbs, int n) {
         int total = (int) probs.length();

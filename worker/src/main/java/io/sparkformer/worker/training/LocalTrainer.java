@@ -1,0 +1,110 @@
+package io.sparkformer.worker.training;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.optim.AdamW;
+import io.sparkformer.model.optim.GradientClipping;
+import io.sparkformer.model.optim.LearningRateSchedule;
+import io.sparkformer.worker.batches.BatchSource;
+
+/**
+ * Trains one model replica for a number of local steps. Parameters and AdamW's moments come in
+ * and go out as flat float arrays, so a round is a deterministic function of its inputs: the
+ * same inputs give the same outputs on any machine, which lets Spark rerun a lost task and a
+ * resumed run match an unbroken one. The model and its buffers stay allocated between rounds.
+ * Knows nothing of Spark.
+ */
+public final class LocalTrainer {
+    /** Optimisation settings shared by every worker. */
+    public record Settings(AdamW.Settings adamw, double gradClip, LearningRateSchedule schedule, long seed)
+            implements java.io.Serializable {}
+
+    /** What one round produced. */
+    public record RoundResult(float[] params, float[] firstMoment, float[] secondMoment, long optimizerStep,
+                              double meanLoss, long tokens, double computeSeconds, boolean diverged, long divergedStep)
+            implements java.io.Serializable {}
+
+    private final Transformer model;
+    private final AdamW adamw;
+    private final Settings settings;
+
+    public LocalTrainer(TransformerConfig config, Settings settings) {
+        this.model = new Transformer(config, DataType.FLOAT);
+        this.adamw = new AdamW(model.layout(), DataType.FLOAT, settings.adamw());
+        this.settings = settings;
+    }
+
+    public Transformer model() { return model; }
+
+    public long parameterCount() { return model.parameterCount(); }
+
+    /**
+     * Loads params and optimizer state, runs {@code steps} steps on batches firstBatch,
+     * firstBatch+1, ..., with learning rates schedule(globalStep), schedule(globalStep+1), ...
+     * Stops at the first non-finite loss and reports it.
+     */
+    public RoundResult round(float[] params, float[] m, float[] v, long optimizerStep, BatchSource batches,
+                             long firstBatch, int steps, long globalStep) {
+        long t0 = System.nanoTime();
+        load(params);
+        adamw.restore(optimizerStep, Nd4j.createFromArray(m), Nd4j.createFromArray(v));
+        double lossSum = 0;
+        long tokens = 0;
+        for (int i = 0; i < steps; i++) {
+            long step = globalStep + i;
+            if (model.config().dropout() > 0) {
+                Nd4j.getRandom().setSeed(BatchSource.mix(settings.seed(), step));
+            }
+            Batch batch = batches.batch(firstBatch + i);
+            double loss = model.forwardBackward(batch);
+            if (!Double.isFinite(loss)) {
+                return new RoundResult(null, null, null, adamw.step(), loss, tokens, seconds(t0), true, step);
+            }
+            double norm = GradientClipping.clip(model.gradients(), settings.gradClip());
+            if (!Double.isFinite(norm)) {
+                return new RoundResult(null, null, null, adamw.step(), Double.NaN, tokens, seconds(t0), true, step);
+            }
+            adamw.apply(model.parameters(), model.gradients(), settings.schedule().at(step));
+            lossSum += loss;
+            tokens += (long) batch.size() * batch.length();
+        }
+        return new RoundResult(model.parameters().flat().toFloatVector(),
+                adamw.firstMoment().flat().toFloatVector(), adamw.secondMoment().flat().toFloatVector(),
+                adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+    }
+
+    /** Sum of per-token losses and the number of counted tokens over batches, with params. */
+    public double[] evaluate(float[] params, BatchSource batches, long first, int count) {
+        load(params);
+        double sum = 0;
+        long counted = 0;
+        for (int i = 0; i < count; i++) {
+            Batch b = batches.batch(first + i);
+            int n = b.countedTargets();
+            double loss = model.forward(b, false);
+            if (n > 0) {
+                sum += loss * n;
+                counted += n;
+            }
+        }
+        return new double[] {sum, counted};
+    }
+
+    private void load(float[] params) {
+        if (params.length != model.parameterCount()) {
+            throw new IllegalArgumentException("parameter array has " + params.length + " values, the model needs "
+                    + model.parameterCount());
+        }
+        INDArray flat = model.parameters().flat();
+        flat.assign(Nd4j.createFromArray(params));
+    }
+
+    private static double seconds(long t0) {
+        return (System.nanoTime() - t0) / 1e9;
+    }
+}
