@@ -1,0 +1,318 @@
+package io.sparkformer.driver.config;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+
+import io.sparkformer.driver.corpus.CorpusSpec;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.TransformerConfig;
+
+/**
+ * A training job, read strictly: the user's YAML is merged over {@code defaults.yaml}, any key
+ * the defaults do not have is an error, {@code --set key=value} overrides apply to the same tree,
+ * and every value is checked. Errors are {@link ConfigException}s naming the key.
+ */
+public record JobConfig(String name, long seed, Data data, Model model, Train train, Eval eval, Checkpoint checkpoint) {
+
+    public record Data(String task, List<String> inputs, List<String> validation, double validationFraction,
+                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards) {}
+
+    public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
+                        String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
+                        double dropout) {}
+
+    public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
+                        String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
+                        double beta2, double eps, double weightDecay, double gradClip, String optimizerState,
+                        boolean bucketing) {}
+
+    public record Eval(int every, int batches, int batchSize) {}
+
+    public record Checkpoint(int every) {}
+
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+
+    /** Reads YAML text (may be empty) named {@code source}, then applies overrides "a.b=value". */
+    public static JobConfig parse(String yaml, String source, List<String> overrides) {
+        JsonNode tree = defaults();
+        if (yaml != null && !yaml.isBlank()) {
+            JsonNode user;
+            try {
+                user = YAML.readTree(yaml);
+            } catch (IOException e) {
+                throw new ConfigException(source, "not valid YAML: " + e.getMessage().split("\n")[0]);
+            }
+            if (user != null && !user.isNull() && !user.isMissingNode()) {
+                if (!user.isObject()) {
+                    throw new ConfigException(source, "the top level must be a mapping of keys");
+                }
+                merge((ObjectNode) tree, user, "");
+            }
+        }
+        for (String o : overrides == null ? List.<String>of() : overrides) {
+            applyOverride((ObjectNode) tree, o);
+        }
+        JobConfig cfg;
+        try {
+            cfg = YAML.treeToValue(tree, JobConfig.class);
+        } catch (MismatchedInputException e) {
+            throw new ConfigException(path(e), "has the wrong type: " + e.getOriginalMessage().split("\n")[0]);
+        } catch (IOException e) {
+            throw new ConfigException(source, e.getMessage());
+        }
+        cfg.validate();
+        return cfg;
+    }
+
+    private static JsonNode defaults() {
+        try (InputStream in = JobConfig.class.getResourceAsStream("/io/sparkformer/driver/defaults.yaml")) {
+            return YAML.readTree(in);
+        } catch (IOException e) {
+            throw new IllegalStateException("defaults.yaml missing from the driver jar", e);
+        }
+    }
+
+    private static void merge(ObjectNode base, JsonNode user, String prefix) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = user.fields(); it.hasNext();) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String key = prefix + e.getKey();
+            JsonNode known = base.get(e.getKey());
+            if (known == null) {
+                throw new ConfigException(key, "unknown key" + suggestion(e.getKey(), base));
+            }
+            if (known.isObject()) {
+                if (!e.getValue().isObject()) {
+                    throw new ConfigException(key, "must be a mapping of keys " + fieldNames(known));
+                }
+                merge((ObjectNode) known, e.getValue(), key + ".");
+            } else {
+                base.set(e.getKey(), e.getValue());
+            }
+        }
+    }
+
+    private static void applyOverride(ObjectNode root, String override) {
+        int eq = override.indexOf('=');
+        if (eq <= 0) {
+            throw new ConfigException(override, "an override is key=value, e.g. train.lr=2e-3");
+        }
+        String key = override.substring(0, eq).trim();
+        String[] parts = key.split("\\.");
+        ObjectNode node = root;
+        for (int i = 0; i < parts.length - 1; i++) {
+            JsonNode next = node.get(parts[i]);
+            if (next == null || !next.isObject()) {
+                throw new ConfigException(key, "unknown key" + suggestion(parts[i], node));
+            }
+            node = (ObjectNode) next;
+        }
+        String last = parts[parts.length - 1];
+        if (!node.has(last) || node.get(last).isObject()) {
+            throw new ConfigException(key, "unknown key" + suggestion(last, node));
+        }
+        try {
+            JsonNode value = YAML.readTree(override.substring(eq + 1));
+            node.set(last, value == null || value.isMissingNode() ? YAML.nullNode() : value);
+        } catch (IOException e) {
+            throw new ConfigException(key, "value is not valid YAML: " + override.substring(eq + 1));
+        }
+    }
+
+    private static String suggestion(String key, JsonNode siblings) {
+        String best = null;
+        int bestDistance = 3;
+        for (String name : fieldNames(siblings)) {
+            int dist = levenshtein(key, name);
+            if (dist < bestDistance) {
+                bestDistance = dist;
+                best = name;
+            }
+        }
+        return best != null ? " (did you mean '" + best + "'?)" : "; known keys here: " + fieldNames(siblings);
+    }
+
+    private static List<String> fieldNames(JsonNode n) {
+        List<String> names = new ArrayList<>();
+        n.fieldNames().forEachRemaining(names::add);
+        return names;
+    }
+
+    private static int levenshtein(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            int[] cur = new int[b.length() + 1];
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                cur[j] = Math.min(Math.min(cur[j - 1], prev[j]) + 1, prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            }
+            prev = cur;
+        }
+        return prev[b.length()];
+    }
+
+    private static String path(MismatchedInputException e) {
+        StringBuilder sb = new StringBuilder();
+        for (var ref : e.getPath()) {
+            if (ref.getFieldName() != null) {
+                sb.append(sb.length() == 0 ? "" : ".").append(ref.getFieldName());
+            } else {
+                sb.append('[').append(ref.getIndex()).append(']');
+            }
+        }
+        return sb.length() == 0 ? "config" : sb.toString();
+    }
+
+    // ------------------------------------------------------------------ checks
+
+    private void validate() {
+        require(name != null && name.matches("[A-Za-z0-9._-]+"), "name", "must be letters, digits, '.', '_' or '-'");
+        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq"));
+        require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
+        require(data.validationFraction() >= 0 && data.validationFraction() < 1, "data.validation_fraction", "must be in [0, 1)");
+        oneOf("data.invalid_utf8", data.invalidUtf8(), Set.of("error", "skip"));
+        require(data.tokenizer() != null && !data.tokenizer().isBlank(), "data.tokenizer", "must be char, bpe or a tokenizer.json path");
+        require(data.bpeVocabSize() >= 261, "data.bpe_vocab_size", "must be at least 261 (specials and bytes)");
+        require("auto".equals(model.vocabSize()) || model.vocabSize().matches("[0-9]+"), "model.vocab_size", "must be auto or a whole number");
+        require(train.workers() >= 1, "train.workers", "must be at least 1");
+        require(train.batchSize() >= 1, "train.batch_size", "must be at least 1");
+        require(train.blockSize() >= 2, "train.block_size", "must be at least 2");
+        require(train.blockSize() <= model.maxLen(), "train.block_size", "must be at most model.max_len (" + model.maxLen() + ")");
+        require(train.steps() >= 1, "train.steps", "must be at least 1");
+        require(train.localSteps() >= 1, "train.local_steps", "must be at least 1");
+        require(train.lr() > 0, "train.lr", "must be positive");
+        require(train.minLr() >= 0 && train.minLr() <= train.lr(), "train.min_lr", "must be in [0, train.lr]");
+        require(train.warmup() >= 0, "train.warmup", "must be non-negative");
+        oneOf("train.schedule", train.schedule(), Set.of("cosine", "noam", "constant"));
+        oneOf("train.lr_scaling", train.lrScaling(), Set.of("none", "linear", "sqrt"));
+        oneOf("train.optimizer_state", train.optimizerState(), Set.of("average", "local"));
+        require(train.beta1() >= 0 && train.beta1() < 1, "train.beta1", "must be in [0, 1)");
+        require(train.beta2() >= 0 && train.beta2() < 1, "train.beta2", "must be in [0, 1)");
+        require(train.eps() > 0, "train.eps", "must be positive");
+        require(train.weightDecay() >= 0, "train.weight_decay", "must be non-negative");
+        require(train.gradClip() >= 0, "train.grad_clip", "must be non-negative");
+        require(eval.every() >= 1, "eval.every", "must be at least 1");
+        require(eval.batches() >= 1, "eval.batches", "must be at least 1");
+        require(eval.batchSize() >= 0, "eval.batch_size", "must be non-negative");
+        require(checkpoint.every() >= 1, "checkpoint.every", "must be at least 1");
+        if (!"auto".equals(model.vocabSize())) {
+            transformerConfig(Integer.parseInt(model.vocabSize()));
+        }
+    }
+
+    private static void require(boolean ok, String key, String message) {
+        if (!ok) {
+            throw new ConfigException(key, message);
+        }
+    }
+
+    private static void oneOf(String key, String value, Set<String> allowed) {
+        require(value != null && allowed.contains(value), key, "must be one of " + new java.util.TreeSet<>(allowed) + ", got " + value);
+    }
+
+    // ------------------------------------------------------------------ derived
+
+    /** The model for a vocabulary size (auto resolved by the caller); errors name model.* keys. */
+    public TransformerConfig transformerConfig(int tokenizerVocab) {
+        int vocab = "auto".equals(model.vocabSize()) ? tokenizerVocab : Integer.parseInt(model.vocabSize());
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("kind", model.kind());
+        m.put("vocab_size", vocab);
+        m.put("d_model", model.dModel());
+        m.put("n_heads", model.nHeads());
+        m.put("n_layers", model.nLayers());
+        m.put("d_ff", model.dFf());
+        m.put("max_len", model.maxLen());
+        m.put("norm", model.norm());
+        m.put("positional", model.positional());
+        m.put("activation", model.activation());
+        m.put("scale_embeddings", model.scaleEmbeddings());
+        m.put("ln_eps", model.lnEps());
+        m.put("pad_id", 0);
+        m.put("dropout", model.dropout());
+        try {
+            return TransformerConfig.fromMap(m);
+        } catch (ConfigException e) {
+            throw new ConfigException("model." + e.key(), e.getMessage().substring(e.key().length() + 2));
+        }
+    }
+
+    /** The peak learning rate after the workers rule: lr, lr·workers or lr·√workers. */
+    public double scaledLr(double lr) {
+        return switch (train.lrScaling()) {
+            case "linear" -> lr * train.workers();
+            case "sqrt" -> lr * Math.sqrt(train.workers());
+            default -> lr;
+        };
+    }
+
+    public long rounds() {
+        return (train.steps() + train.localSteps() - 1) / train.localSteps();
+    }
+
+    public CorpusSpec corpusSpec(String shardsDir) {
+        return new CorpusSpec(CorpusSpec.Task.valueOf(data.task().toUpperCase(java.util.Locale.ROOT)), data.inputs(),
+                data.validation(), data.validationFraction(), data.tokenizer(), data.bpeVocabSize(),
+                "skip".equals(data.invalidUtf8()), shardsDir);
+    }
+
+    /** Paths without a scheme resolve against base (the project root for the launcher). */
+    public JobConfig resolvePaths(java.nio.file.Path base) {
+        Data d = new Data(data.task(), resolve(data.inputs(), base), resolve(data.validation(), base),
+                data.validationFraction(), isTokenizerPath() ? resolve(List.of(data.tokenizer()), base).get(0) : data.tokenizer(),
+                data.bpeVocabSize(), data.invalidUtf8(), data.shards() == null ? null : resolve(List.of(data.shards()), base).get(0));
+        return new JobConfig(name, seed, d, model, train, eval, checkpoint);
+    }
+
+    private boolean isTokenizerPath() {
+        return !data.tokenizer().equals("char") && !data.tokenizer().equals("bpe");
+    }
+
+    private static List<String> resolve(List<String> paths, java.nio.file.Path base) {
+        List<String> out = new ArrayList<>();
+        for (String p : paths) {
+            boolean hasScheme = p.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
+            out.add(hasScheme || p.startsWith("/") ? p : base.resolve(p).normalize().toString());
+        }
+        return out;
+    }
+
+    public String toYaml() {
+        try {
+            return YAML.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public static String read(java.nio.file.Path file) {
+        try {
+            return java.nio.file.Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new ConfigException("--config", file + ": no such file");
+        } catch (IOException e) {
+            throw new ConfigException("--config", file + ": " + e.getMessage());
+        }
+    }
+}
