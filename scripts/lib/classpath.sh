@@ -20,3 +20,27 @@ sparkformer_test_classpath() {
   fi
   echo "$classes:$tests:$(cat "$cpfile")"
 }
+
+# sparkformer_runtime_classpath MODULE: the module's classes and every dependency, Spark (provided)
+# included, for running locally. Builds when classes are missing or older than the sources.
+sparkformer_runtime_classpath() {
+  local root module=$1
+  root=$(sparkformer_root)
+  local cpfile="$root/$module/target/runtime-classpath.txt"
+  if [ ! -f "$cpfile" ] || [ ! -d "$root/$module/target/classes" ] \
+     || [ -n "$(find "$root"/*/src "$root"/pom.xml "$root"/*/pom.xml -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
+    echo "building the project (first run or sources changed)..." >&2
+    (cd "$root" && mvn -q -B -ntp install -DskipTests >&2) || return 1
+    (cd "$root" && mvn -q -B -ntp -pl "$module" dependency:build-classpath -Dmdep.includeScope=test \
+       -Dmdep.outputFile="$cpfile" >&2) || return 1
+    (cd "$root" && mvn -q -B -ntp -Dstyle.color=never -pl "$module" help:evaluate -Dexpression=spark.jvm.options \
+       -DforceStdout 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' > "$root/$module/target/spark-jvm-options.txt") || return 1
+    touch "$cpfile"
+  fi
+  echo "$root/$module/target/classes:$(cat "$cpfile")"
+}
+
+# The JVM flags Spark's launcher adds on Java 17, as the build keeps them (pom.xml spark.jvm.options).
+sparkformer_spark_jvm_options() {
+  cat "$(sparkformer_root)/driver/target/spark-jvm-options.txt"
+}

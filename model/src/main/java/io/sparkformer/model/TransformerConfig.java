@@ -24,7 +24,7 @@ public record TransformerConfig(
         boolean scaleEmbeddings,
         double lnEps,
         int padId,
-        double dropout) {
+        double dropout) implements java.io.Serializable {
 
     public enum Kind {
         DECODER, ENCODER, ENCODER_DECODER;

@@ -27,23 +27,25 @@ import io.sparkformer.model.TransformerConfig;
  * the defaults do not have is an error, {@code --set key=value} overrides apply to the same tree,
  * and every value is checked. Errors are {@link ConfigException}s naming the key.
  */
-public record JobConfig(String name, long seed, Data data, Model model, Train train, Eval eval, Checkpoint checkpoint) {
+// Serializable: the config travels to the executors with each worker's spec.
+public record JobConfig(String name, long seed, Data data, Model model, Train train, Eval eval, Checkpoint checkpoint)
+        implements java.io.Serializable {
 
     public record Data(String task, List<String> inputs, List<String> validation, double validationFraction,
-                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards) {}
+                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards) implements java.io.Serializable {}
 
     public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout) {}
+                        double dropout) implements java.io.Serializable {}
 
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
                         String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
                         double beta2, double eps, double weightDecay, double gradClip, String optimizerState,
-                        boolean bucketing) {}
+                        boolean bucketing) implements java.io.Serializable {}
 
-    public record Eval(int every, int batches, int batchSize) {}
+    public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
-    public record Checkpoint(int every) {}
+    public record Checkpoint(int every) implements java.io.Serializable {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))

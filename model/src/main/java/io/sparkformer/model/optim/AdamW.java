@@ -18,7 +18,7 @@ import io.sparkformer.model.ParameterLayout;
  * gives PyTorch's formula exactly.
  */
 public final class AdamW {
-    public record Settings(double beta1, double beta2, double eps, double weightDecay) {
+    public record Settings(double beta1, double beta2, double eps, double weightDecay) implements java.io.Serializable {
         public Settings {
             if (!(beta1 >= 0 && beta1 < 1)) {
                 throw new IllegalArgumentException("beta1 must be in [0, 1), got " + beta1);

@@ -1,8 +1,8 @@
 package io.sparkformer.model.optim;
 
-/** The learning rate for a (0-based) optimizer step. */
+/** The learning rate for a (0-based) optimizer step. Serializable, so schedules reach Spark executors. */
 @FunctionalInterface
-public interface LearningRateSchedule {
+public interface LearningRateSchedule extends java.io.Serializable {
     double at(long step);
 
     static LearningRateSchedule constant(double lr) {

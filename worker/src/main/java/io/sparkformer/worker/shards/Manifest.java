@@ -23,7 +23,7 @@ public record Manifest(
         List<Source> sources,
         Map<String, Split> splits,
         long invalidLines,
-        String created) {
+        String created) implements java.io.Serializable {
 
     public static final String FILE_NAME = "manifest.json";
     public static final String FORMAT = "sparkformer-shards-1";

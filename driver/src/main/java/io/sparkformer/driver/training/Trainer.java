@@ -1,0 +1,366 @@
+package io.sparkformer.driver.training;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import io.sparkformer.driver.config.JobConfig;
+import io.sparkformer.driver.corpus.CorpusBuilder;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.io.Checkpoint;
+import io.sparkformer.model.io.RandomAccessSource;
+import io.sparkformer.model.io.SafeTensors;
+import io.sparkformer.model.optim.AdamW;
+import io.sparkformer.model.optim.LearningRateSchedule;
+import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.training.LocalTrainer;
+
+/**
+ * The round loop on the driver: broadcast the flat parameters (and AdamW's moments), let every
+ * worker run H local steps on its own shards, average what comes back, and move on. Validation,
+ * metrics and checkpoints happen every few rounds; a run directory on any Hadoop FS ends with
+ * summary.json and _SUCCESS.
+ *
+ * <p>Results are summed in partition order on the driver, not with treeAggregate, whose merge
+ * order follows task completion: that keeps every round a deterministic function of its inputs,
+ * so a resumed run and a rerun task give the same numbers as an unbroken run.
+ */
+public final class Trainer {
+    private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What a finished (or stopped) run reports. */
+    public record Summary(Map<String, Object> values) {}
+
+    /** Round listener, for progress display. */
+    public interface Progress {
+        void round(long round, long rounds, double trainLoss, Double valLoss);
+    }
+
+    private final JavaSparkContext sc;
+    private final JobConfig cfg;
+    private final String runDir;
+    private final Configuration conf;
+
+    public Trainer(JavaSparkContext sc, JobConfig cfg, String runDir) {
+        this.sc = sc;
+        this.cfg = cfg;
+        this.runDir = runDir;
+        this.conf = sc.hadoopConfiguration();
+    }
+
+    /** Round inputs, broadcast to the workers. */
+    record RoundInput(float[] params, float[][] firstMoments, float[][] secondMoments, long optimizerStep)
+            implements java.io.Serializable {}
+
+    /** Trains from scratch, from {@code initFrom}'s weights, or from the run's latest checkpoint. */
+    public Summary run(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
+        long wallStart = System.nanoTime();
+        TransformerConfig modelCfg = cfg.transformerConfig(corpus.tokenizer().vocabSize());
+        corpus.requireVocabularyFits(modelCfg.vocabSize());
+        int workers = cfg.train().workers();
+        boolean localMoments = "local".equals(cfg.train().optimizerState());
+        LocalTrainer.Settings settings = new LocalTrainer.Settings(
+                new AdamW.Settings(cfg.train().beta1(), cfg.train().beta2(), cfg.train().eps(), cfg.train().weightDecay()),
+                cfg.train().gradClip(), schedule(modelCfg), cfg.seed());
+        String runId = runDir + "#" + UUID.randomUUID();
+        WorkerState.Spec spec = new WorkerState.Spec(runId, cfg, modelCfg, settings, corpus.directory(), corpus.manifest(),
+                new SerializableConf(conf));
+
+        Transformer model = new Transformer(modelCfg, org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        long parameterCount = model.parameterCount();
+        int p = (int) parameterCount;
+        float[] params;
+        float[][] m = new float[localMoments ? workers : 1][p];
+        float[][] v = new float[localMoments ? workers : 1][p];
+        long optimizerStep = 0;
+        long startRound = 0;
+        Metrics metrics = new Metrics(runDir, conf);
+        double best = Double.POSITIVE_INFINITY;
+        long tokens = 0;
+        if (resume && HadoopFiles.exists(runDir + "/latest", conf)) {
+            String ckpt = runDir + "/" + new String(HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim();
+            RunState state = RunState.read(ckpt, conf);
+            params = readWeights(ckpt, model);
+            for (int w = 0; w < m.length; w++) {
+                AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT, settings.adamw());
+                String name = localMoments ? "optimizer-w" + w + ".safetensors" : Checkpoint.OPTIMIZER_FILE;
+                try (SafeTensors.Reader r = SafeTensors.open(source(ckpt + "/" + name))) {
+                    Checkpoint.readOptimizer(r, opt);
+                }
+                m[w] = opt.firstMoment().flat().toFloatVector();
+                v[w] = opt.secondMoment().flat().toFloatVector();
+                optimizerStep = opt.step();
+            }
+            startRound = state.round();
+            best = state.bestValLoss();
+            tokens = state.tokens();
+            metrics.truncate(startRound);
+            LOG.info("Resuming {} from {} (round {}, step {})", runDir, ckpt, startRound, state.step());
+        } else {
+            model.initialize(cfg.seed());
+            if (initFrom != null) {
+                params = readWeights(initFrom, model);
+                LOG.info("Initialised from {}", initFrom);
+            } else {
+                params = model.parameters().flat().toFloatVector();
+            }
+        }
+        writeAtomically(runDir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
+        writeAtomically(runDir + "/" + Tokenizer.FILE_NAME, corpus.tokenizer().toJson());
+
+        long rounds = cfg.rounds();
+        int h = cfg.train().localSteps();
+        Double lastVal = null;
+        double lastTrain = Double.NaN;
+        long round = startRound;
+        double computeTotal = 0;
+        double syncTotal = 0;
+        for (; round < rounds; round++) {
+            long step = round * h;
+            int steps = (int) Math.min(h, cfg.train().steps() - step);
+            long t0 = System.nanoTime();
+            Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
+            long firstBatch = step;
+            List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w -> {
+                RoundInput in = input.value();
+                int k = in.firstMoments().length == 1 ? 0 : w;
+                return WorkerState.get(spec, w).trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
+                        in.optimizerStep(), WorkerState.get(spec, w).train, firstBatch, steps, step);
+            }).collect();
+            input.destroy();
+            for (int w = 0; w < results.size(); w++) {
+                LocalTrainer.RoundResult r = results.get(w);
+                if (r.diverged()) {
+                    metrics.flush();
+                    throw new TrainingDivergedException("training diverged: worker " + w + " saw loss " + r.meanLoss()
+                            + " at step " + r.divergedStep() + "; the last good checkpoint is "
+                            + (HadoopFiles.exists(runDir + "/latest", conf) ? runDir + "/" + new String(
+                                    HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim() : "none"));
+                }
+            }
+            params = average(results, LocalTrainer.RoundResult::params);
+            if (localMoments) {
+                for (int w = 0; w < workers; w++) {
+                    m[w] = results.get(w).firstMoment();
+                    v[w] = results.get(w).secondMoment();
+                }
+            } else {
+                m[0] = average(results, LocalTrainer.RoundResult::firstMoment);
+                v[0] = average(results, LocalTrainer.RoundResult::secondMoment);
+            }
+            optimizerStep = results.get(0).optimizerStep();
+            double wall = (System.nanoTime() - t0) / 1e9;
+            double compute = results.stream().mapToDouble(LocalTrainer.RoundResult::computeSeconds).max().orElse(0);
+            computeTotal += compute;
+            syncTotal += Math.max(0, wall - compute);
+            long roundTokens = results.stream().mapToLong(LocalTrainer.RoundResult::tokens).sum();
+            tokens += roundTokens;
+            lastTrain = results.stream().mapToDouble(LocalTrainer.RoundResult::meanLoss).average().orElse(Double.NaN);
+            boolean last = round + 1 == rounds;
+            Double val = null;
+            if ((round + 1) % cfg.eval().every() == 0 || last) {
+                val = evaluate(spec, params, workers);
+                if (val != null) {
+                    lastVal = val;
+                    best = Math.min(best, val);
+                }
+            }
+            ObjectNode row = JSON.createObjectNode();
+            row.put("round", round + 1);
+            row.put("step", step + steps);
+            row.put("tokens", tokens);
+            row.put("train_loss", lastTrain);
+            if (val != null) {
+                row.put("val_loss", val);
+            } else {
+                row.putNull("val_loss");
+            }
+            row.put("lr", settings.schedule().at(step + steps - 1));
+            row.put("tokens_per_s", roundTokens / wall);
+            row.put("compute_s", compute);
+            row.put("sync_s", Math.max(0, wall - compute));
+            metrics.add(row);
+            if (progress != null) {
+                progress.round(round + 1, rounds, lastTrain, val);
+            }
+            if ((round + 1) % cfg.checkpoint().every() == 0 || last) {
+                metrics.flush();
+                checkpoint(model, params, m, v, optimizerStep, corpus.tokenizer(), new RunState(round + 1, step + steps,
+                        tokens, best, cfg.seed()));
+            }
+        }
+        metrics.flush();
+        double wallSeconds = (System.nanoTime() - wallStart) / 1e9;
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("best_val_loss", Double.isInfinite(best) ? null : best);
+        s.put("final_val_loss", lastVal);
+        s.put("final_train_loss", lastTrain);
+        s.put("steps", cfg.train().steps());
+        s.put("rounds", rounds);
+        s.put("workers", workers);
+        s.put("local_steps", h);
+        s.put("tokens", tokens);
+        s.put("parameters", parameterCount);
+        s.put("wall_seconds", wallSeconds);
+        s.put("tokens_per_s", tokens / Math.max(1e-9, computeTotal + syncTotal));
+        s.put("compute_seconds", computeTotal);
+        s.put("sync_seconds", syncTotal);
+        s.put("resumed_from_round", startRound > 0 ? startRound : null);
+        s.put("finished", Instant.now().toString());
+        writeAtomically(runDir + "/summary.json", JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(s));
+        LossPlot.write(metrics.rows(), runDir + "/loss.png", conf);
+        writeAtomically(runDir + "/_SUCCESS", new byte[0]);
+        return new Summary(s);
+    }
+
+    private LearningRateSchedule schedule(TransformerConfig model) {
+        double lr = cfg.scaledLr(cfg.train().lr());
+        double minLr = cfg.scaledLr(cfg.train().minLr());
+        return switch (cfg.train().schedule()) {
+            case "noam" -> LearningRateSchedule.noam(cfg.train().noamFactor(), model.dModel(), Math.max(1, cfg.train().warmup()));
+            case "constant" -> LearningRateSchedule.constant(lr);
+            default -> LearningRateSchedule.warmupCosine(lr, minLr, cfg.train().warmup(),
+                    Math.max(cfg.train().warmup(), cfg.train().steps()));
+        };
+    }
+
+    /** Mean validation loss per counted token over the fixed validation batches, or null. */
+    private Double evaluate(WorkerState.Spec spec, float[] params, int workers) {
+        Broadcast<float[]> p = sc.broadcast(params);
+        int batches = cfg.eval().batches();
+        List<double[]> parts = sc.parallelize(range(workers), workers).map(w -> {
+            WorkerState s = WorkerState.get(spec, w);
+            if (s.validation == null) {
+                return new double[] {0, 0};
+            }
+            int n = batches;
+            if (s.validation instanceof io.sparkformer.worker.batches.Seq2SeqBatches s2s) {
+                n = Math.min(batches, s2s.batchesPerEpoch());
+            }
+            double sum = 0;
+            double count = 0;
+            for (int i = w; i < n; i += workers) {
+                double[] r = s.trainer.evaluate(p.value(), s.validation, i, 1);
+                sum += r[0];
+                count += r[1];
+            }
+            return new double[] {sum, count};
+        }).collect();
+        p.destroy();
+        double sum = 0;
+        double count = 0;
+        for (double[] part : parts) {
+            sum += part[0];
+            count += part[1];
+        }
+        return count == 0 ? null : sum / count;
+    }
+
+    private void checkpoint(Transformer model, float[] params, float[][] m, float[][] v, long optimizerStep,
+                            Tokenizer tokenizer, RunState state) throws IOException {
+        String name = String.format("checkpoints/round-%06d", state.round());
+        String dir = runDir + "/" + name;
+        model.parameters().flat().assign(org.nd4j.linalg.factory.Nd4j.createFromArray(params));
+        writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
+                Checkpoint.modelMetadata(model.config()));
+        for (int w = 0; w < m.length; w++) {
+            AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT,
+                    new AdamW.Settings(cfg.train().beta1(), cfg.train().beta2(), cfg.train().eps(), cfg.train().weightDecay()));
+            opt.restore(optimizerStep, org.nd4j.linalg.factory.Nd4j.createFromArray(m[w]), org.nd4j.linalg.factory.Nd4j.createFromArray(v[w]));
+            String file = m.length == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
+            writeSafeTensors(dir + "/" + file, Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
+        }
+        writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
+        writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
+        writeAtomically(dir + "/state.json", state.toJson());
+        // the pointer moves last: a crash before this line leaves the previous checkpoint current
+        writeAtomically(runDir + "/latest", name.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private float[] readWeights(String dir, Transformer model) throws IOException {
+        try (SafeTensors.Reader r = SafeTensors.open(source(dir + "/" + Checkpoint.MODEL_FILE))) {
+            TransformerConfig stored = Checkpoint.config(r);
+            if (!stored.equals(model.config())) {
+                throw new io.sparkformer.model.ConfigException("model", "the checkpoint " + dir + " holds a different model: "
+                        + stored.toMap() + " but the config asks for " + model.config().toMap());
+            }
+            Checkpoint.readWeights(r, model.parameters());
+        }
+        return model.parameters().flat().toFloatVector();
+    }
+
+    /** A positional reader over a Hadoop FS file (its readFully has the same shape). */
+    RandomAccessSource source(String path) throws IOException {
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+        var fs = p.getFileSystem(conf);
+        if (!fs.exists(p)) {
+            throw new java.io.FileNotFoundException(path + ": no such file");
+        }
+        long size = fs.getFileStatus(p).getLen();
+        var in = fs.open(p);
+        return new RandomAccessSource() {
+            public long size() { return size; }
+
+            public void readFully(long position, byte[] buffer, int offset, int length) throws IOException {
+                in.readFully(position, buffer, offset, length);
+            }
+
+            public String name() { return path; }
+
+            public void close() throws IOException { in.close(); }
+        };
+    }
+
+    private void writeSafeTensors(String path, Map<String, SafeTensors.Tensor> tensors, Map<String, String> meta) throws IOException {
+        HadoopFiles.writeAtomically(path, out -> SafeTensors.write(out, tensors, meta), conf);
+    }
+
+    private void writeAtomically(String path, byte[] bytes) throws IOException {
+        HadoopFiles.writeAtomically(path, bytes, conf);
+    }
+
+    private static float[] average(List<LocalTrainer.RoundResult> results, java.util.function.Function<LocalTrainer.RoundResult, float[]> f) {
+        float[] first = f.apply(results.get(0));
+        if (results.size() == 1) {
+            return first;
+        }
+        double[] sum = new double[first.length];
+        for (LocalTrainer.RoundResult r : results) { // partition order: deterministic
+            float[] a = f.apply(r);
+            for (int i = 0; i < a.length; i++) {
+                sum[i] += a[i];
+            }
+        }
+        float[] out = new float[sum.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) (sum[i] / results.size());
+        }
+        return out;
+    }
+
+    private static List<Integer> range(int n) {
+        List<Integer> l = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            l.add(i);
+        }
+        return l;
+    }
+}

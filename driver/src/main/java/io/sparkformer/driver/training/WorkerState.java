@@ -1,0 +1,111 @@
+package io.sparkformer.driver.training;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import io.sparkformer.driver.config.JobConfig;
+import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.corpus.ShardReader;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.worker.batches.BatchSource;
+import io.sparkformer.worker.batches.CausalLmBatches;
+import io.sparkformer.worker.batches.MaskedLmBatches;
+import io.sparkformer.worker.batches.Seq2SeqBatches;
+import io.sparkformer.worker.shards.Manifest;
+import io.sparkformer.worker.training.LocalTrainer;
+
+/**
+ * What an executor keeps between rounds for one worker of one run: the model replica and its
+ * buffers, and the worker's batches, built from its own shards on first use. Keyed by run id and
+ * worker, so a round costs no rebuild and only parameters travel.
+ */
+final class WorkerState {
+    private static final Map<String, WorkerState> CACHE = new ConcurrentHashMap<>();
+
+    final LocalTrainer trainer;
+    final BatchSource train;
+    final BatchSource validation;
+
+    private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
+        this.trainer = trainer;
+        this.train = train;
+        this.validation = validation;
+    }
+
+    /** Everything a worker needs to build its state; small, sent with each round. */
+    record Spec(String runId, JobConfig config, TransformerConfig model, LocalTrainer.Settings settings,
+                String corpusDir, Manifest manifest, SerializableConf conf) implements java.io.Serializable {}
+
+    static WorkerState get(Spec spec, int worker) throws IOException {
+        String key = spec.runId() + "#" + worker;
+        WorkerState s = CACHE.get(key);
+        if (s == null) {
+            s = build(spec, worker);
+            // one run per executor at a time is the common case: drop other runs' replicas
+            CACHE.keySet().removeIf(k -> !k.startsWith(spec.runId() + "#"));
+            CACHE.put(key, s);
+        }
+        return s;
+    }
+
+    private static WorkerState build(Spec spec, int worker) throws IOException {
+        JobConfig cfg = spec.config();
+        int workers = cfg.train().workers();
+        long seed = BatchSource.mix(cfg.seed(), worker + 1);
+        long valSeed = BatchSource.mix(cfg.seed(), 0);
+        int evalBatch = cfg.eval().batchSize() > 0 ? cfg.eval().batchSize() : cfg.train().batchSize();
+        Manifest.Split trainSplit = spec.manifest().split("train");
+        Manifest.Split valSplit = spec.manifest().split("validation");
+        var conf = spec.conf().get();
+        String dir = spec.corpusDir();
+        BatchSource train;
+        BatchSource val;
+        if ("seq2seq".equals(cfg.data().task())) {
+            List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
+            List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
+            train = new Seq2SeqBatches(share.get(0), share.get(1), cfg.train().batchSize(), cfg.train().blockSize(),
+                    cfg.train().bucketing(), seed);
+            List<List<int[]>> vp = ShardReader.pairs(dir, valSplit.shards(), conf);
+            val = vp.get(0).isEmpty() ? null : new Seq2SeqBatches(vp.get(0), vp.get(1), evalBatch, cfg.train().blockSize(), false, valSeed);
+        } else {
+            int[] stream = ShardReader.stream(dir, ownedOrAll(trainSplit, worker, workers), conf);
+            if (trainSplit.shards().size() < workers) {
+                // fewer shards than workers: each takes a contiguous share of the stream
+                int from = (int) ((long) stream.length * worker / workers);
+                int to = (int) ((long) stream.length * (worker + 1) / workers);
+                stream = java.util.Arrays.copyOfRange(stream, from, to);
+            }
+            int[] vstream = ShardReader.stream(dir, valSplit.shards(), conf);
+            int t = cfg.train().blockSize();
+            if ("masked_lm".equals(cfg.data().task())) {
+                int vocab = spec.model().vocabSize();
+                train = new MaskedLmBatches(stream, cfg.train().batchSize(), t, vocab, seed);
+                val = vstream.length >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed) : null;
+            } else {
+                train = new CausalLmBatches(stream, cfg.train().batchSize(), t, seed);
+                val = vstream.length > t ? new CausalLmBatches(vstream, evalBatch, t, valSeed) : null;
+            }
+        }
+        return new WorkerState(new LocalTrainer(spec.model(), spec.settings()), train, val);
+    }
+
+    private static List<Manifest.Shard> ownedOrAll(Manifest.Split split, int worker, int workers) {
+        return split.shards().size() >= workers ? ShardReader.owned(split, worker, workers) : split.shards();
+    }
+
+    private static List<List<int[]>> share(List<List<int[]>> pairs, int worker, int workers, boolean split) {
+        if (!split) {
+            return pairs;
+        }
+        List<int[]> s = new ArrayList<>();
+        List<int[]> t = new ArrayList<>();
+        for (int i = worker; i < pairs.get(0).size(); i += workers) {
+            s.add(pairs.get(0).get(i));
+            t.add(pairs.get(1).get(i));
+        }
+        return List.of(s, t);
+    }
+}
