@@ -41,6 +41,8 @@ public final class LossPlot {
         XYChart chart = new XYChartBuilder().width(900).height(540).title("Loss").xAxisTitle("tokens seen")
                 .yAxisTitle("loss (nats per token)").build();
         chart.getStyler().setMarkerSize(4);
+        chart.getStyler().setXAxisDecimalPattern("#,###");
+        chart.getStyler().setYAxisDecimalPattern("0.00");
         chart.addSeries("train", tx, ty).setMarker(SeriesMarkers.NONE);
         if (!vx.isEmpty()) {
             chart.addSeries("validation", vx, vy).setMarker(SeriesMarkers.CIRCLE);

@@ -1,0 +1,86 @@
+package io.sparkformer.driver;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Exit codes and messages of the command line, run in this JVM (one Spark context at a time). */
+class CliTest {
+    @TempDir
+    Path tmp;
+
+    private record Outcome(int code, String err) {}
+
+    private Outcome run(String... args) {
+        PrintStream old = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true));
+        try {
+            return new Outcome(Cli.run(args), err.toString());
+        } finally {
+            System.setErr(old);
+        }
+    }
+
+    private Path config(String extra) throws IOException {
+        Path corpus = tmp.resolve("c.txt");
+        Files.writeString(corpus, "abc abd abe. the end.\n".repeat(400));
+        Path cfg = tmp.resolve("job.yaml");
+        Files.writeString(cfg, "name: cli\ndata:\n  inputs: [" + corpus + "]\n  shards: " + tmp.resolve("shards") + "\n"
+                + "model: {d_model: 16, n_heads: 2, n_layers: 1, d_ff: 32, max_len: 16}\n"
+                + "train: {block_size: 16, batch_size: 4, steps: 16, local_steps: 4, warmup: 2}\n"
+                + "eval: {every: 2, batches: 4}\ncheckpoint: {every: 1}\n" + extra);
+        return cfg;
+    }
+
+    @Test
+    void badConfigIsExitCode2NamingTheKey() throws IOException {
+        Outcome o = run("train", "--config", config("").toString(), "--set", "train.lrr=1", "--output", tmp.resolve("r").toString());
+        assertEquals(2, o.code());
+        assertTrue(o.err().contains("train.lrr: unknown key"), o.err());
+        o = run("train", "--config", tmp.resolve("missing.yaml").toString());
+        assertEquals(2, o.code());
+        assertTrue(o.err().contains("missing.yaml: no such file"), o.err());
+    }
+
+    @Test
+    void missingCorpusIsExitCode2NamingThePath() throws IOException {
+        Outcome o = run("train", "--config", config("").toString(), "--set", "data.inputs=[" + tmp.resolve("nothing.txt") + "]",
+                "--output", tmp.resolve("r2").toString());
+        assertEquals(2, o.code());
+        assertTrue(o.err().contains("nothing.txt: no such file"), o.err());
+    }
+
+    @Test
+    void divergenceIsExitCode3AndKeepsTheLastGoodCheckpoint() throws IOException {
+        Path run = tmp.resolve("diverge");
+        // a huge constant learning rate without clipping blows the weights up within a few rounds
+        Outcome o = run("train", "--config", config("").toString(), "--set", "train.lr=1e4", "--set", "train.min_lr=1e4",
+                "--set", "train.schedule=constant", "--set", "train.grad_clip=0", "--set", "train.steps=400",
+                "--no-progress", "--output", run.toString());
+        assertEquals(3, o.code(), o.err());
+        assertTrue(o.err().contains("training diverged"), o.err());
+        assertTrue(!Files.exists(run.resolve("_SUCCESS")));
+        if (Files.exists(run.resolve("latest"))) {
+            String latest = Files.readString(run.resolve("latest")).trim();
+            assertTrue(Files.exists(run.resolve(latest).resolve("model.safetensors")), "the last good checkpoint stays");
+        }
+    }
+
+    @Test
+    void aCompleteRunIsExitCode0() throws IOException {
+        Path run = tmp.resolve("ok");
+        Outcome o = run("train", "--config", config("").toString(), "--no-progress", "--output", run.toString());
+        assertEquals(0, o.code(), o.err());
+        assertTrue(Files.exists(run.resolve("_SUCCESS")));
+        assertTrue(Files.readString(run.resolve("summary.json")).contains("\"best_val_loss\""));
+    }
+}
