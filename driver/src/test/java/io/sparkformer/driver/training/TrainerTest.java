@@ -96,6 +96,47 @@ class TrainerTest extends SparkTestBase {
         }
     }
 
+    @Test
+    void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
+        JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");
+        var s = new Trainer(sc, mlm, tmp.resolve("mlm").toString()).run(corpus(mlm), false, null, null).values();
+        double first = firstValLoss(tmp.resolve("mlm"));
+        assertTrue((Double) s.get("best_val_loss") < first, "masked LM learns: " + first + " -> " + s.get("best_val_loss"));
+
+        Path src = tmp.resolve("src.txt");
+        Path tgt = tmp.resolve("tgt.txt");
+        StringBuilder a = new StringBuilder();
+        StringBuilder b = new StringBuilder();
+        java.util.Random r = new java.util.Random(3);
+        for (int i = 0; i < 600; i++) {
+            String w = "abcdefgh".substring(r.nextInt(4), 4 + r.nextInt(4));
+            a.append(w).append('\n');
+            b.append(new StringBuilder(w).reverse()).append('\n');
+        }
+        Files.writeString(src, a);
+        Files.writeString(tgt, b);
+        JobConfig s2s = JobConfig.parse("name: s2s\ndata:\n  task: seq2seq\n  inputs: [" + src + ", " + tgt + "]\n"
+                + "  validation: [" + src + ", " + tgt + "]\n", "s2s.yaml", List.of("model.kind=encoder_decoder",
+                "model.d_model=32", "model.n_heads=2", "model.n_layers=1", "model.d_ff=64", "model.max_len=16",
+                "train.block_size=16", "train.batch_size=16", "train.steps=80", "train.local_steps=4", "train.warmup=4",
+                "train.lr=3e-3", "eval.every=5", "eval.batches=4", "checkpoint.every=20"));
+        CorpusBuilder.Corpus c = new CorpusBuilder(sc, 1).build(s2s.corpusSpec(tmp.resolve("s2s-shards").toString()));
+        var t = new Trainer(sc, s2s, tmp.resolve("s2s").toString()).run(c, false, null, null).values();
+        double firstS2s = firstValLoss(tmp.resolve("s2s"));
+        assertTrue((Double) t.get("best_val_loss") < 0.7 * firstS2s, "seq2seq learns to reverse: " + firstS2s + " -> " + t.get("best_val_loss"));
+    }
+
+    private static double firstValLoss(Path run) throws IOException {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            var n = mapper.readTree(line);
+            if (n.hasNonNull("val_loss")) {
+                return n.get("val_loss").asDouble();
+            }
+        }
+        throw new AssertionError("no validation loss in " + run);
+    }
+
     private static void deleteTree(Path p) throws IOException {
         try (var s = Files.walk(p)) {
             s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
