@@ -225,12 +225,7 @@ public final class BpeTokenizer implements Tokenizer {
      * layout): the merges define everything, the vocabulary is checked against them.
      */
     public static BpeTokenizer fromJson(byte[] json, String source) throws IOException {
-        JsonNode root;
-        try {
-            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new TokenizerException(source, "not JSON: " + e.getMessage(), e);
-        }
+        JsonNode root = TokenizerException.parse(json, source);
         JsonNode model = root == null ? null : root.path("model");
         if (model == null || !"BPE".equals(model.path("type").asText())
                 || !"ByteLevel".equals(root.path("pre_tokenizer").path("type").asText())) {

@@ -1,7 +1,6 @@
 package io.sparkformer.model.text;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -94,12 +93,7 @@ public final class CharTokenizer implements Tokenizer {
     }
 
     static CharTokenizer fromJson(byte[] json, String source) throws IOException {
-        JsonNode root;
-        try {
-            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new TokenizerException(source, "not a JSON tokenizer file: " + e.getMessage(), e);
-        }
+        JsonNode root = TokenizerException.parse(json, source);
         if (root == null || !TYPE.equals(root.path("type").asText())) {
             throw new TokenizerException(source, "not a character tokenizer (type is not " + TYPE + ")");
         }

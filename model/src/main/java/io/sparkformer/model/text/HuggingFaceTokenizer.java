@@ -2,7 +2,6 @@ package io.sparkformer.model.text;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.Iterator;
 import java.util.Map;
 
@@ -30,12 +29,7 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
     }
 
     public static HuggingFaceTokenizer fromJson(byte[] json, String source) throws IOException {
-        JsonNode root;
-        try {
-            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new TokenizerException(source, "not JSON: " + e.getMessage(), e);
-        }
+        JsonNode root = TokenizerException.parse(json, source);
         if (root == null || !root.path("model").isObject()) {
             throw new TokenizerException(source, "not a tokenizer.json (no 'model' object)");
         }
