@@ -115,6 +115,10 @@ public final class Trainer {
             metrics.truncate(startRound);
             LOG.info("Resuming {} from {} (round {}, step {})", runDir, ckpt, startRound, state.step());
         } else {
+            if (resume) {
+                // idempotent reruns: nothing to resume yet means this is the run's first attempt
+                LOG.info("No checkpoint in {} yet; starting the run from the beginning", runDir);
+            }
             model.initialize(cfg.seed());
             if (initFrom != null) {
                 params = readWeights(initFrom, model);
