@@ -57,6 +57,7 @@ public final class Transformer {
     private INDArray memoryGrad, hiddenGrad;
     private int[] lastMaskKey;
     private boolean forwardDone;
+    private List<INDArray> buffers = new ArrayList<>();
 
     public Transformer(TransformerConfig config, DataType dataType) {
         Nd4jRuntime.init();
@@ -214,14 +215,15 @@ public final class Transformer {
         }
         long s = batch.hasSource() ? batch.srcLength() : 0;
         if (batch.size() != batchSize || batch.length() != length || s != srcLength) {
-            allocate(batch.size(), batch.length(), s);
+            Ops.release(buffers);
+            buffers = Ops.recordBuffers(() -> allocate(batch.size(), batch.length(), s));
         }
-        ids.assign(Nd4j.createFromArray(batch.ids()));
+        Ops.assignAndFree(ids, Nd4j.createFromArray(batch.ids()));
         if (src != null) {
-            src.assign(Nd4j.createFromArray(batch.src()));
+            Ops.assignAndFree(src, Nd4j.createFromArray(batch.src()));
         }
         if (batch.target() != null) {
-            targets.assign(Nd4j.createFromArray(batch.target()));
+            Ops.assignAndFree(targets, Nd4j.createFromArray(batch.target()));
         }
         buildMasks(batch);
     }
@@ -241,9 +243,9 @@ public final class Transformer {
         length = t;
         srcLength = s;
         int d = config.dModel();
-        ids = Nd4j.createUninitialized(DataType.INT32, b * t);
-        targets = Nd4j.createUninitialized(DataType.INT32, b * t);
-        src = s > 0 ? Nd4j.createUninitialized(DataType.INT32, b * s) : null;
+        ids = Ops.buffer(DataType.INT32, b * t);
+        targets = Ops.buffer(DataType.INT32, b * t);
+        src = s > 0 ? Ops.buffer(DataType.INT32, b * s) : null;
         long heads = config.nHeads();
         INDArray onesT = Ops.ones(dataType, b * t);
         INDArray onesS = s > 0 ? Ops.ones(dataType, b * s) : null;
@@ -340,7 +342,13 @@ public final class Transformer {
                 }
             }
         }
-        target.assign(Nd4j.createFromArray(bias).reshape(target.shape()).castTo(dataType));
+        INDArray values = Nd4j.createFromArray(bias);
+        INDArray cast = values.reshape(target.shape()).castTo(dataType);
+        target.assign(cast);
+        values.close();
+        if (cast.closeable()) {
+            cast.close();
+        }
     }
 
     static INDArray sinusoidal(int maxLen, int d, DataType type) {

@@ -62,10 +62,52 @@ public final class Ops {
 
     /** A row of ones, for summing over rows with one GEMM. */
     public static INDArray ones(DataType type, long n) {
-        return Nd4j.ones(type, 1, n);
+        return buffer(type, 1, n).assign(1);
     }
 
+    /** Buffers created on this thread while a recording is open (see {@link #recordBuffers}). */
+    private static final ThreadLocal<java.util.List<INDArray>> RECORDING = new ThreadLocal<>();
+
     public static INDArray buffer(DataType type, long... shape) {
-        return Nd4j.createUninitialized(type, shape);
+        INDArray a = Nd4j.createUninitialized(type, shape);
+        java.util.List<INDArray> rec = RECORDING.get();
+        if (rec != null) {
+            rec.add(a);
+        }
+        return a;
+    }
+
+    /**
+     * Runs allocation code and returns every buffer it created, so the owner can free them all
+     * when the batch shape changes. Off-heap memory left to the garbage collector piles up when
+     * shapes change often (seq2seq batches), and JavaCPP then stalls allocations to force GCs.
+     */
+    public static java.util.List<INDArray> recordBuffers(Runnable allocation) {
+        java.util.List<INDArray> rec = new java.util.ArrayList<>();
+        RECORDING.set(rec);
+        try {
+            allocation.run();
+        } finally {
+            RECORDING.remove();
+        }
+        return rec;
+    }
+
+    /** target ← source, then frees source: for per-batch temporaries built from Java arrays. */
+    public static void assignAndFree(INDArray target, INDArray source) {
+        target.assign(source);
+        if (source.closeable()) {
+            source.close();
+        }
+    }
+
+    /** Frees buffers now rather than at some later garbage collection. */
+    public static void release(java.util.List<INDArray> buffers) {
+        for (INDArray a : buffers) {
+            if (a.closeable()) {
+                a.close();
+            }
+        }
+        buffers.clear();
     }
 }

@@ -52,7 +52,11 @@ public final class LocalTrainer {
                              long firstBatch, int steps, long globalStep) {
         long t0 = System.nanoTime();
         load(params);
-        adamw.restore(optimizerStep, Nd4j.createFromArray(m), Nd4j.createFromArray(v));
+        INDArray mArr = Nd4j.createFromArray(m);
+        INDArray vArr = Nd4j.createFromArray(v);
+        adamw.restore(optimizerStep, mArr, vArr);
+        mArr.close();
+        vArr.close();
         double lossSum = 0;
         long tokens = 0;
         for (int i = 0; i < steps; i++) {
@@ -100,8 +104,7 @@ public final class LocalTrainer {
             throw new IllegalArgumentException("parameter array has " + params.length + " values, the model needs "
                     + model.parameterCount());
         }
-        INDArray flat = model.parameters().flat();
-        flat.assign(Nd4j.createFromArray(params));
+        io.sparkformer.model.layers.Ops.assignAndFree(model.parameters().flat(), Nd4j.createFromArray(params));
     }
 
     private static double seconds(long t0) {
