@@ -70,14 +70,19 @@ public final class Cli implements Callable<Integer> {
         return cl.execute(args);
     }
 
+    /** Input errors a Spark task raised reach the driver as text inside a SparkException. */
+    private static final List<Class<?>> INPUT_ERRORS = List.of(ConfigException.class, CorpusException.class,
+            SafeTensorsException.class, TokenizerException.class, ShardException.class, FileNotFoundException.class);
+
     static int exitCode(Throwable e) {
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof TrainingDivergedException) {
                 return DIVERGED;
             }
-            if (c instanceof ConfigException || c instanceof CorpusException || c instanceof SafeTensorsException
-                    || c instanceof TokenizerException || c instanceof ShardException || c instanceof FileNotFoundException) {
-                return BAD_INPUT;
+            for (Class<?> input : INPUT_ERRORS) {
+                if (input.isInstance(c) || (c.getMessage() != null && c.getMessage().contains(input.getName() + ": "))) {
+                    return BAD_INPUT;
+                }
             }
         }
         return FAILED;

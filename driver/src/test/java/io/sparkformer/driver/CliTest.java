@@ -76,6 +76,15 @@ class CliTest {
     }
 
     @Test
+    void inputErrorsFromSparkTasksAreStillExitCode2() {
+        var fromTask = new org.apache.spark.SparkException("Job aborted due to stage failure: Task 0 failed: "
+                + "io.sparkformer.worker.shards.ShardException: /runs/shards/part-00000.tokens: ends early (truncated)");
+        assertEquals(2, Cli.exitCode(fromTask));
+        assertEquals(1, Cli.exitCode(new org.apache.spark.SparkException("Job aborted: java.lang.OutOfMemoryError")));
+        assertEquals(3, Cli.exitCode(new RuntimeException(new io.sparkformer.driver.training.TrainingDivergedException("nan"))));
+    }
+
+    @Test
     void aCompleteRunIsExitCode0() throws IOException {
         Path run = tmp.resolve("ok");
         Outcome o = run("train", "--config", config("").toString(), "--no-progress", "--output", run.toString());
