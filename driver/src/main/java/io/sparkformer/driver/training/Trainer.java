@@ -146,8 +146,9 @@ public final class Trainer {
             List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w -> {
                 RoundInput in = input.value();
                 int k = in.firstMoments().length == 1 ? 0 : w;
-                return WorkerState.get(spec, w).trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
-                        in.optimizerStep(), WorkerState.get(spec, w).train, firstBatch, steps, step);
+                WorkerState state = WorkerState.get(spec, w);
+                return state.trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
+                        in.optimizerStep(), state.train, firstBatch, steps, step);
             }).collect();
             input.destroy();
             for (int w = 0; w < results.size(); w++) {
@@ -259,14 +260,7 @@ public final class Trainer {
             if (s.validation instanceof io.sparkformer.worker.batches.Seq2SeqBatches s2s) {
                 n = Math.min(batches, s2s.batchesPerEpoch());
             }
-            double sum = 0;
-            double count = 0;
-            for (int i = w; i < n; i += workers) {
-                double[] r = s.trainer.evaluate(p.value(), s.validation, i, 1);
-                sum += r[0];
-                count += r[1];
-            }
-            return new double[] {sum, count};
+            return s.trainer.evaluate(p.value(), s.validation, w, n, workers);
         }).collect();
         p.destroy();
         double sum = 0;

@@ -82,13 +82,16 @@ public final class LocalTrainer {
                 adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
     }
 
-    /** Sum of per-token losses and the number of counted tokens over batches, with params. */
-    public double[] evaluate(float[] params, BatchSource batches, long first, int count) {
+    /**
+     * Sum of per-token losses and the number of counted tokens, with params, over batches first,
+     * first + stride, ... below end.
+     */
+    public double[] evaluate(float[] params, BatchSource batches, long first, long end, int stride) {
         load(params);
         double sum = 0;
         long counted = 0;
-        for (int i = 0; i < count; i++) {
-            Batch b = batches.batch(first + i);
+        for (long i = first; i < end; i += stride) {
+            Batch b = batches.batch(i);
             int n = b.countedTargets();
             double loss = model.forward(b, false);
             if (n > 0) {
