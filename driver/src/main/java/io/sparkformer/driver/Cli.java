@@ -172,8 +172,7 @@ public final class Cli implements Callable<Integer> {
         }
 
         private static String absolute(String path) {
-            boolean hasScheme = path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
-            return hasScheme || path.startsWith("/") ? path : Path.of(path).toAbsolutePath().normalize().toString();
+            return io.sparkformer.driver.corpus.HadoopFiles.resolve(path, Path.of("").toAbsolutePath());
         }
 
         /** Logs the native memory and thread settings, so a user sees what ND4J got. */

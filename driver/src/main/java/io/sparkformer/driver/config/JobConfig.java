@@ -294,8 +294,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
     private static List<String> resolve(List<String> paths, java.nio.file.Path base) {
         List<String> out = new ArrayList<>();
         for (String p : paths) {
-            boolean hasScheme = p.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
-            out.add(hasScheme || p.startsWith("/") ? p : base.resolve(p).normalize().toString());
+            out.add(io.sparkformer.driver.corpus.HadoopFiles.resolve(p, base));
         }
         return out;
     }

@@ -1,6 +1,5 @@
 package io.sparkformer.driver.corpus;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -127,8 +126,10 @@ public final class HadoopFiles {
         return bytes;
     }
 
-    static ByteArrayOutputStream buffer() {
-        return new ByteArrayOutputStream();
+    /** A path with a scheme (hdfs:, s3a:, file:) or a leading / stays as it is; others resolve against base. */
+    public static String resolve(String path, java.nio.file.Path base) {
+        boolean hasScheme = path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
+        return hasScheme || path.startsWith("/") ? path : base.resolve(path).normalize().toString();
     }
 
     static String describe(List<FileStatus> files) {

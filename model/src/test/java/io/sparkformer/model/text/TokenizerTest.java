@@ -81,12 +81,18 @@ class TokenizerTest {
         assertArrayEquals(bpe.toJson(), again.toJson(), "same counts, same merges");
     }
 
+    /** Counts of a text's pieces under GPT-2's split, each seen {@code times} times. */
+    private static Map<String, Long> pieceCounts(String text, long times) {
+        Map<String, Long> counts = new HashMap<>();
+        for (String p : ByteLevel.split(text)) {
+            counts.merge(p, times, Long::sum);
+        }
+        return counts;
+    }
+
     @Test
     void bpeHandlesAnyUnicodeWithoutUnknowns() throws IOException {
-        Map<String, Long> counts = new HashMap<>();
-        for (String p : ByteLevel.split("héllo wörld, hello world! 你好 🌍")) {
-            counts.merge(p, 3L, Long::sum);
-        }
+        Map<String, Long> counts = pieceCounts("héllo wörld, hello world! 你好 🌍", 3);
         BpeTokenizer bpe = BpeTrainer.train(counts, 300, 2);
         String odd = "ΑΒΓ 🦀 \t\n  mixed  spaces\u00a0and tabs";
         assertEquals(odd, bpe.decode(bpe.encode(odd)));
@@ -99,10 +105,7 @@ class TokenizerTest {
 
     @Test
     void ownBpeLayoutLoadsAsJavaOtherTokenizerJsonAsNative() throws IOException {
-        Map<String, Long> counts = new HashMap<>();
-        for (String p : ByteLevel.split("one two three one two one")) {
-            counts.merge(p, 2L, Long::sum);
-        }
+        Map<String, Long> counts = pieceCounts("one two three one two one", 2);
         BpeTokenizer bpe = BpeTrainer.train(counts, 270, 2);
         assertTrue(Tokenizer.fromJson(bpe.toJson(), "own") instanceof BpeTokenizer);
         // the same model with the specials moved is no longer this project's layout
