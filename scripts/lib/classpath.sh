@@ -44,3 +44,32 @@ sparkformer_runtime_classpath() {
 sparkformer_spark_jvm_options() {
   cat "$(sparkformer_root)/driver/target/spark-jvm-options.txt"
 }
+
+# sparkformer_job_jar: the job jar spark-submit runs (driver, Spark and Hadoop left out). Builds it
+# when missing or older than the sources.
+sparkformer_job_jar() {
+  local root jar
+  root=$(sparkformer_root)
+  jar="$root/driver/target/sparkformer-driver-0.1.0-SNAPSHOT-job.jar"
+  if [ ! -f "$jar" ] || [ -n "$(find "$root"/*/src "$root"/pom.xml "$root"/*/pom.xml -newer "$jar" -print -quit 2>/dev/null)" ]; then
+    echo "building the job jar (first use or sources changed; about a minute)..." >&2
+    (cd "$root" && mvn -q -B -ntp -Pjob-jar -pl driver -am package -DskipTests >&2) || return 1
+  fi
+  sparkformer_runtime_classpath driver > /dev/null || return 1  # also writes the JVM flag list
+  echo "$jar"
+}
+
+# sparkformer_spark_home: a Spark distribution's layout (jars/) made of the Spark and Hadoop
+# client jars the driver is built against; what SparkSubmit and the standalone daemons run on.
+sparkformer_spark_home() {
+  local root home
+  root=$(sparkformer_root)
+  home="$root/driver/target/spark-home"
+  local pom="$root/scripts/cluster/spark-distribution.pom.xml"
+  if [ ! -d "$home/jars" ] || [ "$pom" -nt "$home/jars" ] || [ "$root/pom.xml" -nt "$home/jars" ]; then
+    rm -rf "$home/jars"
+    (cd "$root" && mvn -q -B -ntp -f "$pom" dependency:copy-dependencies -DoutputDirectory="$home/jars" >&2) || return 1
+    touch "$home/jars"
+  fi
+  echo "$home"
+}

@@ -1,6 +1,7 @@
 package io.sparkformer.driver;
 
 import java.io.FileNotFoundException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -9,17 +10,22 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 
+import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.CorpusException;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.Promotion;
 import io.sparkformer.driver.training.Trainer;
 import io.sparkformer.driver.training.TrainingDivergedException;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
 import io.sparkformer.model.io.SafeTensorsException;
+import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.model.text.TokenizerException;
 import io.sparkformer.worker.shards.ShardException;
 import me.tongfei.progressbar.ProgressBar;
@@ -35,7 +41,7 @@ import picocli.CommandLine.Option;
  * 1 anything else.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class})
+        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, Cli.Promote.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;
@@ -107,8 +113,12 @@ public final class Cli implements Callable<Integer> {
         @Option(names = "--resume", description = "continue the run in --output from its latest checkpoint")
         boolean resume;
 
-        @Option(names = "--init-from", description = "checkpoint directory whose weights start the run (warm start)")
+        @Option(names = "--init-from", description = "checkpoint directory whose weights (and tokenizer) start the run")
         String initFrom;
+
+        @Option(names = "--warm-start", paramLabel = "MODELS_DIR",
+                description = "start from the model MODELS_DIR/current points to (see promote); from scratch if none yet")
+        String warmStart;
 
         @Option(names = "--master", description = "Spark master; default: spark-submit's, else local[workers]")
         String master;
@@ -119,19 +129,46 @@ public final class Cli implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             Nd4jRuntime.init();
+            if (resume && output == null) {
+                throw new ConfigException("--resume", "needs --output: the run directory to continue");
+            }
+            if (initFrom != null && warmStart != null) {
+                throw new ConfigException("--warm-start", "give --init-from or --warm-start, not both");
+            }
+            Configuration hadoop = new Configuration();
+            if (resume && HadoopFiles.exists(absolute(output) + "/_SUCCESS", hadoop)) {
+                // idempotent reruns: a finished run is left as it is
+                System.out.println("sparkformer: " + absolute(output) + " already finished (_SUCCESS); nothing to do");
+                System.out.println(new String(HadoopFiles.read(absolute(output) + "/summary.json", hadoop), StandardCharsets.UTF_8));
+                return OK;
+            }
+            String init = initFrom == null ? null : absolute(initFrom);
+            if (warmStart != null) {
+                Promotion.Current current = new Promotion(hadoop).current(absolute(warmStart));
+                if (current == null) {
+                    System.out.println("sparkformer: no model promoted in " + absolute(warmStart) + " yet; training from scratch");
+                } else {
+                    init = current.checkpoint();
+                    System.out.printf("sparkformer: warm start from %s (validation loss %.4f)%n", init, current.valLoss());
+                }
+            }
+            List<String> settings = new ArrayList<>(overrides);
+            if (init != null && HadoopFiles.exists(init + "/" + Tokenizer.FILE_NAME, hadoop)
+                    && overrides.stream().noneMatch(o -> o.startsWith("data.tokenizer="))) {
+                // the weights' token ids mean what the checkpoint's tokenizer says
+                settings.add(0, "data.tokenizer=" + init + "/" + Tokenizer.FILE_NAME);
+            }
             Path configFile = config != null ? config : home().resolve("conf/default.yaml");
             if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
                 configFile = home().resolve(configFile);
             }
-            JobConfig cfg = JobConfig.parse(JobConfig.read(configFile), configFile.toString(), overrides).resolvePaths(home());
-            if (resume && output == null) {
-                throw new ConfigException("--resume", "needs --output: the run directory to continue");
-            }
+            JobConfig cfg = JobConfig.parse(JobConfig.read(configFile), configFile.toString(), settings).resolvePaths(home());
             String runDir = output != null ? absolute(output)
                     : home().resolve("runs").resolve(cfg.name() + "-"
                             + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))).toString();
+            // beside the run directory, on its file system: executors on other machines can read it
             String shards = cfg.data().shards() != null ? cfg.data().shards()
-                    : home().resolve("runs/shards").resolve(cfg.name()).toString();
+                    : new org.apache.hadoop.fs.Path(runDir).getParent() + "/shards/" + cfg.name();
             SparkConf sparkConf = new SparkConf().setAppName("sparkformer-" + cfg.name());
             if (master != null) {
                 sparkConf.setMaster(master);
@@ -140,7 +177,8 @@ public final class Cli implements Callable<Integer> {
                 sparkConf.set("spark.ui.enabled", "false");
                 sparkConf.set("spark.driver.host", "127.0.0.1");
             }
-            logNativeSettings(sparkConf);
+            List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf);
+            logNativeSettings(sparkConf, envDefaults);
             try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
                 sc.setLogLevel("WARN");
                 System.out.println("sparkformer: run directory " + runDir);
@@ -153,7 +191,7 @@ public final class Cli implements Callable<Integer> {
                 boolean bar = !noProgress && System.console() != null;
                 try (ProgressBar pb = bar ? new ProgressBarBuilder().setTaskName("train").setInitialMax(cfg.rounds())
                         .setStyle(ProgressBarStyle.ASCII).setUnit(" rounds", 1).build() : null) {
-                    summary = new Trainer(sc, cfg, runDir).run(corpus, resume, initFrom == null ? null : absolute(initFrom),
+                    summary = new Trainer(sc, cfg, runDir).run(corpus, resume, init,
                             (round, rounds, train, val) -> {
                                 if (pb != null) {
                                     pb.stepTo(round);
@@ -171,17 +209,43 @@ public final class Cli implements Callable<Integer> {
             return OK;
         }
 
-        private static String absolute(String path) {
+        static String absolute(String path) {
             return io.sparkformer.driver.corpus.HadoopFiles.resolve(path, Path.of("").toAbsolutePath());
         }
 
         /** Logs the native memory and thread settings, so a user sees what ND4J got. */
-        private static void logNativeSettings(SparkConf conf) {
-            System.out.printf("sparkformer: ND4J %s build, BLAS %s, OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s, javacpp.maxbytes=%s,"
-                            + " spark.executor.memoryOverhead=%s%n",
+        private static void logNativeSettings(SparkConf conf, List<String> envDefaults) {
+            System.out.printf("sparkformer: driver ND4J linux-x86_64%s, BLAS %s, OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s,"
+                            + " javacpp.maxbytes=%s, javacpp.maxphysicalbytes=%s%n",
                     System.getProperty(Nd4jRuntime.EXTENSION_PROPERTY, "?"), Nd4jRuntime.blas(),
                     System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), System.getenv().getOrDefault("OMP_WAIT_POLICY", "unset"),
-                    System.getProperty("org.bytedeco.javacpp.maxbytes", "default"), conf.get("spark.executor.memoryOverhead", "default"));
+                    System.getProperty("org.bytedeco.javacpp.maxbytes", "default (= -Xmx)"),
+                    System.getProperty("org.bytedeco.javacpp.maxphysicalbytes", "default (2 x -Xmx)"));
+            System.out.println("sparkformer: " + ExecutorSettings.describeConf(conf));
+            if (!envDefaults.isEmpty()) {
+                System.out.println("sparkformer: executor environment defaults " + String.join(" ", envDefaults));
+            }
+        }
+    }
+
+    @Command(name = "promote", mixinStandardHelpOptions = true,
+            description = {"Move MODELS_DIR/current to a finished run's final checkpoint if its validation loss is lower",
+                    "than the current model's (on the same validation set). Writes the decision and its reason to",
+                    "RUN_DIR/promotion.json and MODELS_DIR/promotions.jsonl. Rerunning it is harmless."})
+    static final class Promote implements Callable<Integer> {
+        @Option(names = "--run", required = true, description = "the finished run directory (any Hadoop FS path)")
+        String run;
+
+        @Option(names = "--models", required = true, description = "the models directory holding the current pointer")
+        String models;
+
+        @Override
+        public Integer call() throws Exception {
+            Nd4jRuntime.init();
+            Promotion.Decision d = new Promotion(new Configuration()).promote(Train.absolute(run), Train.absolute(models));
+            System.out.println("sparkformer: " + d.outcome().name().toLowerCase().replace('_', ' ') + ": " + d.reason());
+            System.out.println("sparkformer: decision written to " + Train.absolute(run) + "/" + Promotion.DECISION_FILE);
+            return OK;
         }
     }
 }

@@ -111,7 +111,7 @@ public final class CorpusBuilder {
                 throw new CorpusException("corpus is empty: every input file has 0 bytes: " + HadoopFiles.describe(inputs));
             }
             clearOutput(spec.output(), conf);
-            return spec.task().isStream() ? buildStream(spec, inputs, sources, key)
+            return spec.task().isStream() ? buildStream(spec, inputs, validation, sources, key)
                     : buildPairs(spec, inputs, validation, sources, key);
         } catch (SparkException e) {
             throw unwrap(e);
@@ -124,14 +124,55 @@ public final class CorpusBuilder {
 
     // ------------------------------------------------------------------ documents: one token stream
 
-    private Corpus buildStream(CorpusSpec spec, List<FileStatus> inputs, List<Manifest.Source> sources, String key)
-            throws IOException, SparkException {
+    private Corpus buildStream(CorpusSpec spec, List<FileStatus> inputs, List<FileStatus> validation,
+                               List<Manifest.Source> sources, String key) throws IOException, SparkException {
         LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
         JavaRDD<String> lines = readLines(inputs, spec.skipInvalidUtf8(), true, invalid);
         lines.persist(StorageLevel.MEMORY_AND_DISK());
         Tokenizer tokenizer = tokenizer(spec, lines);
         Broadcast<byte[]> tokJson = sc.broadcast(tokenizer.toJson());
-        JavaRDD<int[]> tokens = lines.mapPartitions(it -> {
+        JavaRDD<int[]> tokens = encodeStream(lines, tokJson);
+        tokens.persist(StorageLevel.MEMORY_AND_DISK());
+        List<Integer> counts = tokens.map(a -> a.length).collect();
+        long total = counts.stream().mapToLong(Integer::longValue).sum();
+        if (total == 0) {
+            throw new CorpusException("corpus is empty after decoding: no tokens in " + HadoopFiles.describe(inputs)
+                    + (invalid.value() > 0 ? " (" + invalid.value() + " lines were not valid UTF-8)" : ""));
+        }
+        // As nanoGPT: train is the first int(n·(1 − f)) tokens, validation the rest; with validation
+        // files, every input token trains and the files validate (a fixed set across retrainings).
+        long cut = validation.isEmpty() ? (long) (total * (1.0 - spec.validationFraction())) : total;
+        long[] starts = new long[counts.size()];
+        for (int p = 1; p < starts.length; p++) {
+            starts[p] = starts[p - 1] + counts.get(p - 1);
+        }
+        String out = spec.output();
+        int vocab = tokenizer.vocabSize();
+        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
+        List<Tuple2<String, Manifest.Shard>> written = new ArrayList<>(tokens.mapPartitionsWithIndex((p, it) -> {
+            int[] all = it.next();
+            int trainLen = (int) Math.max(0, Math.min(all.length, cut - starts[p]));
+            List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
+            writePart(result, out, TRAIN, p, java.util.Arrays.copyOfRange(all, 0, trainLen), vocab, sconf);
+            writePart(result, out, VALIDATION, p, java.util.Arrays.copyOfRange(all, trainLen, all.length), vocab, sconf);
+            return result.iterator();
+        }, true).collect());
+        if (!validation.isEmpty()) {
+            JavaRDD<String> valLines = readLines(validation, spec.skipInvalidUtf8(), true, invalid);
+            written.addAll(encodeStream(valLines, tokJson).mapPartitionsWithIndex((p, it) -> {
+                List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
+                writePart(result, out, VALIDATION, p, it.next(), vocab, sconf);
+                return result.iterator();
+            }, true).collect());
+        }
+        lines.unpersist(false);
+        tokens.unpersist(false);
+        return commit(spec, tokenizer, sources, key, written, invalid.value());
+    }
+
+    /** One int array per partition: its lines' tokens, in order. */
+    private static JavaRDD<int[]> encodeStream(JavaRDD<String> lines, Broadcast<byte[]> tokJson) {
+        return lines.mapPartitions(it -> {
             Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
             List<String> batch = new ArrayList<>();
             it.forEachRemaining(batch::add);
@@ -145,33 +186,6 @@ public final class CorpusBuilder {
             }
             return List.of(out).iterator();
         });
-        tokens.persist(StorageLevel.MEMORY_AND_DISK());
-        List<Integer> counts = tokens.map(a -> a.length).collect();
-        long total = counts.stream().mapToLong(Integer::longValue).sum();
-        if (total == 0) {
-            throw new CorpusException("corpus is empty after decoding: no tokens in " + HadoopFiles.describe(inputs)
-                    + (invalid.value() > 0 ? " (" + invalid.value() + " lines were not valid UTF-8)" : ""));
-        }
-        // As nanoGPT: train is the first int(n·(1 − f)) tokens, validation the rest.
-        long cut = (long) (total * (1.0 - spec.validationFraction()));
-        long[] starts = new long[counts.size()];
-        for (int p = 1; p < starts.length; p++) {
-            starts[p] = starts[p - 1] + counts.get(p - 1);
-        }
-        String out = spec.output();
-        int vocab = tokenizer.vocabSize();
-        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
-        List<Tuple2<String, Manifest.Shard>> written = tokens.mapPartitionsWithIndex((p, it) -> {
-            int[] all = it.next();
-            int trainLen = (int) Math.max(0, Math.min(all.length, cut - starts[p]));
-            List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-            writePart(result, out, TRAIN, p, java.util.Arrays.copyOfRange(all, 0, trainLen), vocab, sconf);
-            writePart(result, out, VALIDATION, p, java.util.Arrays.copyOfRange(all, trainLen, all.length), vocab, sconf);
-            return result.iterator();
-        }, true).collect();
-        lines.unpersist(false);
-        tokens.unpersist(false);
-        return commit(spec, tokenizer, sources, key, written, invalid.value());
     }
 
     private static void writePart(List<Tuple2<String, Manifest.Shard>> result, String out, String split, int p,
@@ -424,7 +438,8 @@ public final class CorpusBuilder {
         k.put("task", spec.task().name());
         k.put("tokenizer", spec.tokenizer());
         k.put("bpe_vocab_size", spec.tokenizer().equals("bpe") ? spec.bpeVocabSize() : 0);
-        k.put("validation_fraction", spec.task().isStream() ? spec.validationFraction() : 0);
+        k.put("validation_fraction", spec.task().isStream() && spec.validation().isEmpty() ? spec.validationFraction() : 0);
+        k.put("validation", spec.validation());
         k.put("skip_invalid_utf8", spec.skipInvalidUtf8());
         k.put("sources", sources);
         if (!spec.tokenizer().equals("char") && !spec.tokenizer().equals("bpe")) {

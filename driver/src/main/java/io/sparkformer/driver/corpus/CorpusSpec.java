@@ -8,8 +8,9 @@ import java.util.List;
  * @param task        causal_lm or masked_lm (documents: one token stream) or seq2seq (pairs)
  * @param inputs      stream tasks: Hadoop paths or globs of text files. seq2seq: one source file,
  *                    one target file (line i translates line i), or one TSV file (source TAB target)
- * @param validation  seq2seq: validation files in the same form as inputs (empty: none)
- * @param validationFraction stream tasks: the last fraction of the token stream is validation
+ * @param validation  validation files in the same form as inputs (empty: none; stream tasks then
+ *                    hold out validationFraction of the stream)
+ * @param validationFraction stream tasks without validation files: the last fraction of the stream validates
  * @param tokenizer   char, bpe (trained on the corpus) or a path to a tokenizer.json
  * @param bpeVocabSize vocabulary size for bpe, specials and bytes included
  * @param skipInvalidUtf8 true: skip and count lines that are not UTF-8; false: fail naming the file

@@ -127,6 +127,28 @@ public final class HadoopFiles {
     }
 
     /** A path with a scheme (hdfs:, s3a:, file:) or a leading / stays as it is; others resolve against base. */
+    /** A positional reader over a Hadoop FS file, for the safetensors reader. */
+    public static io.sparkformer.model.io.RandomAccessSource source(String path, Configuration conf) throws IOException {
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+        var fs = p.getFileSystem(conf);
+        if (!fs.exists(p)) {
+            throw new java.io.FileNotFoundException(path + ": no such file");
+        }
+        long size = fs.getFileStatus(p).getLen();
+        var in = fs.open(p);
+        return new io.sparkformer.model.io.RandomAccessSource() {
+            public long size() { return size; }
+
+            public void readFully(long position, byte[] buffer, int offset, int length) throws IOException {
+                in.readFully(position, buffer, offset, length);
+            }
+
+            public String name() { return path; }
+
+            public void close() throws IOException { in.close(); }
+        };
+    }
+
     public static String resolve(String path, java.nio.file.Path base) {
         boolean hasScheme = path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
         return hasScheme || path.startsWith("/") ? path : base.resolve(path).normalize().toString();

@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
@@ -129,6 +130,10 @@ public final class Trainer {
         }
         writeAtomically(runDir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         writeAtomically(runDir + "/" + Tokenizer.FILE_NAME, corpus.tokenizer().toJson());
+        List<ExecutorSettings.Report> reports = ExecutorSettings.gather(sc, workers);
+        for (int w = 0; w < reports.size(); w++) {
+            LOG.info("worker {} runs on {}", w, reports.get(w));
+        }
 
         long rounds = cfg.rounds();
         int h = cfg.train().localSteps();
@@ -229,11 +234,28 @@ public final class Trainer {
         s.put("compute_seconds", computeTotal);
         s.put("sync_seconds", syncTotal);
         s.put("resumed_from_round", startRound > 0 ? startRound : null);
+        s.put("validation_set", validationFingerprint(corpus));
         s.put("finished", Instant.now().toString());
         writeAtomically(runDir + "/summary.json", JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(s));
         LossPlot.write(metrics.rows(), runDir + "/loss.png", conf);
         writeAtomically(runDir + "/_SUCCESS", new byte[0]);
         return new Summary(s);
+    }
+
+    /**
+     * Names the validation set a run was scored on: its shards' checksums and the evaluation
+     * settings that pick the batches. Two runs' losses compare only when these are equal.
+     */
+    String validationFingerprint(CorpusBuilder.Corpus corpus) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (var shard : corpus.manifest().split("validation").shards()) {
+            b.append(shard.sha256()).append(',');
+        }
+        b.append("task=").append(cfg.data().task()).append(",seed=").append(cfg.seed())
+                .append(",batches=").append(cfg.eval().batches()).append(",batch_size=").append(cfg.eval().batchSize())
+                .append(",train_batch_size=").append(cfg.train().batchSize()).append(",block=").append(cfg.train().blockSize())
+                .append(",tokenizer=").append(corpus.manifest().tokenizer().fingerprint());
+        return HadoopFiles.sha256(b.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     private LearningRateSchedule schedule(TransformerConfig model) {
@@ -305,26 +327,8 @@ public final class Trainer {
         return model.parameters().flat().toFloatVector();
     }
 
-    /** A positional reader over a Hadoop FS file (its readFully has the same shape). */
     RandomAccessSource source(String path) throws IOException {
-        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
-        var fs = p.getFileSystem(conf);
-        if (!fs.exists(p)) {
-            throw new java.io.FileNotFoundException(path + ": no such file");
-        }
-        long size = fs.getFileStatus(p).getLen();
-        var in = fs.open(p);
-        return new RandomAccessSource() {
-            public long size() { return size; }
-
-            public void readFully(long position, byte[] buffer, int offset, int length) throws IOException {
-                in.readFully(position, buffer, offset, length);
-            }
-
-            public String name() { return path; }
-
-            public void close() throws IOException { in.close(); }
-        };
+        return HadoopFiles.source(path, conf);
     }
 
     private void writeSafeTensors(String path, Map<String, SafeTensors.Tensor> tensors, Map<String, String> meta) throws IOException {
