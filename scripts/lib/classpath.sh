@@ -13,7 +13,7 @@ sparkformer_test_classpath() {
   if [ ! -d "$tests" ] || [ ! -f "$cpfile" ] \
      || [ -n "$(find "$root/$module/src" "$root/pom.xml" "$root/$module/pom.xml" -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
     echo "building $module (first run or sources changed)..." >&2
-    (cd "$root" && mvn -q -B -ntp install -DskipTests -pl "$module" -am >&2) || return 1
+    (cd "$root" && mvn -q -B -ntp install -DskipTests -DskipJobJar -pl "$module" -am >&2) || return 1
     (cd "$root" && mvn -q -B -ntp -pl "$module" dependency:build-classpath -Dmdep.includeScope=test \
        -Dmdep.outputFile="$cpfile" >&2) || return 1
     touch "$cpfile"  # the plugin leaves an unchanged file untouched
@@ -30,19 +30,22 @@ sparkformer_runtime_classpath() {
   if [ ! -f "$cpfile" ] || [ ! -d "$root/$module/target/classes" ] \
      || [ -n "$(find "$root"/*/src "$root"/pom.xml "$root"/*/pom.xml -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
     echo "building the project (first run or sources changed)..." >&2
-    (cd "$root" && mvn -q -B -ntp install -DskipTests >&2) || return 1
+    (cd "$root" && mvn -q -B -ntp install -DskipTests -DskipJobJar >&2) || return 1
     (cd "$root" && mvn -q -B -ntp -pl "$module" dependency:build-classpath -Dmdep.includeScope=test \
        -Dmdep.outputFile="$cpfile" >&2) || return 1
-    (cd "$root" && mvn -q -B -ntp -Dstyle.color=never -pl "$module" help:evaluate -Dexpression=spark.jvm.options \
-       -DforceStdout 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' > "$root/$module/target/spark-jvm-options.txt") || return 1
     touch "$cpfile"
   fi
   echo "$root/$module/target/classes:$(cat "$cpfile")"
 }
 
-# The JVM flags Spark's launcher adds on Java 17, as the build keeps them (pom.xml spark.jvm.options).
+# The JVM flags Spark's launcher adds on Java 17, as the build writes them (pom.xml spark.jvm.options).
 sparkformer_spark_jvm_options() {
-  cat "$(sparkformer_root)/driver/target/spark-jvm-options.txt"
+  local root
+  root=$(sparkformer_root)
+  if [ ! -f "$root/driver/target/spark-jvm-options.txt" ]; then
+    (cd "$root" && mvn -q -B -ntp -N install >&2 && mvn -q -B -ntp -pl driver generate-resources >&2) || return 1
+  fi
+  cat "$root/driver/target/spark-jvm-options.txt"
 }
 
 # sparkformer_job_jar: the job jar spark-submit runs (driver, Spark and Hadoop left out). Builds it
@@ -55,7 +58,6 @@ sparkformer_job_jar() {
     echo "building the job jar (first use or sources changed; about a minute)..." >&2
     (cd "$root" && mvn -q -B -ntp -Pjob-jar -pl driver -am package -DskipTests >&2) || return 1
   fi
-  sparkformer_runtime_classpath driver > /dev/null || return 1  # also writes the JVM flag list
   echo "$jar"
 }
 
