@@ -153,10 +153,14 @@ public final class Cli implements Callable<Integer> {
                 }
             }
             List<String> settings = new ArrayList<>(overrides);
-            if (init != null && HadoopFiles.exists(init + "/" + Tokenizer.FILE_NAME, hadoop)
-                    && overrides.stream().noneMatch(o -> o.startsWith("data.tokenizer="))) {
-                // the weights' token ids mean what the checkpoint's tokenizer says
-                settings.add(0, "data.tokenizer=" + init + "/" + Tokenizer.FILE_NAME);
+            if (init != null && overrides.stream().noneMatch(o -> o.startsWith("data.tokenizer="))) {
+                // the weights' token ids mean what the checkpoint's tokenizer says; a resumed warm
+                // start keeps the tokenizer its run began with, even if the pointer moved since
+                String own = resume ? absolute(output) + "/" + Tokenizer.FILE_NAME : null;
+                String tokenizer = own != null && HadoopFiles.exists(own, hadoop) ? own : init + "/" + Tokenizer.FILE_NAME;
+                if (HadoopFiles.exists(tokenizer, hadoop)) {
+                    settings.add(0, "data.tokenizer=" + tokenizer);
+                }
             }
             Path configFile = config != null ? config : home().resolve("conf/default.yaml");
             if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
