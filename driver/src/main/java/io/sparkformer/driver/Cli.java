@@ -101,8 +101,8 @@ public final class Cli implements Callable<Integer> {
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "Train a model from a job config (default conf/default.yaml: the embedded grammar corpus).")
     static final class Train implements Callable<Integer> {
-        @Option(names = "--config", description = "job config (YAML); default conf/default.yaml")
-        Path config;
+        @Option(names = "--config", description = "job config (YAML, a local path or any Hadoop FS URI); default conf/default.yaml")
+        String config;
 
         @Option(names = "--output", description = "run directory, any Hadoop FS path; default runs/<name>-<time>")
         String output;
@@ -162,11 +162,25 @@ public final class Cli implements Callable<Integer> {
                     settings.add(0, "data.tokenizer=" + tokenizer);
                 }
             }
-            Path configFile = config != null ? config : home().resolve("conf/default.yaml");
-            if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
-                configFile = home().resolve(configFile);
+            String configText;
+            String configName;
+            if (config != null && config.contains("://")) {
+                // on YARN or Kubernetes in cluster mode the driver's disk is not the user's
+                configName = config;
+                try {
+                    configText = new String(HadoopFiles.read(config, hadoop), StandardCharsets.UTF_8);
+                } catch (java.io.IOException e) {
+                    throw new ConfigException("--config", config + ": " + e.getMessage());
+                }
+            } else {
+                Path configFile = config != null ? Path.of(config) : home().resolve("conf/default.yaml");
+                if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
+                    configFile = home().resolve(configFile);
+                }
+                configName = configFile.toString();
+                configText = JobConfig.read(configFile);
             }
-            JobConfig cfg = JobConfig.parse(JobConfig.read(configFile), configFile.toString(), settings).resolvePaths(home());
+            JobConfig cfg = JobConfig.parse(configText, configName, settings).resolvePaths(home());
             String runDir = output != null ? absolute(output)
                     : home().resolve("runs").resolve(cfg.name() + "-"
                             + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))).toString();

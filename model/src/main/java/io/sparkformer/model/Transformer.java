@@ -351,6 +351,11 @@ public final class Transformer {
         }
     }
 
+    /** The sinusoidal position table of the spec, [maxLen, d]. */
+    public static INDArray sinusoidalTable(int maxLen, int d, DataType type) {
+        return sinusoidal(maxLen, d, type);
+    }
+
     static INDArray sinusoidal(int maxLen, int d, DataType type) {
         double[] pe = new double[maxLen * d];
         for (int p = 0; p < maxLen; p++) {

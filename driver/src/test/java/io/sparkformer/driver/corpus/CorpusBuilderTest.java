@@ -88,6 +88,29 @@ class CorpusBuilderTest extends SparkTestBase {
     }
 
     @Test
+    void streamWithValidationFilesTrainsOnEveryInputToken() throws IOException {
+        Path in = tmp.resolve("day.txt");
+        Files.writeString(in, "the cat sees the dog.\n".repeat(300));
+        Path fixed = tmp.resolve("fixed-validation.txt");
+        Files.writeString(fixed, "a dog sees the cat.\n".repeat(40));
+        String out = tmp.resolve("with-validation").toString();
+        CorpusSpec spec = new CorpusSpec(Task.CAUSAL_LM, List.of(in.toString()), List.of(fixed.toString()), 0.1, "char",
+                0, false, out);
+        CorpusBuilder.Corpus c = new CorpusBuilder(sc, 2).build(spec);
+        int[] train = ShardReader.stream(out, c.manifest().split("train").shards(), sc.hadoopConfiguration());
+        int[] val = ShardReader.stream(out, c.manifest().split("validation").shards(), sc.hadoopConfiguration());
+        assertEquals(Files.readString(in), c.tokenizer().decode(train), "every input token trains");
+        assertEquals(Files.readString(fixed), c.tokenizer().decode(val), "the files validate, in order");
+        // the same inputs with another validation file are another corpus
+        Path other = tmp.resolve("other-validation.txt");
+        Files.writeString(other, "the dog.\n".repeat(10));
+        CorpusBuilder.Corpus c2 = new CorpusBuilder(sc, 2).build(new CorpusSpec(Task.CAUSAL_LM, List.of(in.toString()),
+                List.of(other.toString()), 0.1, "char", 0, false, out));
+        assertFalse(c2.reused());
+        assertEquals(90, c2.manifest().split("validation").tokens());
+    }
+
+    @Test
     void maskedLmBatchesFromShards() throws IOException {
         Path in = tmp.resolve("docs.txt");
         StringBuilder sb = new StringBuilder();

@@ -1,0 +1,352 @@
+package io.sparkformer.model.inference;
+
+import static org.nd4j.linalg.indexing.NDArrayIndex.all;
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.TransformerConfig.Activation;
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.layers.Ops;
+
+/**
+ * Forward passes for generation, reading a trained model's weights in place. The decoder keeps
+ * each layer's keys and values for the positions it has seen (a key/value cache), so a new token
+ * costs one row through every layer and attention over the cached keys: O(T) per token, not
+ * O(T²). Cross-attention's keys and values over the encoder output are computed once per source.
+ * Rows are independent sequences (lines of a batch, or beams); {@link State#reorder} follows beam
+ * search's choices. Same math as {@link Transformer}'s training forward without dropout; tested
+ * equal to it position by position.
+ */
+public final class IncrementalDecoder {
+    private final TransformerConfig cfg;
+    private final DataType type;
+    private final ParameterBuffer p;
+    private final INDArray tokEmb;
+    private final INDArray positions;
+    private final double embScale;
+    private final int heads;
+    private final int d;
+    private final int dk;
+
+    public IncrementalDecoder(Transformer model) {
+        this.cfg = model.config();
+        this.type = model.dataType();
+        this.p = model.parameters();
+        this.tokEmb = p.tensor("tok_emb");
+        this.positions = cfg.positional() == TransformerConfig.Positional.LEARNED ? p.tensor("pos_emb")
+                : Transformer.sinusoidalTable(cfg.maxLen(), cfg.dModel(), type);
+        this.embScale = cfg.scaleEmbeddings() ? Math.sqrt(cfg.dModel()) : 1.0;
+        this.heads = cfg.nHeads();
+        this.d = cfg.dModel();
+        this.dk = d / heads;
+    }
+
+    public TransformerConfig config() { return cfg; }
+
+    /** The decoding state of R rows: caches, positions, and the encoder memory if any. */
+    public final class State {
+        private final int rows;
+        private int length;
+        private INDArray[] keys;     // per decoder layer [R·h, maxLen, dk]
+        private INDArray[] values;
+        private INDArray[] crossKeys;    // per layer [R·h, S, dk]
+        private INDArray[] crossValues;
+        private boolean[][] sourcePad;   // [R][S]
+
+        private State(int rows) {
+            this.rows = rows;
+            int layers = cfg.nLayers();
+            keys = new INDArray[layers];
+            values = new INDArray[layers];
+            for (int l = 0; l < layers; l++) {
+                keys[l] = Nd4j.create(type, (long) rows * heads, cfg.maxLen(), dk);
+                values[l] = Nd4j.create(type, (long) rows * heads, cfg.maxLen(), dk);
+            }
+        }
+
+        public int rows() { return rows; }
+
+        /** Positions already in the cache. */
+        public int length() { return length; }
+
+        /** Keeps rows {@code from[i]} as the new row i (beam search's surviving hypotheses). */
+        public void reorder(int[] from) {
+            if (from.length != rows) {
+                throw new IllegalArgumentException("reorder needs " + rows + " rows, got " + from.length);
+            }
+            int[] headRows = new int[rows * heads];
+            for (int r = 0; r < rows; r++) {
+                for (int h = 0; h < heads; h++) {
+                    headRows[r * heads + h] = from[r] * heads + h;
+                }
+            }
+            for (int l = 0; l < keys.length; l++) {
+                keys[l] = pick(keys[l], headRows);
+                values[l] = pick(values[l], headRows);
+                if (crossKeys != null) {
+                    crossKeys[l] = pick(crossKeys[l], headRows);
+                    crossValues[l] = pick(crossValues[l], headRows);
+                }
+            }
+            if (sourcePad != null) {
+                boolean[][] pads = new boolean[rows][];
+                for (int r = 0; r < rows; r++) {
+                    pads[r] = sourcePad[from[r]];
+                }
+                sourcePad = pads;
+            }
+        }
+    }
+
+    private static INDArray pick(INDArray a, int[] rows) {
+        long[] shape = a.shape();
+        INDArray flat = a.reshape(shape[0], shape[1] * shape[2]);
+        return Nd4j.pullRows(flat, 1, rows).reshape(shape);
+    }
+
+    /** A fresh state for a decoder-only model. */
+    public State start(int rows) {
+        if (cfg.kind() != Kind.DECODER) {
+            throw new IllegalStateException("start(rows) is for decoder models; an encoder-decoder starts from sources");
+        }
+        return new State(rows);
+    }
+
+    /**
+     * Encodes the sources (one per row, padded with pad_id to the longest) and returns a state whose
+     * cross-attention reads them.
+     */
+    public State start(int[][] sources) {
+        if (cfg.kind() != Kind.ENCODER_DECODER) {
+            throw new IllegalStateException("sources need an encoder-decoder model");
+        }
+        int rows = sources.length;
+        int longest = 0;
+        for (int[] src : sources) {
+            longest = Math.max(longest, src.length);
+        }
+        final int s = longest;
+        if (s > cfg.maxLen()) {
+            throw new IllegalArgumentException("a source has " + s + " tokens; the model's max_len is " + cfg.maxLen());
+        }
+        int[][] padded = new int[rows][s];
+        boolean[][] pad = new boolean[rows][s];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < s; j++) {
+                padded[r][j] = j < sources[r].length ? sources[r][j] : cfg.padId();
+                pad[r][j] = j >= sources[r].length;
+            }
+        }
+        INDArray x = embed(padded, 0);
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String pfx = "encoder.layers." + l + ".";
+            x = sublayer(x, pfx + "ln1", h -> {
+                INDArray qkv = linear(h, pfx + "self_attn.qkv");
+                INDArray q = split(qkv, 0, rows, s);
+                INDArray k = split(qkv, 1, rows, s);
+                INDArray v = split(qkv, 2, rows, s);
+                return project(attend(q, k, v, mask(rows, s, s, 0, null, pad)), pfx + "self_attn.o", rows, s);
+            });
+            x = sublayer(x, pfx + "ln2", h -> feedForward(h, pfx + "ffn"));
+        }
+        if (cfg.norm() == Norm.PRE) {
+            x = layerNorm(x, "encoder.ln_f");
+        }
+        State state = new State(rows);
+        state.sourcePad = pad;
+        state.crossKeys = new INDArray[cfg.nLayers()];
+        state.crossValues = new INDArray[cfg.nLayers()];
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String w = "decoder.layers." + l + ".cross_attn.qkv";
+            INDArray kv = x.mmul(p.block(w + ".weight").get(all(), interval(d, 3 * d)))
+                    .addiRowVector(p.block(w + ".bias").get(interval(d, 3 * d)));
+            state.crossKeys[l] = split(kv, 0, rows, s);
+            state.crossValues[l] = split(kv, 1, rows, s);
+        }
+        return state;
+    }
+
+    /**
+     * Feeds the next {@code tokens[r].length} tokens of every row (the same count for all rows) and
+     * returns the logits after the last of them, [R, V].
+     */
+    public INDArray step(State state, int[][] tokens) {
+        int rows = state.rows;
+        int n = tokens[0].length;
+        int t0 = state.length;
+        if (t0 + n > cfg.maxLen()) {
+            throw new IllegalArgumentException("sequence longer than the model's max_len " + cfg.maxLen());
+        }
+        INDArray x = embed(tokens, t0);
+        String stack = "decoder";
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            final int layer = l;
+            String pfx = stack + ".layers." + l + ".";
+            int ln = 1;
+            x = sublayer(x, pfx + "ln" + ln++, h -> {
+                INDArray qkv = linear(h, pfx + "self_attn.qkv");
+                INDArray q = split(qkv, 0, rows, n);
+                state.keys[layer].get(all(), interval(t0, t0 + n), all()).assign(split(qkv, 1, rows, n));
+                state.values[layer].get(all(), interval(t0, t0 + n), all()).assign(split(qkv, 2, rows, n));
+                INDArray k = state.keys[layer].get(all(), interval(0, t0 + n), all());
+                INDArray v = state.values[layer].get(all(), interval(0, t0 + n), all());
+                return project(attend(q, k, v, mask(rows, n, t0 + n, t0, true, null)), pfx + "self_attn.o", rows, n);
+            });
+            if (state.crossKeys != null) {
+                x = sublayer(x, pfx + "ln" + ln++, h -> {
+                    String w = pfx + "cross_attn.qkv";
+                    INDArray q = h.mmul(p.block(w + ".weight").get(all(), interval(0, d)))
+                            .addiRowVector(p.block(w + ".bias").get(interval(0, d)));
+                    int s = state.sourcePad[0].length;
+                    return project(attend(split(q, 0, rows, n), state.crossKeys[layer], state.crossValues[layer],
+                            mask(rows, n, s, 0, null, state.sourcePad)), pfx + "cross_attn.o", rows, n);
+                });
+            }
+            x = sublayer(x, pfx + "ln" + ln, h -> feedForward(h, pfx + "ffn"));
+        }
+        if (cfg.norm() == Norm.PRE) {
+            x = layerNorm(x, stack + ".ln_f");
+        }
+        state.length = t0 + n;
+        // the last position of each row
+        int[] last = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            last[r] = r * n + n - 1;
+        }
+        INDArray h = n == 1 ? x : Nd4j.pullRows(x, 1, last);
+        return h.mmul(tokEmb.transpose());
+    }
+
+    // ------------------------------------------------------------------ the layers
+
+    private interface Block {
+        INDArray apply(INDArray normed);
+    }
+
+    /** pre: x + f(LN(x)); post: LN(x + f(x)). */
+    private INDArray sublayer(INDArray x, String norm, Block f) {
+        if (cfg.norm() == Norm.PRE) {
+            return x.add(f.apply(layerNorm(x, norm)));
+        }
+        return layerNorm(x.add(f.apply(x)), norm);
+    }
+
+    private INDArray embed(int[][] ids, int offset) {
+        int rows = ids.length;
+        int n = ids[0].length;
+        int[] flat = new int[rows * n];
+        int[] pos = new int[rows * n];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < n; j++) {
+                flat[r * n + j] = ids[r][j];
+                pos[r * n + j] = offset + j;
+            }
+        }
+        INDArray x = Nd4j.pullRows(tokEmb, 1, flat);
+        if (embScale != 1.0) {
+            x.muli(embScale);
+        }
+        return x.addi(Nd4j.pullRows(positions, 1, pos));
+    }
+
+    private INDArray layerNorm(INDArray x, String prefix) {
+        INDArray mean = x.mean(1);
+        INDArray centred = x.subColumnVector(mean);
+        INDArray var = centred.mul(centred).mean(1);
+        INDArray rstd = Transforms.pow(var.addi(cfg.lnEps()), -0.5, false);
+        return centred.muliColumnVector(rstd).muliRowVector(p.block(prefix + ".weight")).addiRowVector(p.block(prefix + ".bias"));
+    }
+
+    private INDArray linear(INDArray x, String prefix) {
+        return x.mmul(p.block(prefix + ".weight")).addiRowVector(p.block(prefix + ".bias"));
+    }
+
+    private INDArray feedForward(INDArray x, String prefix) {
+        INDArray u = linear(x, prefix + ".fc1");
+        INDArray a;
+        if (cfg.activation() == Activation.GELU) {
+            INDArray cdf = u.mul(1.0 / Math.sqrt(2.0));
+            Nd4j.exec(new Erf(cdf, cdf));
+            a = u.mul(cdf.addi(1.0).muli(0.5));
+        } else {
+            a = Transforms.relu(u, true);
+        }
+        return linear(a, prefix + ".fc2");
+    }
+
+    /** Block {@code which} (0 q, 1 k, 2 v) of a fused [R·n, k·d] projection as heads [R·h, n, dk]. */
+    private INDArray split(INDArray fused, int which, int rows, int n) {
+        INDArray part = fused.get(all(), interval((long) which * d, (long) (which + 1) * d));
+        return part.reshape(rows, n, heads, dk).permute(0, 2, 1, 3).dup().reshape((long) rows * heads, n, dk);
+    }
+
+    /** softmax(q·kᵀ/√dk + mask)·v for [R·h, n, dk] queries over [R·h, T, dk] keys. */
+    private INDArray attend(INDArray q, INDArray k, INDArray v, INDArray bias) {
+        long bh = q.size(0);
+        long n = q.size(1);
+        long t = k.size(1);
+        INDArray scores = Nd4j.create(type, bh, n, t);
+        Ops.mm(q, k.dup(), scores, false, true, 1.0 / Math.sqrt(dk), 0.0);
+        scores.addi(bias);
+        Nd4j.exec(new SoftMax(scores, scores, 2));
+        INDArray ctx = Nd4j.create(type, bh, n, dk);
+        Ops.mm(scores, v.dup(), ctx, false, false, 1.0, 0.0);
+        return ctx;
+    }
+
+    /** Heads [R·h, n, dk] back to rows [R·n, d], then the output projection. */
+    private INDArray project(INDArray ctx, String prefix, int rows, int n) {
+        INDArray merged = ctx.reshape(rows, heads, n, dk).permute(0, 2, 1, 3).dup().reshape((long) rows * n, d);
+        return linear(merged, prefix);
+    }
+
+    /**
+     * Additive mask [R·h, n, T]: −1e9 where blocked. Causal: query i (at position offset + i) sees
+     * keys up to its own position. keyPad[r][j]: key j of row r is padding.
+     */
+    private INDArray mask(int rows, int n, int t, int offset, Boolean causal, boolean[][] keyPad) {
+        float[] m = new float[rows * heads * n * t];
+        for (int r = 0; r < rows; r++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < n; i++) {
+                    int base = ((r * heads + h) * n + i) * t;
+                    for (int j = 0; j < t; j++) {
+                        boolean blocked = (causal != null && causal && j > offset + i) || (keyPad != null && keyPad[r][j]);
+                        m[base + j] = blocked ? -1e9f : 0f;
+                    }
+                }
+            }
+        }
+        return Nd4j.createFromArray(m).reshape(rows * heads, n, t).castTo(type);
+    }
+
+    /** Log-probabilities of a [R, V] logits matrix, row by row, as doubles. */
+    public static double[][] logSoftmax(INDArray logits) {
+        double[][] l = logits.castTo(DataType.DOUBLE).toDoubleMatrix();
+        for (double[] row : l) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (double v : row) {
+                max = Math.max(max, v);
+            }
+            double sum = 0;
+            for (double v : row) {
+                sum += Math.exp(v - max);
+            }
+            double log = max + Math.log(sum);
+            for (int i = 0; i < row.length; i++) {
+                row[i] -= log;
+            }
+        }
+        return l;
+    }
+}
