@@ -62,9 +62,11 @@ public final class IncrementalDecoder {
         private INDArray[] crossKeys;    // per layer [R·h, S, dk]
         private INDArray[] crossValues;
         private boolean[][] sourcePad;   // [R][S]
+        private boolean[][] selfPad;     // [R][maxLen]: the token at that position is pad_id
 
         private State(int rows) {
             this.rows = rows;
+            this.selfPad = new boolean[rows][cfg.maxLen()];
             int layers = cfg.nLayers();
             keys = new INDArray[layers];
             values = new INDArray[layers];
@@ -98,6 +100,11 @@ public final class IncrementalDecoder {
                     crossValues[l] = pick(crossValues[l], headRows);
                 }
             }
+            boolean[][] own = new boolean[rows][];
+            for (int r = 0; r < rows; r++) {
+                own[r] = selfPad[from[r]].clone();
+            }
+            selfPad = own;
             if (sourcePad != null) {
                 boolean[][] pads = new boolean[rows][];
                 for (int r = 0; r < rows; r++) {
@@ -188,6 +195,11 @@ public final class IncrementalDecoder {
             throw new IllegalArgumentException("sequence longer than the model's max_len " + cfg.maxLen());
         }
         INDArray x = embed(tokens, t0);
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < n; j++) {
+                state.selfPad[r][t0 + j] = tokens[r][j] == cfg.padId(); // masked as keys, as in training
+            }
+        }
         String stack = "decoder";
         for (int l = 0; l < cfg.nLayers(); l++) {
             final int layer = l;
@@ -200,7 +212,7 @@ public final class IncrementalDecoder {
                 state.values[layer].get(all(), interval(t0, t0 + n), all()).assign(split(qkv, 2, rows, n));
                 INDArray k = state.keys[layer].get(all(), interval(0, t0 + n), all());
                 INDArray v = state.values[layer].get(all(), interval(0, t0 + n), all());
-                return project(attend(q, k, v, mask(rows, n, t0 + n, t0, true, null)), pfx + "self_attn.o", rows, n);
+                return project(attend(q, k, v, mask(rows, n, t0 + n, t0, true, state.selfPad)), pfx + "self_attn.o", rows, n);
             });
             if (state.crossKeys != null) {
                 x = sublayer(x, pfx + "ln" + ln++, h -> {
