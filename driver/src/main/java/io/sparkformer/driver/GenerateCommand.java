@@ -1,0 +1,141 @@
+package io.sparkformer.driver;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import org.apache.hadoop.conf.Configuration;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.TrainedModel;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.Nd4jRuntime;
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.inference.Generator;
+import io.sparkformer.model.inference.IncrementalDecoder;
+import io.sparkformer.model.text.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Text from a trained decoder (continuations) or encoder-decoder (translations), line by line. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {"Continue prompts (decoder models) or translate sources (encoder-decoder models), one per",
+                "input line (--text, --input FILE, or standard input)."})
+final class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true,
+            description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
+    String model;
+
+    @Option(names = "--text", description = "an input line (repeatable); \"\" starts a decoder from nothing")
+    List<String> texts = new ArrayList<>();
+
+    @Option(names = "--input", description = "a file of input lines (any Hadoop FS path); default standard input")
+    String input;
+
+    @Option(names = "--method", description = "greedy, beam or sample (default greedy)")
+    Generator.Method method = Generator.Method.GREEDY;
+
+    @Option(names = "--max-tokens", description = "new tokens at most (default ${DEFAULT-VALUE})")
+    int maxTokens = 100;
+
+    @Option(names = "--beam-width", description = "beam search width (default ${DEFAULT-VALUE})")
+    int beamWidth = 4;
+
+    @Option(names = "--length-penalty", description = "beam search: GNMT alpha, 0 = none (default ${DEFAULT-VALUE})")
+    double lengthPenalty = 0.6;
+
+    @Option(names = "--temperature", description = "sampling temperature (default ${DEFAULT-VALUE})")
+    double temperature = 1.0;
+
+    @Option(names = "--top-k", description = "sample among the k likeliest tokens, 0 = all (default ${DEFAULT-VALUE})")
+    int topK = 0;
+
+    @Option(names = "--top-p", description = "sample from the smallest set of this mass (default ${DEFAULT-VALUE})")
+    double topP = 1.0;
+
+    @Option(names = "--seed", description = "sampling seed (default ${DEFAULT-VALUE})")
+    long seed = 0;
+
+    @Option(names = "--no-eos-stop", description = "keep generating after the end-of-sequence token")
+    boolean noEosStop;
+
+    @Option(names = "--format", description = "text or jsonl (default ${DEFAULT-VALUE})")
+    String format = "text";
+
+    @Option(names = "--batch-size", description = "inputs decoded together (default ${DEFAULT-VALUE})")
+    int batchSize = 64;
+
+    @Override
+    public Integer call() throws Exception {
+        Nd4jRuntime.init();
+        if (!format.equals("text") && !format.equals("jsonl")) {
+            throw new ConfigException("--format", "must be text or jsonl, got " + format);
+        }
+        Configuration conf = new Configuration();
+        TrainedModel m = TrainedModel.load(Cli.Train.absolute(model), conf);
+        Kind kind = m.model().config().kind();
+        if (kind == Kind.ENCODER) {
+            throw new ConfigException("--model", m.checkpoint() + " is an encoder (masked LM): it scores text, it does not generate it");
+        }
+        List<String> lines = inputs(conf);
+        Tokenizer tok = m.tokenizer();
+        Generator g = new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS, Tokenizer.EOS);
+        Generator.Settings s = new Generator.Settings(method, maxTokens, beamWidth, lengthPenalty, temperature, topK, topP,
+                seed, !noEosStop);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        ObjectMapper json = new ObjectMapper();
+        for (int from = 0; from < lines.size(); from += batchSize) {
+            List<String> chunk = lines.subList(from, Math.min(lines.size(), from + batchSize));
+            List<int[]> ids = new ArrayList<>();
+            for (String line : chunk) {
+                int[] enc = tok.encode(line);
+                if (kind == Kind.ENCODER_DECODER) {
+                    enc = Arrays.copyOf(enc, enc.length + 1); // sources end with eos, as in training
+                    enc[enc.length - 1] = Tokenizer.EOS;
+                }
+                ids.add(enc);
+            }
+            List<int[]> results = g.generate(ids, s);
+            for (int i = 0; i < chunk.size(); i++) {
+                String text = tok.decode(results.get(i));
+                if (format.equals("jsonl")) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("input", chunk.get(i));
+                    row.put("output", text);
+                    row.put("tokens", results.get(i).length);
+                    out.println(json.writeValueAsString(row));
+                } else {
+                    out.println(kind == Kind.DECODER ? chunk.get(i) + text : text);
+                }
+            }
+        }
+        return Cli.OK;
+    }
+
+    private List<String> inputs(Configuration conf) throws Exception {
+        if (!texts.isEmpty()) {
+            return texts;
+        }
+        if (input != null) {
+            String path = Cli.Train.absolute(input);
+            return List.of(new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8).split("\n", -1)).stream()
+                    .filter(l -> !l.isEmpty()).toList();
+        }
+        List<String> lines = new ArrayList<>();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+            for (String l = r.readLine(); l != null; l = r.readLine()) {
+                lines.add(l);
+            }
+        }
+        return lines;
+    }
+}

@@ -1,0 +1,53 @@
+package io.sparkformer.driver.models;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+import org.apache.hadoop.conf.Configuration;
+import org.nd4j.linalg.api.buffer.DataType;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.driver.config.JobConfig;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.io.Checkpoint;
+import io.sparkformer.model.io.SafeTensors;
+import io.sparkformer.model.text.Tokenizer;
+
+/**
+ * A checkpoint ready to use: weights, tokenizer and the job config that trained it. {@code --model}
+ * may name a checkpoint directory, a run directory (its latest checkpoint) or a models directory
+ * (the checkpoint its {@code current} pointer names), on any Hadoop FS.
+ */
+public record TrainedModel(String checkpoint, Transformer model, Tokenizer tokenizer, JobConfig config) {
+
+    public static String resolve(String path, Configuration conf) throws IOException {
+        if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
+            return path;
+        }
+        if (HadoopFiles.exists(path + "/latest", conf)) {
+            return path + "/" + new String(HadoopFiles.read(path + "/latest", conf), StandardCharsets.UTF_8).trim();
+        }
+        if (HadoopFiles.exists(path + "/" + Promotion.CURRENT, conf)) {
+            return new ObjectMapper().readTree(HadoopFiles.read(path + "/" + Promotion.CURRENT, conf)).get("checkpoint").asText();
+        }
+        throw new ConfigException("--model", path + " is not a checkpoint, a run directory (no latest) or a models"
+                + " directory (no current)");
+    }
+
+    public static TrainedModel load(String path, Configuration conf) throws IOException {
+        String ckpt = resolve(path, conf);
+        Transformer model;
+        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(ckpt + "/" + Checkpoint.MODEL_FILE, conf))) {
+            model = Checkpoint.readModel(r, DataType.FLOAT);
+        }
+        Tokenizer tokenizer = Tokenizer.fromJson(HadoopFiles.read(ckpt + "/" + Tokenizer.FILE_NAME, conf),
+                ckpt + "/" + Tokenizer.FILE_NAME);
+        String yaml = new String(HadoopFiles.read(ckpt + "/config.yaml", conf), StandardCharsets.UTF_8);
+        JobConfig cfg = JobConfig.parse(yaml, ckpt + "/config.yaml", List.of());
+        return new TrainedModel(ckpt, model, tokenizer, cfg);
+    }
+}
