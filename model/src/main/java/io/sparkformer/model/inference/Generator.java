@@ -24,7 +24,8 @@ public final class Generator {
 
     /** What to do; {@code eos} < 0 never stops early. */
     public record Settings(Method method, int maxNewTokens, int beamWidth, double lengthPenalty,
-                           double temperature, int topK, double topP, long seed, boolean stopAtEos) {
+                           double temperature, int topK, double topP, long seed, boolean stopAtEos)
+            implements java.io.Serializable {
         public static Settings greedy(int maxNewTokens) {
             return new Settings(Method.GREEDY, maxNewTokens, 1, 0, 1, 0, 1, 0, true);
         }

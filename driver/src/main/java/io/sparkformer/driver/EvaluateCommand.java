@@ -1,0 +1,332 @@
+package io.sparkformer.driver;
+
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.eval.Bleu;
+import io.sparkformer.driver.models.TrainedModel;
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.Nd4jRuntime;
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.inference.Generator;
+import io.sparkformer.model.inference.IncrementalDecoder;
+import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.batches.MaskedLmBatches;
+import io.sparkformer.worker.batches.Seq2SeqBatches;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Scores a trained model on held-out text with Spark: each partition of the data is scored in an
+ * executor (the model loaded once per executor JVM) and the sums come back to the driver. Loss and
+ * perplexity per predicted token, token accuracy and sequence exact match for every kind; for
+ * encoder-decoder models also corpus BLEU of decoded translations (sacreBLEU's default).
+ */
+@Command(name = "evaluate", mixinStandardHelpOptions = true,
+        description = {"Loss, perplexity and accuracy of a trained model on held-out data; BLEU for translation.",
+                "--data: one text file (decoder, encoder) or a source and a target file, or one TSV file (encoder-decoder)."})
+final class EvaluateCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true,
+            description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
+    String model;
+
+    @Option(names = "--data", required = true, description = "held-out data (any Hadoop FS path); repeat for source and target")
+    List<String> data;
+
+    @Option(names = "--master", description = "Spark master; default: spark-submit's, else local[--partitions]")
+    String master;
+
+    @Option(names = "--partitions", description = "pieces the data is scored in (default ${DEFAULT-VALUE})")
+    int partitions = 2;
+
+    @Option(names = "--method", description = "translation: greedy or beam (default greedy)")
+    Generator.Method method = Generator.Method.GREEDY;
+
+    @Option(names = "--beam-width", description = "beam search width (default ${DEFAULT-VALUE})")
+    int beamWidth = 4;
+
+    @Option(names = "--length-penalty", description = "beam search: GNMT alpha (default ${DEFAULT-VALUE})")
+    double lengthPenalty = 0.6;
+
+    @Option(names = "--batch-size", description = "sequences per forward pass (default ${DEFAULT-VALUE})")
+    int batchSize = 32;
+
+    @Option(names = "--no-bleu", description = "encoder-decoder: loss only, no decoding")
+    boolean noBleu;
+
+    @Option(names = "--output", description = "also write the figures as JSON to this path")
+    String output;
+
+    /** Per-partition sums. */
+    record Sums(double lossSum, long tokens, long correct, long sequences, long exact, Bleu.Stats bleu,
+                List<String[]> examples) implements Serializable {
+        Sums plus(Sums o) {
+            List<String[]> ex = new ArrayList<>(examples);
+            ex.addAll(o.examples);
+            return new Sums(lossSum + o.lossSum, tokens + o.tokens, correct + o.correct, sequences + o.sequences,
+                    exact + o.exact, bleu == null ? o.bleu : o.bleu == null ? bleu : bleu.plus(o.bleu),
+                    ex.subList(0, Math.min(5, ex.size())));
+        }
+    }
+
+    private static final Map<String, TrainedModel> LOADED = new ConcurrentHashMap<>();
+
+    @Override
+    public Integer call() throws Exception {
+        Nd4jRuntime.init();
+        Configuration hadoop = new Configuration();
+        String ckpt = TrainedModel.resolve(Cli.Train.absolute(model), hadoop);
+        TrainedModel m = TrainedModel.load(ckpt, hadoop);
+        Kind kind = m.model().config().kind();
+        List<String> paths = data.stream().map(Cli.Train::absolute).toList();
+        List<String[]> records = read(paths, kind, hadoop);
+        if (records.isEmpty()) {
+            throw new ConfigException("--data", paths + " holds no lines");
+        }
+        SparkConf sparkConf = new SparkConf().setAppName("sparkformer-evaluate");
+        if (master != null) {
+            sparkConf.setMaster(master);
+        } else if (!sparkConf.contains("spark.master")) {
+            sparkConf.setMaster("local[" + partitions + "]").set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1");
+        }
+        io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf);
+        long t0 = System.nanoTime();
+        Sums total;
+        try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
+            sc.setLogLevel("WARN");
+            SerializableConf conf = new SerializableConf(sc.hadoopConfiguration());
+            boolean bleu = kind == Kind.ENCODER_DECODER && !noBleu;
+            Generator.Settings gen = new Generator.Settings(method, m.model().config().maxLen(), beamWidth, lengthPenalty,
+                    1, 0, 1, 0, true);
+            int b = batchSize;
+            total = sc.parallelize(records, partitions).mapPartitions(it -> {
+                TrainedModel local = LOADED.computeIfAbsent(ckpt, k -> {
+                    try {
+                        return TrainedModel.load(k, conf.get());
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                synchronized (local) { // one model replica per executor, used by one task at a time
+                    return List.of(score(local, it, b, bleu, gen)).iterator();
+                }
+            }).reduce(Sums::plus);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("model", ckpt);
+        r.put("data", paths);
+        r.put("sequences", total.sequences());
+        r.put("tokens", total.tokens());
+        r.put("loss", total.lossSum() / total.tokens());
+        r.put("perplexity", Math.exp(total.lossSum() / total.tokens()));
+        r.put("token_accuracy", (double) total.correct() / total.tokens());
+        r.put("exact_match", (double) total.exact() / total.sequences());
+        if (total.bleu() != null) {
+            r.put("bleu", total.bleu().score());
+            r.put("decoding", method == Generator.Method.BEAM ? "beam " + beamWidth + ", length penalty " + lengthPenalty : "greedy");
+        }
+        r.put("seconds", seconds);
+        ObjectMapper json = new ObjectMapper();
+        for (String[] ex : total.examples()) {
+            System.out.println("  " + ex[0] + "\n  -> " + ex[1] + "\n  (reference: " + ex[2] + ")");
+        }
+        String text = json.writerWithDefaultPrettyPrinter().writeValueAsString(r);
+        System.out.println(text);
+        if (output != null) {
+            HadoopFiles.writeAtomically(Cli.Train.absolute(output), text.getBytes(StandardCharsets.UTF_8), hadoop);
+        }
+        return Cli.OK;
+    }
+
+    /** Lines for stream tasks ({text}); pairs for translation ({source, target}). */
+    private static List<String[]> read(List<String> paths, Kind kind, Configuration conf) throws Exception {
+        List<String[]> out = new ArrayList<>();
+        if (kind != Kind.ENCODER_DECODER) {
+            for (String p : paths) {
+                for (String line : lines(p, conf)) {
+                    out.add(new String[] {line});
+                }
+            }
+            return out;
+        }
+        if (paths.size() == 2) {
+            List<String> src = lines(paths.get(0), conf);
+            List<String> tgt = lines(paths.get(1), conf);
+            if (src.size() != tgt.size()) {
+                throw new ConfigException("--data", paths.get(0) + " has " + src.size() + " lines but " + paths.get(1)
+                        + " has " + tgt.size());
+            }
+            for (int i = 0; i < src.size(); i++) {
+                out.add(new String[] {src.get(i), tgt.get(i)});
+            }
+        } else if (paths.size() == 1) {
+            List<String> rows = lines(paths.get(0), conf);
+            for (int i = 0; i < rows.size(); i++) {
+                int tab = rows.get(i).indexOf('\t');
+                if (tab < 0) {
+                    throw new ConfigException("--data", paths.get(0) + " line " + (i + 1) + ": no tab between source and target");
+                }
+                out.add(new String[] {rows.get(i).substring(0, tab), rows.get(i).substring(tab + 1)});
+            }
+        } else {
+            throw new ConfigException("--data", "an encoder-decoder takes a source and a target file, or one TSV file");
+        }
+        return out;
+    }
+
+    private static List<String> lines(String path, Configuration conf) throws Exception {
+        String text = new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8);
+        List<String> l = new ArrayList<>(Arrays.asList(text.split("\n", -1)));
+        if (!l.isEmpty() && l.get(l.size() - 1).isEmpty()) {
+            l.remove(l.size() - 1);
+        }
+        return l;
+    }
+
+    static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean bleu, Generator.Settings gen) {
+        List<String[]> recs = new ArrayList<>();
+        it.forEachRemaining(recs::add);
+        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, List.of());
+        if (recs.isEmpty()) {
+            return s;
+        }
+        Tokenizer tok = m.tokenizer();
+        var model = m.model();
+        var cfg = model.config();
+        List<Batch> batches = new ArrayList<>();
+        if (cfg.kind() == Kind.ENCODER_DECODER) {
+            List<int[]> src = new ArrayList<>();
+            List<int[]> tgt = new ArrayList<>();
+            for (String[] r : recs) {
+                src.add(tok.encode(r[0]));
+                tgt.add(tok.encode(r[1]));
+            }
+            Seq2SeqBatches pairs = new Seq2SeqBatches(src, tgt, batchSize, cfg.maxLen(), false, 0);
+            for (int from = 0; from < src.size(); from += batchSize) {
+                int[] idx = new int[Math.min(batchSize, src.size() - from)];
+                for (int i = 0; i < idx.length; i++) {
+                    idx[i] = from + i;
+                }
+                batches.add(pairs.assemble(idx));
+            }
+        } else {
+            StringBuilder text = new StringBuilder();
+            for (String[] r : recs) {
+                text.append(r[0]).append('\n');
+            }
+            int[] stream = tok.encode(text.toString());
+            int t = cfg.maxLen();
+            if (cfg.kind() == Kind.ENCODER) {
+                // fixed masks (seed 0): every run scores the same positions
+                MaskedLmBatches mlm = new MaskedLmBatches(stream, batchSize, t, cfg.vocabSize(), 0);
+                long n = Math.max(1, stream.length / ((long) batchSize * t));
+                for (long i = 0; i < n && stream.length >= t; i++) {
+                    batches.add(mlm.batch(i));
+                }
+            } else {
+                // non-overlapping windows: tokens 1..t of each window are predicted from what precedes them
+                List<int[]> windows = new ArrayList<>();
+                for (int at = 0; at + 1 < stream.length; at += t) {
+                    int len = Math.min(t, stream.length - 1 - at);
+                    if (len == t) {
+                        windows.add(Arrays.copyOfRange(stream, at, at + t + 1));
+                    }
+                }
+                for (int from = 0; from < windows.size(); from += batchSize) {
+                    int n = Math.min(batchSize, windows.size() - from);
+                    int[] ids = new int[n * t];
+                    int[] target = new int[n * t];
+                    for (int r = 0; r < n; r++) {
+                        int[] w = windows.get(from + r);
+                        System.arraycopy(w, 0, ids, r * t, t);
+                        System.arraycopy(w, 1, target, r * t, t);
+                    }
+                    batches.add(Batch.of(n, t, ids, target));
+                }
+            }
+        }
+        double lossSum = 0;
+        long tokens = 0;
+        long correct = 0;
+        long sequences = 0;
+        long exact = 0;
+        for (Batch b : batches) {
+            int counted = b.countedTargets();
+            if (counted == 0) {
+                continue;
+            }
+            lossSum += model.forward(b, false) * counted;
+            tokens += counted;
+            INDArray logits = model.logits();
+            int[] argmax = Nd4j.argMax(logits, 1).toIntVector();
+            int len = b.length();
+            for (int r = 0; r < b.size(); r++) {
+                boolean all = true;
+                boolean any = false;
+                for (int j = 0; j < len; j++) {
+                    int target = b.target()[r * len + j];
+                    if (target < 0) {
+                        continue;
+                    }
+                    any = true;
+                    if (argmax[r * len + j] == target) {
+                        correct++;
+                    } else {
+                        all = false;
+                    }
+                }
+                if (any) {
+                    sequences++;
+                    exact += all ? 1 : 0;
+                }
+            }
+        }
+        Bleu.Stats stats = s.bleu();
+        List<String[]> examples = new ArrayList<>();
+        if (bleu) {
+            Generator g = new Generator(new IncrementalDecoder(model), Tokenizer.BOS, Tokenizer.EOS);
+            for (int from = 0; from < recs.size(); from += batchSize) {
+                List<int[]> sources = new ArrayList<>();
+                List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));
+                for (String[] r : chunk) {
+                    int[] enc = tok.encode(r[0]);
+                    if (enc.length + 1 > cfg.maxLen()) {
+                        enc = Arrays.copyOf(enc, cfg.maxLen() - 1); // as training cut long sentences
+                    }
+                    enc = Arrays.copyOf(enc, enc.length + 1);
+                    enc[enc.length - 1] = Tokenizer.EOS;
+                    sources.add(enc);
+                }
+                List<int[]> out = g.generate(sources, gen);
+                for (int i = 0; i < chunk.size(); i++) {
+                    String hyp = tok.decode(out.get(i));
+                    stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
+                    if (examples.size() < 5) {
+                        examples.add(new String[] {chunk.get(i)[0], hyp, chunk.get(i)[1]});
+                    }
+                }
+            }
+        }
+        return new Sums(lossSum, tokens, correct, sequences, exact, stats, examples);
+    }
+}
