@@ -78,13 +78,13 @@ final class EvaluateCommand implements Callable<Integer> {
 
     /** Per-partition sums. */
     record Sums(double lossSum, long tokens, long correct, long sequences, long exact, Bleu.Stats bleu,
-                List<String[]> examples) implements Serializable {
+                long decodedExact, List<String[]> examples) implements Serializable {
         Sums plus(Sums o) {
             List<String[]> ex = new ArrayList<>(examples);
             ex.addAll(o.examples);
             return new Sums(lossSum + o.lossSum, tokens + o.tokens, correct + o.correct, sequences + o.sequences,
                     exact + o.exact, bleu == null ? o.bleu : o.bleu == null ? bleu : bleu.plus(o.bleu),
-                    ex.subList(0, Math.min(5, ex.size())));
+                    decodedExact + o.decodedExact, ex.subList(0, Math.min(5, ex.size())));
         }
     }
 
@@ -140,9 +140,10 @@ final class EvaluateCommand implements Callable<Integer> {
         r.put("loss", total.lossSum() / total.tokens());
         r.put("perplexity", Math.exp(total.lossSum() / total.tokens()));
         r.put("token_accuracy", (double) total.correct() / total.tokens());
-        r.put("exact_match", (double) total.exact() / total.sequences());
+        r.put("exact_match", (double) total.exact() / total.sequences()); // teacher-forced: every target token right
         if (total.bleu() != null) {
             r.put("bleu", total.bleu().score());
+            r.put("decoded_exact_match", (double) total.decodedExact() / total.sequences());
             r.put("decoding", method == Generator.Method.BEAM ? "beam " + beamWidth + ", length penalty " + lengthPenalty : "greedy");
         }
         r.put("seconds", seconds);
@@ -206,7 +207,7 @@ final class EvaluateCommand implements Callable<Integer> {
     static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean bleu, Generator.Settings gen) {
         List<String[]> recs = new ArrayList<>();
         it.forEachRemaining(recs::add);
-        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, List.of());
+        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of());
         if (recs.isEmpty()) {
             return s;
         }
@@ -303,6 +304,7 @@ final class EvaluateCommand implements Callable<Integer> {
         }
         Bleu.Stats stats = s.bleu();
         List<String[]> examples = new ArrayList<>();
+        long decodedExact = 0;
         if (bleu) {
             Generator g = new Generator(new IncrementalDecoder(model), Tokenizer.BOS, Tokenizer.EOS);
             for (int from = 0; from < recs.size(); from += batchSize) {
@@ -321,12 +323,13 @@ final class EvaluateCommand implements Callable<Integer> {
                 for (int i = 0; i < chunk.size(); i++) {
                     String hyp = tok.decode(out.get(i));
                     stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
+                    decodedExact += hyp.equals(chunk.get(i)[1]) ? 1 : 0;
                     if (examples.size() < 5) {
                         examples.add(new String[] {chunk.get(i)[0], hyp, chunk.get(i)[1]});
                     }
                 }
             }
         }
-        return new Sums(lossSum, tokens, correct, sequences, exact, stats, examples);
+        return new Sums(lossSum, tokens, correct, sequences, exact, stats, decodedExact, examples);
     }
 }

@@ -109,12 +109,28 @@ public final class Transformer {
      * projections of each residual branch scaled by 1/√(2·layers), biases 0, LayerNorm gains 1.
      */
     public void initialize(long seed) {
+        initialize(seed, Init.GPT2);
+    }
+
+    /** Weight initialisation schemes. */
+    public enum Init {
+        /** Linear and embedding weights N(0, 0.02), residual outputs scaled by 1/√(2·layers). */
+        GPT2,
+        /** Every matrix U(±√(6/(fan_in + fan_out))), as the original Transformer and the Annotated Transformer. */
+        XAVIER
+    }
+
+    /** Initialises from a seed with the given scheme; biases 0 and LayerNorm gains 1 in both. */
+    public void initialize(long seed, Init scheme) {
         Nd4j.getRandom().setSeed(seed);
         int residualBranches = 2 * config.nLayers() * ParameterLayout.stacks(config.kind()).size();
         for (ParameterLayout.Tensor t : layout.tensors().values()) {
             INDArray view = params.tensor(t.name());
             String name = t.name();
-            if (t.rank() >= 2) {
+            if (t.rank() >= 2 && scheme == Init.XAVIER) {
+                double bound = Math.sqrt(6.0 / (t.shape()[0] + t.shape()[1]));
+                view.assign(Nd4j.rand(dataType, t.shape()).muli(2 * bound).subi(bound));
+            } else if (t.rank() >= 2) {
                 double std = 0.02;
                 if (name.endsWith(".o.weight") || name.endsWith("fc2.weight")) {
                     std /= Math.sqrt(residualBranches);

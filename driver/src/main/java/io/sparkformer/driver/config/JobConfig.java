@@ -36,7 +36,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout) implements java.io.Serializable {}
+                        double dropout, String init) implements java.io.Serializable {}
 
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
                         String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
@@ -197,6 +197,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(data.tokenizer() != null && !data.tokenizer().isBlank(), "data.tokenizer", "must be char, bpe or a tokenizer.json path");
         require(data.bpeVocabSize() >= 261, "data.bpe_vocab_size", "must be at least 261 (specials and bytes)");
         require("auto".equals(model.vocabSize()) || model.vocabSize().matches("[0-9]+"), "model.vocab_size", "must be auto or a whole number");
+        oneOf("model.init", model.init(), Set.of("gpt2", "xavier"));
         require(train.workers() >= 1, "train.workers", "must be at least 1");
         require(train.batchSize() >= 1, "train.batch_size", "must be at least 1");
         require(train.blockSize() >= 2, "train.block_size", "must be at least 2");

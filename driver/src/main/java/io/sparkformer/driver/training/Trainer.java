@@ -120,7 +120,7 @@ public final class Trainer {
                 // idempotent reruns: nothing to resume yet means this is the run's first attempt
                 LOG.info("No checkpoint in {} yet; starting the run from the beginning", runDir);
             }
-            model.initialize(cfg.seed());
+            model.initialize(cfg.seed(), Transformer.Init.valueOf(cfg.model().init().toUpperCase(java.util.Locale.ROOT)));
             if (initFrom != null) {
                 params = readWeights(initFrom, model);
                 LOG.info("Initialised from {}", initFrom);

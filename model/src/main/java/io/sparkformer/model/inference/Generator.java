@@ -293,9 +293,12 @@ public final class Generator {
             beams = padded;
             logits = decoder.step(state, feed);
         }
+        // hypotheses still open when the length ran out compete with the finished ones
         List<Hypothesis> pool = new ArrayList<>(finished);
-        if (pool.isEmpty()) {
-            pool.addAll(beams);
+        for (Hypothesis h : beams) {
+            if (h.logp() > Double.NEGATIVE_INFINITY) {
+                pool.add(h);
+            }
         }
         return pool.stream().max(Comparator.comparingDouble(h -> score(h, s.lengthPenalty()))).orElseThrow().tokens();
     }
