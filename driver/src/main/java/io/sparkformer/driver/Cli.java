@@ -41,7 +41,7 @@ import picocli.CommandLine.Option;
  * 1 anything else.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class})
+        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class, AttentionCommand.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;

@@ -65,6 +65,18 @@ class GenerateEvaluateTest {
     }
 
     @Test
+    void attentionMapsArePngsWithOnePanelPerHead() throws Exception {
+        Path png = tmp.resolve("attention.png");
+        String said = stdout("attention", "--model", tmp.resolve("run").toString(), "--text", "the quick fox", "--layer", "1",
+                "--output", png.toString());
+        assertTrue(said.contains("2 heads, 13 x 13 tokens"), said);
+        java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(png.toFile());
+        assertEquals(2 * image.getHeight(), image.getWidth(), "two square panels side by side");
+        assertEquals(2, Cli.run("attention", "--model", tmp.resolve("run").toString(), "--text", "x", "--layer", "5",
+                "--output", png.toString()));
+    }
+
+    @Test
     void evaluateScoresHeldOutTextOnSpark() throws Exception {
         Path same = tmp.resolve("held-out.txt");
         Files.writeString(same, (PERIOD.repeat(4) + "\n").repeat(40));

@@ -23,6 +23,7 @@ import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.plots.LossPlot;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.Checkpoint;

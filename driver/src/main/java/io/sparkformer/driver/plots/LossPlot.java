@@ -1,25 +1,21 @@
-package io.sparkformer.driver.training;
+package io.sparkformer.driver.plots;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
 import org.apache.hadoop.conf.Configuration;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import io.sparkformer.driver.corpus.HadoopFiles;
-
 /** loss.png: train and validation loss against tokens seen, drawn with XChart. */
 public final class LossPlot {
     private LossPlot() {}
 
-    static void write(List<ObjectNode> rows, String path, Configuration conf) throws IOException {
+    public static void write(List<ObjectNode> rows, String path, Configuration conf) throws IOException {
         List<Double> tx = new ArrayList<>();
         List<Double> ty = new ArrayList<>();
         List<Double> vx = new ArrayList<>();
@@ -47,8 +43,6 @@ public final class LossPlot {
         if (!vx.isEmpty()) {
             chart.addSeries("validation", vx, vy).setMarker(SeriesMarkers.CIRCLE);
         }
-        ByteArrayOutputStream png = new ByteArrayOutputStream();
-        BitmapEncoder.saveBitmap(chart, png, BitmapEncoder.BitmapFormat.PNG);
-        HadoopFiles.writeAtomically(path, png.toByteArray(), conf);
+        Charts.writePng(List.of(chart), 1, 1, path, conf);
     }
 }
