@@ -19,6 +19,7 @@ import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** PNG heatmaps of one layer's attention weights for one input, a panel per head. */
@@ -26,9 +27,8 @@ import picocli.CommandLine.Option;
         description = {"Draw one layer's attention weights for a text, one panel per head (tokens on both axes).",
                 "Encoder-decoder models: --text is the source; the target is --target or the greedy translation."})
 final class AttentionCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true,
-            description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
-    String model;
+    @Mixin
+    ModelOptions.Model modelOption;
 
     @Option(names = "--text", required = true, description = "the input (a prompt, a sentence, or the source)")
     String text;
@@ -52,7 +52,7 @@ final class AttentionCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(Cli.Train.absolute(model), conf);
+        TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
         TransformerConfig cfg = m.model().config();
         Tokenizer tok = m.tokenizer();
         String which = stack != null ? stack : cfg.kind() == Kind.ENCODER ? "encoder" : "decoder";

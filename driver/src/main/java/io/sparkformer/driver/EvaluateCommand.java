@@ -33,6 +33,7 @@ import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.MaskedLmBatches;
 import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -45,9 +46,11 @@ import picocli.CommandLine.Option;
         description = {"Loss, perplexity and accuracy of a trained model on held-out data; BLEU for translation.",
                 "--data: one text file (decoder, encoder) or a source and a target file, or one TSV file (encoder-decoder)."})
 final class EvaluateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true,
-            description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
-    String model;
+    @Mixin
+    ModelOptions.Model modelOption;
+
+    @Mixin
+    ModelOptions.Search search;
 
     @Option(names = "--data", required = true, description = "held-out data (any Hadoop FS path); repeat for source and target")
     List<String> data;
@@ -57,15 +60,6 @@ final class EvaluateCommand implements Callable<Integer> {
 
     @Option(names = "--partitions", description = "pieces the data is scored in (default ${DEFAULT-VALUE})")
     int partitions = 2;
-
-    @Option(names = "--method", description = "translation: greedy or beam (default greedy)")
-    Generator.Method method = Generator.Method.GREEDY;
-
-    @Option(names = "--beam-width", description = "beam search width (default ${DEFAULT-VALUE})")
-    int beamWidth = 4;
-
-    @Option(names = "--length-penalty", description = "beam search: GNMT alpha (default ${DEFAULT-VALUE})")
-    double lengthPenalty = 0.6;
 
     @Option(names = "--batch-size", description = "sequences per forward pass (default ${DEFAULT-VALUE})")
     int batchSize = 32;
@@ -94,7 +88,7 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration hadoop = new Configuration();
-        String ckpt = TrainedModel.resolve(Cli.Train.absolute(model), hadoop);
+        String ckpt = TrainedModel.resolve(Cli.Train.absolute(modelOption.path), hadoop);
         TrainedModel m = TrainedModel.load(ckpt, hadoop);
         Kind kind = m.model().config().kind();
         List<String> paths = data.stream().map(Cli.Train::absolute).toList();
@@ -115,7 +109,7 @@ final class EvaluateCommand implements Callable<Integer> {
             sc.setLogLevel("WARN");
             SerializableConf conf = new SerializableConf(sc.hadoopConfiguration());
             boolean bleu = kind == Kind.ENCODER_DECODER && !noBleu;
-            Generator.Settings gen = new Generator.Settings(method, m.model().config().maxLen(), beamWidth, lengthPenalty,
+            Generator.Settings gen = new Generator.Settings(search.method, m.model().config().maxLen(), search.beamWidth, search.lengthPenalty,
                     1, 0, 1, 0, true);
             int b = batchSize;
             total = sc.parallelize(records, partitions).mapPartitions(it -> {
@@ -144,7 +138,7 @@ final class EvaluateCommand implements Callable<Integer> {
         if (total.bleu() != null) {
             r.put("bleu", total.bleu().score());
             r.put("decoded_exact_match", (double) total.decodedExact() / total.sequences());
-            r.put("decoding", method == Generator.Method.BEAM ? "beam " + beamWidth + ", length penalty " + lengthPenalty : "greedy");
+            r.put("decoding", search.method == Generator.Method.BEAM ? "beam " + search.beamWidth + ", length penalty " + search.lengthPenalty : "greedy");
         }
         r.put("seconds", seconds);
         ObjectMapper json = new ObjectMapper();

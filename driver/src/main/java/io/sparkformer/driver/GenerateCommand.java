@@ -24,6 +24,7 @@ import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Text from a trained decoder (continuations) or encoder-decoder (translations), line by line. */
@@ -31,9 +32,11 @@ import picocli.CommandLine.Option;
         description = {"Continue prompts (decoder models) or translate sources (encoder-decoder models), one per",
                 "input line (--text, --input FILE, or standard input)."})
 final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true,
-            description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
-    String model;
+    @Mixin
+    ModelOptions.Model modelOption;
+
+    @Mixin
+    ModelOptions.Search search;
 
     @Option(names = "--text", description = "an input line (repeatable); \"\" starts a decoder from nothing")
     List<String> texts = new ArrayList<>();
@@ -41,17 +44,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--input", description = "a file of input lines (any Hadoop FS path); default standard input")
     String input;
 
-    @Option(names = "--method", description = "greedy, beam or sample (default greedy)")
-    Generator.Method method = Generator.Method.GREEDY;
-
     @Option(names = "--max-tokens", description = "new tokens at most (default ${DEFAULT-VALUE})")
     int maxTokens = 100;
-
-    @Option(names = "--beam-width", description = "beam search width (default ${DEFAULT-VALUE})")
-    int beamWidth = 4;
-
-    @Option(names = "--length-penalty", description = "beam search: GNMT alpha, 0 = none (default ${DEFAULT-VALUE})")
-    double lengthPenalty = 0.6;
 
     @Option(names = "--temperature", description = "sampling temperature (default ${DEFAULT-VALUE})")
     double temperature = 1.0;
@@ -81,7 +75,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ConfigException("--format", "must be text or jsonl, got " + format);
         }
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(Cli.Train.absolute(model), conf);
+        TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
         Kind kind = m.model().config().kind();
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder (masked LM): it scores text, it does not generate it");
@@ -89,7 +83,7 @@ final class GenerateCommand implements Callable<Integer> {
         List<String> lines = inputs(conf);
         Tokenizer tok = m.tokenizer();
         Generator g = new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS, Tokenizer.EOS);
-        Generator.Settings s = new Generator.Settings(method, maxTokens, beamWidth, lengthPenalty, temperature, topK, topP,
+        Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
                 seed, !noEosStop);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();
