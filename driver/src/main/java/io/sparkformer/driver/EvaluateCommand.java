@@ -31,7 +31,8 @@ import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.MaskedLmBatches;
-import io.sparkformer.worker.batches.Seq2SeqBatches;
+import io.sparkformer.driver.training.WorkerState;
+import io.sparkformer.worker.batches.PairBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -64,7 +65,7 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", description = "sequences per forward pass (default ${DEFAULT-VALUE})")
     int batchSize = 32;
 
-    @Option(names = "--no-bleu", description = "encoder-decoder: loss only, no decoding")
+    @Option(names = "--no-bleu", description = "translation and completion: loss only, no decoding")
     boolean noBleu;
 
     @Option(names = "--output", description = "also write the figures as JSON to this path")
@@ -92,7 +93,9 @@ final class EvaluateCommand implements Callable<Integer> {
         TrainedModel m = TrainedModel.load(ckpt, hadoop);
         Kind kind = m.model().config().kind();
         List<String> paths = data.stream().map(Cli.Train::absolute).toList();
-        List<String[]> records = read(paths, kind, hadoop);
+        String task = m.config().data().task();
+        boolean pairs = !task.equals("causal_lm") && !task.equals("masked_lm");
+        List<String[]> records = read(paths, pairs, hadoop);
         if (records.isEmpty()) {
             throw new ConfigException("--data", paths + " holds no lines");
         }
@@ -103,12 +106,12 @@ final class EvaluateCommand implements Callable<Integer> {
             sparkConf.setMaster("local[" + partitions + "]").set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1");
         }
         io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf);
+        boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu;
         long t0 = System.nanoTime();
         Sums total;
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
             sc.setLogLevel("WARN");
             SerializableConf conf = new SerializableConf(sc.hadoopConfiguration());
-            boolean bleu = kind == Kind.ENCODER_DECODER && !noBleu;
             Generator.Settings gen = new Generator.Settings(search.method, m.model().config().maxLen(), search.beamWidth, search.lengthPenalty,
                     1, 0, 1, 0, true);
             int b = batchSize;
@@ -121,7 +124,7 @@ final class EvaluateCommand implements Callable<Integer> {
                     }
                 });
                 synchronized (local) { // one model replica per executor, used by one task at a time
-                    return List.of(score(local, it, b, bleu, gen)).iterator();
+                    return List.of(score(local, it, b, decode, gen)).iterator();
                 }
             }).reduce(Sums::plus);
         }
@@ -137,8 +140,11 @@ final class EvaluateCommand implements Callable<Integer> {
         r.put("exact_match", (double) total.exact() / total.sequences()); // teacher-forced: every target token right
         if (total.bleu() != null) {
             r.put("bleu", total.bleu().score());
+        }
+        if (decode) {
             r.put("decoded_exact_match", (double) total.decodedExact() / total.sequences());
-            r.put("decoding", search.method == Generator.Method.BEAM ? "beam " + search.beamWidth + ", length penalty " + search.lengthPenalty : "greedy");
+            r.put("decoding", search.method == Generator.Method.BEAM ? "beam " + search.beamWidth + ", length penalty "
+                    + search.lengthPenalty : "greedy");
         }
         r.put("seconds", seconds);
         ObjectMapper json = new ObjectMapper();
@@ -154,9 +160,9 @@ final class EvaluateCommand implements Callable<Integer> {
     }
 
     /** Lines for stream tasks ({text}); pairs for translation ({source, target}). */
-    private static List<String[]> read(List<String> paths, Kind kind, Configuration conf) throws Exception {
+    private static List<String[]> read(List<String> paths, boolean pairs, Configuration conf) throws Exception {
         List<String[]> out = new ArrayList<>();
-        if (kind != Kind.ENCODER_DECODER) {
+        if (!pairs) {
             for (String p : paths) {
                 for (String line : lines(p, conf)) {
                     out.add(new String[] {line});
@@ -184,7 +190,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 out.add(new String[] {rows.get(i).substring(0, tab), rows.get(i).substring(tab + 1)});
             }
         } else {
-            throw new ConfigException("--data", "an encoder-decoder takes a source and a target file, or one TSV file");
+            throw new ConfigException("--data", "pairs come as a source and a target file, or one TSV file");
         }
         return out;
     }
@@ -198,9 +204,10 @@ final class EvaluateCommand implements Callable<Integer> {
         return l;
     }
 
-    static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean bleu, Generator.Settings gen) {
+    static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean decode, Generator.Settings gen) {
         List<String[]> recs = new ArrayList<>();
         it.forEachRemaining(recs::add);
+        boolean bleu = decode && "seq2seq".equals(m.config().data().task());
         Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of());
         if (recs.isEmpty()) {
             return s;
@@ -209,14 +216,16 @@ final class EvaluateCommand implements Callable<Integer> {
         var model = m.model();
         var cfg = model.config();
         List<Batch> batches = new ArrayList<>();
-        if (cfg.kind() == Kind.ENCODER_DECODER) {
+        String task = m.config().data().task();
+        boolean seq2seq = task.equals("seq2seq");
+        if (!task.equals("causal_lm") && !task.equals("masked_lm")) {
             List<int[]> src = new ArrayList<>();
             List<int[]> tgt = new ArrayList<>();
             for (String[] r : recs) {
                 src.add(tok.encode(r[0]));
                 tgt.add(tok.encode(r[1]));
             }
-            Seq2SeqBatches pairs = new Seq2SeqBatches(src, tgt, batchSize, cfg.maxLen(), false, 0);
+            PairBatches pairs = WorkerState.pairBatches(task, List.of(src, tgt), batchSize, m.config().train().blockSize(), false, 0);
             for (int from = 0; from < src.size(); from += batchSize) {
                 int[] idx = new int[Math.min(batchSize, src.size() - from)];
                 for (int i = 0; i < idx.length; i++) {
@@ -299,24 +308,28 @@ final class EvaluateCommand implements Callable<Integer> {
         Bleu.Stats stats = s.bleu();
         List<String[]> examples = new ArrayList<>();
         long decodedExact = 0;
-        if (bleu) {
+        if (decode) {
             Generator g = new Generator(new IncrementalDecoder(model), Tokenizer.BOS, Tokenizer.EOS);
             for (int from = 0; from < recs.size(); from += batchSize) {
                 List<int[]> sources = new ArrayList<>();
                 List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));
                 for (String[] r : chunk) {
                     int[] enc = tok.encode(r[0]);
-                    if (enc.length + 1 > cfg.maxLen()) {
-                        enc = Arrays.copyOf(enc, cfg.maxLen() - 1); // as training cut long sentences
+                    if (seq2seq) {
+                        if (enc.length + 1 > cfg.maxLen()) {
+                            enc = Arrays.copyOf(enc, cfg.maxLen() - 1); // as training cut long sentences
+                        }
+                        enc = Arrays.copyOf(enc, enc.length + 1);
+                        enc[enc.length - 1] = Tokenizer.EOS;
                     }
-                    enc = Arrays.copyOf(enc, enc.length + 1);
-                    enc[enc.length - 1] = Tokenizer.EOS;
                     sources.add(enc);
                 }
                 List<int[]> out = g.generate(sources, gen);
                 for (int i = 0; i < chunk.size(); i++) {
                     String hyp = tok.decode(out.get(i));
-                    stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
+                    if (bleu) {
+                        stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
+                    }
                     decodedExact += hyp.equals(chunk.get(i)[1]) ? 1 : 0;
                     if (examples.size() < 5) {
                         examples.add(new String[] {chunk.get(i)[0], hyp, chunk.get(i)[1]});

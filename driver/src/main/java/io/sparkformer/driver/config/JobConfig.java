@@ -190,7 +190,11 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     private void validate() {
         require(name != null && name.matches("[A-Za-z0-9._-]+"), "name", "must be letters, digits, '.', '_' or '-'");
-        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq"));
+        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq", "tagging", "completion"));
+        String kindForTask = Map.of("causal_lm", "decoder", "completion", "decoder", "masked_lm", "encoder", "tagging", "encoder",
+                "seq2seq", "encoder_decoder").get(data.task());
+        require(kindForTask.equals(model.kind()), "model.kind", "data.task " + data.task() + " trains a " + kindForTask
+                + " model, got " + model.kind());
         require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
         require(data.validationFraction() >= 0 && data.validationFraction() < 1, "data.validation_fraction", "must be in [0, 1)");
         oneOf("data.invalid_utf8", data.invalidUtf8(), Set.of("error", "skip"));

@@ -5,8 +5,9 @@ import java.util.List;
 /**
  * What to turn into token shards, and how.
  *
- * @param task        causal_lm or masked_lm (documents: one token stream) or seq2seq (pairs)
- * @param inputs      stream tasks: Hadoop paths or globs of text files. seq2seq: one source file,
+ * @param task        causal_lm or masked_lm (documents: one token stream); seq2seq, tagging (input and
+ *                    labels, token for token) or completion (prompt and completion): pairs
+ * @param inputs      stream tasks: Hadoop paths or globs of text files. Pair tasks: one source file,
  *                    one target file (line i translates line i), or one TSV file (source TAB target)
  * @param validation  validation files in the same form as inputs (empty: none; stream tasks then
  *                    hold out validationFraction of the stream)
@@ -20,20 +21,21 @@ public record CorpusSpec(Task task, List<String> inputs, List<String> validation
                          String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output) {
 
     public enum Task {
-        CAUSAL_LM, MASKED_LM, SEQ2SEQ;
+        CAUSAL_LM, MASKED_LM, SEQ2SEQ, TAGGING, COMPLETION;
 
-        public boolean isStream() { return this != SEQ2SEQ; }
+        public boolean isStream() { return this == CAUSAL_LM || this == MASKED_LM; }
     }
 
     public CorpusSpec {
         if (task == null) {
-            throw new CorpusException("data.task: must be causal_lm, masked_lm or seq2seq");
+            throw new CorpusException("data.task: must be causal_lm, masked_lm, seq2seq, tagging or completion");
         }
         if (inputs == null || inputs.isEmpty()) {
             throw new CorpusException("data.inputs: at least one path is needed");
         }
-        if (task == Task.SEQ2SEQ && (inputs.size() > 2 || (validation != null && validation.size() > 2))) {
-            throw new CorpusException("data.inputs: seq2seq takes a source and a target file, or one TSV file");
+        if (!task.isStream() && (inputs.size() > 2 || (validation != null && validation.size() > 2))) {
+            throw new CorpusException("data.inputs: " + task.name().toLowerCase(java.util.Locale.ROOT)
+                    + " takes a source and a target file, or one TSV file");
         }
         if (task.isStream() && !(validationFraction >= 0 && validationFraction < 1)) {
             throw new CorpusException("data.validation_fraction: must be in [0, 1), got " + validationFraction);

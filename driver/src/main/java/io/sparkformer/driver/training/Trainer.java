@@ -280,8 +280,8 @@ public final class Trainer {
                 return new double[] {0, 0};
             }
             int n = batches;
-            if (s.validation instanceof io.sparkformer.worker.batches.Seq2SeqBatches s2s) {
-                n = Math.min(batches, s2s.batchesPerEpoch());
+            if (s.validation instanceof io.sparkformer.worker.batches.PairBatches pairs) {
+                n = Math.min(batches, pairs.batchesPerEpoch());
             }
             return s.trainer.evaluate(p.value(), s.validation, w, n, workers);
         }).collect();

@@ -13,7 +13,10 @@ import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.worker.batches.BatchSource;
 import io.sparkformer.worker.batches.CausalLmBatches;
 import io.sparkformer.worker.batches.MaskedLmBatches;
+import io.sparkformer.worker.batches.CompletionBatches;
+import io.sparkformer.worker.batches.PairBatches;
 import io.sparkformer.worker.batches.Seq2SeqBatches;
+import io.sparkformer.worker.batches.TaggingBatches;
 import io.sparkformer.worker.shards.Manifest;
 import io.sparkformer.worker.training.LocalTrainer;
 
@@ -22,7 +25,7 @@ import io.sparkformer.worker.training.LocalTrainer;
  * buffers, and the worker's batches, built from its own shards on first use. Keyed by run id and
  * worker, so a round costs no rebuild and only parameters travel.
  */
-final class WorkerState {
+public final class WorkerState {
     private static final Map<String, WorkerState> CACHE = new ConcurrentHashMap<>();
 
     final LocalTrainer trainer;
@@ -63,13 +66,13 @@ final class WorkerState {
         String dir = spec.corpusDir();
         BatchSource train;
         BatchSource val;
-        if ("seq2seq".equals(cfg.data().task())) {
+        String task = cfg.data().task();
+        if (task.equals("seq2seq") || task.equals("tagging") || task.equals("completion")) {
             List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
             List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
-            train = new Seq2SeqBatches(share.get(0), share.get(1), cfg.train().batchSize(), cfg.train().blockSize(),
-                    cfg.train().bucketing(), seed);
+            train = pairBatches(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);
             List<List<int[]>> vp = ShardReader.pairs(dir, valSplit.shards(), conf);
-            val = vp.get(0).isEmpty() ? null : new Seq2SeqBatches(vp.get(0), vp.get(1), evalBatch, cfg.train().blockSize(), false, valSeed);
+            val = vp.get(0).isEmpty() ? null : pairBatches(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed);
         } else {
             int[] stream = ShardReader.stream(dir, ownedOrAll(trainSplit, worker, workers), conf);
             if (trainSplit.shards().size() < workers) {
@@ -90,6 +93,15 @@ final class WorkerState {
             }
         }
         return new WorkerState(new LocalTrainer(spec.model(), spec.settings()), train, val);
+    }
+
+    /** The batches of a pair task; pairs.get(0) are sources (inputs, prompts), pairs.get(1) targets. */
+    public static PairBatches pairBatches(String task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
+        return switch (task) {
+            case "tagging" -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            case "completion" -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            default -> new Seq2SeqBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
+        };
     }
 
     private static List<Manifest.Shard> ownedOrAll(Manifest.Split split, int worker, int workers) {

@@ -43,6 +43,8 @@ class JobConfigTest {
     void badValuesAreNamed() {
         assertEquals("train.lr", error(MINIMAL + "train:\n  lr: fast\n").key());
         assertEquals("train.schedule", error(MINIMAL, "train.schedule=linear").key());
+        assertEquals("model.kind", error(MINIMAL, "data.task=tagging").key(), "tagging trains an encoder");
+        assertEquals("model.init", error(MINIMAL, "model.init=he").key());
         assertEquals("train.block_size", error(MINIMAL, "train.block_size=128").key());
         assertEquals("data.inputs", error("name: x\n").key());
         assertEquals("model.n_heads", error(MINIMAL, "model.vocab_size=70", "model.n_heads=3").key());

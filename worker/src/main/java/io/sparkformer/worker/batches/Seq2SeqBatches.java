@@ -17,18 +17,12 @@ import io.sparkformer.model.text.Tokenizer;
  * pairs are sorted by length within windows of 50 batches before they are cut into batches, and
  * the batches are then shuffled, which cuts padding without making batches predictable.
  */
-public final class Seq2SeqBatches implements BatchSource {
-    private static final int BUCKET_WINDOW = 50;
+public final class Seq2SeqBatches implements PairBatches {
 
     private final List<int[]> sources;
     private final List<int[]> targets;
-    private final int batchSize;
     private final int maxLen;
-    private final boolean bucketing;
-    private final long seed;
-    private final int batchesPerEpoch;
-    private long cachedEpoch = -1;
-    private int[][] cachedOrder;
+    private final EpochOrder order;
 
     public Seq2SeqBatches(List<int[]> sources, List<int[]> targets, int batchSize, int maxLen, boolean bucketing, long seed) {
         if (sources.size() != targets.size()) {
@@ -42,65 +36,19 @@ public final class Seq2SeqBatches implements BatchSource {
         }
         this.sources = sources;
         this.targets = targets;
-        this.batchSize = batchSize;
         this.maxLen = maxLen;
-        this.bucketing = bucketing;
-        this.seed = seed;
-        this.batchesPerEpoch = (sources.size() + batchSize - 1) / batchSize;
+        this.order = new EpochOrder(sources.size(), batchSize, seed,
+                bucketing ? i -> Math.max(sources.get(i).length, targets.get(i).length) : null);
     }
 
-    public int batchesPerEpoch() { return batchesPerEpoch; }
+    @Override
+    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
 
     public int pairs() { return sources.size(); }
 
     @Override
-    public synchronized Batch batch(long index) {
-        long epoch = index / batchesPerEpoch;
-        if (epoch != cachedEpoch) {
-            cachedOrder = epochBatches(epoch);
-            cachedEpoch = epoch;
-        }
-        return assemble(cachedOrder[(int) (index % batchesPerEpoch)]);
-    }
-
-    /** The pair indices of each batch of an epoch. */
-    private int[][] epochBatches(long epoch) {
-        SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, epoch));
-        Integer[] order = new Integer[sources.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        shuffle(order, rnd);
-        if (bucketing) {
-            int window = batchSize * BUCKET_WINDOW;
-            for (int from = 0; from < order.length; from += window) {
-                Arrays.sort(order, from, Math.min(order.length, from + window),
-                        (a, b) -> Integer.compare(Math.max(sources.get(a).length, targets.get(a).length),
-                                Math.max(sources.get(b).length, targets.get(b).length)));
-            }
-        }
-        int[][] batches = new int[batchesPerEpoch][];
-        for (int k = 0; k < batchesPerEpoch; k++) {
-            int from = k * batchSize;
-            int to = Math.min(order.length, from + batchSize);
-            batches[k] = new int[to - from];
-            for (int i = from; i < to; i++) {
-                batches[k][i - from] = order[i];
-            }
-        }
-        if (bucketing) {
-            shuffle(batches, rnd);
-        }
-        return batches;
-    }
-
-    private static <T> void shuffle(T[] a, SplittableRandom rnd) {
-        for (int i = a.length - 1; i > 0; i--) {
-            int j = rnd.nextInt(i + 1);
-            T t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-        }
+    public Batch batch(long index) {
+        return assemble(order.batch(index));
     }
 
     /** One padded batch of the given pairs. */

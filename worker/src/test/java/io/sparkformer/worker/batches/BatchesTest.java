@@ -118,4 +118,26 @@ class BatchesTest {
         }
         assertEquals(Tokenizer.EOS, one.src()[Math.min(first.length, 9)]);
     }
+
+    @Test
+    void taggingScoresEveryRealPositionAndNoPadding() {
+        List<int[]> in = List.of(new int[] {5, 6, 7}, new int[] {8, 9});
+        List<int[]> labels = List.of(new int[] {7, 6, 5}, new int[] {9, 8});
+        Batch b = new TaggingBatches(in, labels, 2, 16, 1).assemble(new int[] {0, 1});
+        assertArrayEquals(new int[] {5, 6, 7, 8, 9, Tokenizer.PAD}, b.ids());
+        assertArrayEquals(new int[] {7, 6, 5, 9, 8, -1}, b.target());
+        assertThrows(IllegalArgumentException.class,
+                () -> new TaggingBatches(List.of(new int[] {5, 6}), List.of(new int[] {5}), 1, 16, 1));
+    }
+
+    @Test
+    void completionScoresOnlyTheCompletionAndEos() {
+        // prompt 5 6 7, completion 8 9: sequence 5 6 7 8 9 eos; position 2 (token 7) predicts 8
+        List<int[]> prompts = List.of(new int[] {5, 6, 7}, new int[] {5});
+        List<int[]> completions = List.of(new int[] {8, 9}, new int[] {6});
+        Batch b = new CompletionBatches(prompts, completions, 2, 16, 1).assemble(new int[] {0, 1});
+        assertEquals(5, b.length());
+        assertArrayEquals(new int[] {5, 6, 7, 8, 9, 5, 6, Tokenizer.PAD, Tokenizer.PAD, Tokenizer.PAD}, b.ids());
+        assertArrayEquals(new int[] {-1, -1, 8, 9, Tokenizer.EOS, 6, Tokenizer.EOS, -1, -1, -1}, b.target());
+    }
 }
