@@ -100,6 +100,9 @@ public final class ParameterLayout {
         int ff = cfg.dFf();
         // Matrices first: everything AdamW decays.
         b.matrix("tok_emb", cfg.vocabSize(), d);
+        if (!cfg.tieEmbeddings()) {
+            b.matrix("lm_head.weight", cfg.vocabSize(), d); // logits = h·Wᵀ, stored as tok_emb is
+        }
         if (cfg.positional() == TransformerConfig.Positional.LEARNED) {
             b.matrix("pos_emb", cfg.maxLen(), d);
         }

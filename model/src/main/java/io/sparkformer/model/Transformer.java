@@ -89,7 +89,8 @@ public final class Transformer {
         decoderEmbeddingDropout = new Dropout(config.dropout());
         encoder = hasEnc ? new Stack("encoder") : null;
         decoder = hasDec ? new Stack("decoder") : null;
-        head = new TiedHeadLoss(tok, tokGrad);
+        head = config.tieEmbeddings() ? new TiedHeadLoss(tok, tokGrad)
+                : new TiedHeadLoss(params.tensor("lm_head.weight"), grads.tensor("lm_head.weight"));
     }
 
     public TransformerConfig config() { return config; }

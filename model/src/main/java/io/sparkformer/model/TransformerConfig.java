@@ -24,7 +24,16 @@ public record TransformerConfig(
         boolean scaleEmbeddings,
         double lnEps,
         int padId,
-        double dropout) implements java.io.Serializable {
+        double dropout,
+        boolean tieEmbeddings) implements java.io.Serializable {
+
+    /** The spec's family: the output head is the token embedding (tied). */
+    public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
+                             Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps, int padId,
+                             double dropout) {
+        this(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional, activation, scaleEmbeddings, lnEps,
+                padId, dropout, true);
+    }
 
     public enum Kind {
         DECODER, ENCODER, ENCODER_DECODER;
@@ -40,7 +49,8 @@ public record TransformerConfig(
     public enum Activation { GELU, RELU }
 
     public static final Set<String> KEYS = Set.of("kind", "vocab_size", "d_model", "n_heads", "n_layers",
-            "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout");
+            "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout",
+            "tie_embeddings");
 
     public TransformerConfig {
         require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder");
@@ -77,7 +87,7 @@ public record TransformerConfig(
 
     public TransformerConfig withDropout(double p) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, p);
+                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings);
     }
 
     /**
@@ -104,7 +114,8 @@ public record TransformerConfig(
                 boolOf(map, "scale_embeddings", false),
                 doubleOf(map, "ln_eps", 1e-5),
                 map.containsKey("pad_id") ? intOf(map, "pad_id") : 0,
-                doubleOf(map, "dropout", 0.0));
+                doubleOf(map, "dropout", 0.0),
+                boolOf(map, "tie_embeddings", true));
     }
 
     /** The spec's JSON shape, in a stable key order. */
@@ -124,6 +135,9 @@ public record TransformerConfig(
         m.put("ln_eps", lnEps);
         m.put("pad_id", padId);
         m.put("dropout", dropout);
+        if (!tieEmbeddings) {
+            m.put("tie_embeddings", false); // absent means tied, as the spec and older checkpoints
+        }
         return m;
     }
 

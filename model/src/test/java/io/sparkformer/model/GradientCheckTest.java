@@ -39,7 +39,14 @@ class GradientCheckTest {
                 Arguments.of(TinyModels.config(Kind.ENCODER_DECODER, Norm.POST, Positional.SINUSOIDAL, Activation.RELU, true, 0), true),
                 Arguments.of(TinyModels.config(Kind.ENCODER_DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.1), true),
                 Arguments.of(TinyModels.config(Kind.ENCODER_DECODER, Norm.POST, Positional.SINUSOIDAL, Activation.RELU, true, 0), false),
-                Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.2), false));
+                Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.2), false),
+                Arguments.of(untied(TinyModels.config(Kind.ENCODER_DECODER, Norm.PRE, Positional.SINUSOIDAL, Activation.RELU, true, 0)), true));
+    }
+
+    /** The same model with a separate output layer (lm_head.weight) instead of the tied one. */
+    static TransformerConfig untied(TransformerConfig c) {
+        return new TransformerConfig(c.kind(), c.vocabSize(), c.dModel(), c.nHeads(), c.nLayers(), c.dFf(), c.maxLen(), c.norm(),
+                c.positional(), c.activation(), c.scaleEmbeddings(), c.lnEps(), c.padId(), c.dropout(), false);
     }
 
     @ParameterizedTest(name = "{0} host loops {1}")

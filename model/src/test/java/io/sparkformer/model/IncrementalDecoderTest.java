@@ -61,9 +61,11 @@ class IncrementalDecoderTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"PRE,LEARNED,GELU,false", "POST,SINUSOIDAL,RELU,true"})
-    void encoderDecoderStepsMatchTheFullForwardWithPaddedSources(Norm norm, Positional pos, Activation act, boolean scale) {
+    @CsvSource({"PRE,LEARNED,GELU,false,true", "POST,SINUSOIDAL,RELU,true,true", "PRE,SINUSOIDAL,RELU,true,false"})
+    void encoderDecoderStepsMatchTheFullForwardWithPaddedSources(Norm norm, Positional pos, Activation act, boolean scale,
+                                                                 boolean tied) {
         TransformerConfig cfg = TinyModels.config(Kind.ENCODER_DECODER, norm, pos, act, scale, 0.0);
+        cfg = tied ? cfg : GradientCheckTest.untied(cfg);
         Transformer model = TinyModels.model(cfg, DataType.DOUBLE, 12);
         Random rnd = new Random(4);
         int s = 7;

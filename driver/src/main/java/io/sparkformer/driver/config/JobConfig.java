@@ -36,7 +36,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout, String init) implements java.io.Serializable {}
+                        double dropout, String init, boolean tieEmbeddings) implements java.io.Serializable {}
 
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
                         String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
@@ -258,6 +258,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         m.put("ln_eps", model.lnEps());
         m.put("pad_id", 0);
         m.put("dropout", model.dropout());
+        m.put("tie_embeddings", model.tieEmbeddings());
         try {
             return TransformerConfig.fromMap(m);
         } catch (ConfigException e) {

@@ -32,6 +32,7 @@ public final class IncrementalDecoder {
     private final DataType type;
     private final ParameterBuffer p;
     private final INDArray tokEmb;
+    private final INDArray head;
     private final INDArray positions;
     private final double embScale;
     private final int heads;
@@ -43,6 +44,7 @@ public final class IncrementalDecoder {
         this.type = model.dataType();
         this.p = model.parameters();
         this.tokEmb = p.tensor("tok_emb");
+        this.head = cfg.tieEmbeddings() ? tokEmb : p.tensor("lm_head.weight");
         this.positions = cfg.positional() == TransformerConfig.Positional.LEARNED ? p.tensor("pos_emb")
                 : Transformer.sinusoidalTable(cfg.maxLen(), cfg.dModel(), type);
         this.embScale = cfg.scaleEmbeddings() ? Math.sqrt(cfg.dModel()) : 1.0;
@@ -236,7 +238,7 @@ public final class IncrementalDecoder {
             last[r] = r * n + n - 1;
         }
         INDArray h = n == 1 ? x : Nd4j.pullRows(x, 1, last);
-        return h.mmul(tokEmb.transpose());
+        return h.mmul(head.transpose());
     }
 
     // ------------------------------------------------------------------ the layers

@@ -8,7 +8,8 @@ import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * logits = h·tok_embᵀ (tied, no bias) and the mean cross-entropy over targets that are not −1.
+ * logits = h·Wᵀ (no bias) and the mean cross-entropy over targets that are not −1; W is tok_emb
+ * (tied, the spec's model) or a separate lm_head.weight of the same shape.
  * The per-row weights (1/n at counted rows, 0 at ignored ones) are folded into a scaled one-hot
  * matrix, so loss and gradient are a few whole-matrix ops.
  */
