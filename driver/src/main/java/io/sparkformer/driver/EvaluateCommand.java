@@ -31,7 +31,6 @@ import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.MaskedLmBatches;
-import io.sparkformer.driver.training.WorkerState;
 import io.sparkformer.worker.batches.PairBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -225,7 +224,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 src.add(tok.encode(r[0]));
                 tgt.add(tok.encode(r[1]));
             }
-            PairBatches pairs = WorkerState.pairBatches(task, List.of(src, tgt), batchSize, m.config().train().blockSize(), false, 0);
+            PairBatches pairs = PairBatches.forTask(task, List.of(src, tgt), batchSize, m.config().train().blockSize(), false, 0);
             for (int from = 0; from < src.size(); from += batchSize) {
                 int[] idx = new int[Math.min(batchSize, src.size() - from)];
                 for (int i = 0; i < idx.length; i++) {

@@ -78,7 +78,7 @@ final class GenerateCommand implements Callable<Integer> {
         TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
         Kind kind = m.model().config().kind();
         if (kind == Kind.ENCODER) {
-            throw new ConfigException("--model", m.checkpoint() + " is an encoder (masked LM): it scores text, it does not generate it");
+            throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
         List<String> lines = inputs(conf);
         Tokenizer tok = m.tokenizer();

@@ -8,6 +8,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,5 +93,35 @@ class GenerateEvaluateTest {
         assertTrue(a.get("token_accuracy").asDouble() > 0.97, a.toString());
         assertTrue(b.get("loss").asDouble() > 1.0, "unrelated text: " + b);
         assertEquals(Math.exp(a.get("loss").asDouble()), a.get("perplexity").asDouble(), 1e-9);
+    }
+
+    @Test
+    void completionTaskTrainsThroughTheDriverAndDecodesExactly() throws Exception {
+        // every permutation of "abcd" and its reverse: prompt TAB completion
+        List<String> rows = new java.util.ArrayList<>();
+        permute("", "abcd", rows);
+        Path data = tmp.resolve("reverse4.tsv");
+        Files.write(data, rows);
+        Path cfg = tmp.resolve("completion.yaml");
+        Files.writeString(cfg, "name: completion\nseed: 5\ndata: {task: completion, inputs: [" + data + "], validation: ["
+                + data + "], shards: " + tmp.resolve("shards-c") + "}\n"
+                + "model: {kind: decoder, d_model: 32, n_heads: 2, n_layers: 2, d_ff: 64, max_len: 16}\n"
+                + "train: {block_size: 16, batch_size: 12, steps: 800, local_steps: 200, warmup: 20, lr: 5.0e-3, min_lr: 5.0e-4, weight_decay: 0.0}\n"
+                + "eval: {every: 1, batches: 2}\ncheckpoint: {every: 3}\n");
+        assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("run-c").toString(), "--no-progress"));
+        stdout("evaluate", "--model", tmp.resolve("run-c").toString(), "--data", data.toString(), "--output",
+                tmp.resolve("c.json").toString());
+        JsonNode e = new ObjectMapper().readTree(tmp.resolve("c.json").toFile());
+        assertEquals(24, e.get("sequences").asInt());
+        assertEquals(1.0, e.get("decoded_exact_match").asDouble(), "greedy completions of the 24 prompts: " + e);
+    }
+
+    private static void permute(String prefix, String rest, List<String> out) {
+        if (rest.isEmpty()) {
+            out.add(prefix + "\t" + new StringBuilder(prefix).reverse());
+        }
+        for (int i = 0; i < rest.length(); i++) {
+            permute(prefix + rest.charAt(i), rest.substring(0, i) + rest.substring(i + 1), out);
+        }
     }
 }

@@ -13,10 +13,7 @@ import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.worker.batches.BatchSource;
 import io.sparkformer.worker.batches.CausalLmBatches;
 import io.sparkformer.worker.batches.MaskedLmBatches;
-import io.sparkformer.worker.batches.CompletionBatches;
 import io.sparkformer.worker.batches.PairBatches;
-import io.sparkformer.worker.batches.Seq2SeqBatches;
-import io.sparkformer.worker.batches.TaggingBatches;
 import io.sparkformer.worker.shards.Manifest;
 import io.sparkformer.worker.training.LocalTrainer;
 
@@ -25,7 +22,7 @@ import io.sparkformer.worker.training.LocalTrainer;
  * buffers, and the worker's batches, built from its own shards on first use. Keyed by run id and
  * worker, so a round costs no rebuild and only parameters travel.
  */
-public final class WorkerState {
+final class WorkerState {
     private static final Map<String, WorkerState> CACHE = new ConcurrentHashMap<>();
 
     final LocalTrainer trainer;
@@ -70,9 +67,9 @@ public final class WorkerState {
         if (task.equals("seq2seq") || task.equals("tagging") || task.equals("completion")) {
             List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
             List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
-            train = pairBatches(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);
+            train = PairBatches.forTask(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);
             List<List<int[]>> vp = ShardReader.pairs(dir, valSplit.shards(), conf);
-            val = vp.get(0).isEmpty() ? null : pairBatches(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed);
+            val = vp.get(0).isEmpty() ? null : PairBatches.forTask(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed);
         } else {
             int[] stream = ShardReader.stream(dir, ownedOrAll(trainSplit, worker, workers), conf);
             if (trainSplit.shards().size() < workers) {
@@ -93,15 +90,6 @@ public final class WorkerState {
             }
         }
         return new WorkerState(new LocalTrainer(spec.model(), spec.settings()), train, val);
-    }
-
-    /** The batches of a pair task; pairs.get(0) are sources (inputs, prompts), pairs.get(1) targets. */
-    public static PairBatches pairBatches(String task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
-        return switch (task) {
-            case "tagging" -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
-            case "completion" -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
-            default -> new Seq2SeqBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
-        };
     }
 
     private static List<Manifest.Shard> ownedOrAll(Manifest.Split split, int worker, int workers) {

@@ -1,5 +1,7 @@
 package io.sparkformer.worker.batches;
 
+import java.util.List;
+
 import io.sparkformer.model.Batch;
 
 /** Batches of paired examples (source and target, input and labels, prompt and completion), by epochs. */
@@ -8,4 +10,17 @@ public interface PairBatches extends BatchSource {
 
     /** One padded batch of the given examples, in that order. */
     Batch assemble(int[] exampleIndices);
+
+    /**
+     * The batches of a pair task (seq2seq, tagging or completion) over sources (inputs, prompts)
+     * and targets (labels, completions).
+     */
+    static PairBatches forTask(String task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
+        return switch (task) {
+            case "tagging" -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            case "completion" -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            case "seq2seq" -> new Seq2SeqBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
+            default -> throw new IllegalArgumentException("not a pair task: " + task);
+        };
+    }
 }
