@@ -106,6 +106,18 @@ class GeneratorTest {
     }
 
     @Test
+    void beamSearchOverManyInputsAtOnceEqualsOneAtATime() {
+        Transformer m = model(Kind.ENCODER_DECODER, 60);
+        Generator g = new Generator(new IncrementalDecoder(m), TinyModels.BOS, EOS);
+        List<int[]> sources = List.of(new int[] {5, 6, 7, EOS}, new int[] {8, 9, EOS}, new int[] {10, 5, 5, 6, EOS});
+        Settings beam = new Settings(Method.BEAM, 8, 3, 0.6, 1, 0, 1, 0, true);
+        List<int[]> together = g.generate(sources, beam);
+        for (int i = 0; i < sources.size(); i++) {
+            assertArrayEquals(g.generate(List.of(sources.get(i)), beam).get(0), together.get(i), "input " + i);
+        }
+    }
+
+    @Test
     void encoderDecoderStopsAtEos() {
         Transformer m = model(Kind.ENCODER_DECODER, 50);
         Generator g = new Generator(new IncrementalDecoder(m), TinyModels.BOS, EOS);

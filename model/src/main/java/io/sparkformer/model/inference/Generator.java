@@ -58,13 +58,6 @@ public final class Generator {
             }
             inputs.add(in);
         }
-        if (s.method() == Method.BEAM) {
-            List<int[]> out = new ArrayList<>();
-            for (int[] in : inputs) {
-                out.add(beam(in, s));
-            }
-            return out;
-        }
         int[][] results = new int[inputs.size()][];
         if (seq2seq()) {
             List<Integer> all = new ArrayList<>();
@@ -88,6 +81,10 @@ public final class Generator {
     }
 
     private void batch(List<int[]> inputs, List<Integer> rows, Settings s, int[][] results) {
+        if (s.method() == Method.BEAM) {
+            beams(inputs, rows, s, results);
+            return;
+        }
         int n = rows.size();
         int[][] first = new int[n][];
         IncrementalDecoder.State state;
@@ -213,93 +210,150 @@ public final class Generator {
         return h.logp() / Math.pow((5.0 + h.tokens().length) / 6.0, alpha);
     }
 
-    private int[] beam(int[] input, Settings s) {
+    /**
+     * Beam search for several inputs at once: input i owns rows i·width ... i·width + width − 1 of
+     * one decoding state. Inputs that finish keep their rows (fed a placeholder) until all are done.
+     */
+    private void beams(List<int[]> inputs, List<Integer> indices, Settings s, int[][] results) {
         int width = Math.max(1, s.beamWidth());
+        int n = indices.size();
+        int rows = n * width;
+        int[][] first = new int[rows][];
         IncrementalDecoder.State state;
-        int[][] first = new int[width][];
         if (seq2seq()) {
-            int[][] sources = new int[width][];
-            Arrays.fill(sources, input);
-            Arrays.fill(first, new int[] {bos});
+            int[][] sources = new int[rows][];
+            for (int i = 0; i < n; i++) {
+                for (int b = 0; b < width; b++) {
+                    sources[i * width + b] = inputs.get(indices.get(i));
+                    first[i * width + b] = new int[] {bos};
+                }
+            }
             state = decoder.start(sources);
         } else {
-            Arrays.fill(first, input.length == 0 ? new int[] {bos} : input);
-            state = decoder.start(width);
+            for (int i = 0; i < n; i++) {
+                int[] in = inputs.get(indices.get(i));
+                for (int b = 0; b < width; b++) {
+                    first[i * width + b] = in.length == 0 ? new int[] {bos} : in;
+                }
+            }
+            state = decoder.start(rows);
         }
         int room = decoder.config().maxLen() - first[0].length;
         int steps = Math.min(s.maxNewTokens(), room + 1);
+        List<List<Hypothesis>> open = new ArrayList<>();
+        List<List<Hypothesis>> finished = new ArrayList<>();
+        boolean[] done = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            open.add(List.of(new Hypothesis(new int[0], 0, false)));
+            finished.add(new ArrayList<>());
+        }
         INDArray logits = decoder.step(state, first);
-        List<Hypothesis> beams = List.of(new Hypothesis(new int[0], 0, false));
-        List<Hypothesis> finished = new ArrayList<>();
         for (int t = 0; t < steps; t++) {
             double[][] logp = IncrementalDecoder.logSoftmax(logits);
-            List<double[]> candidates = new ArrayList<>(); // {beam, token, logp}
-            for (int b = 0; b < beams.size(); b++) {
-                double[] row = logp[b];
-                Integer[] order = new Integer[row.length];
-                for (int i = 0; i < row.length; i++) {
-                    order[i] = i;
+            int[] origin = new int[rows];
+            int[][] feed = new int[rows][1];
+            boolean last = t + 1 == steps || state.length() + 1 > decoder.config().maxLen();
+            boolean allDone = true;
+            for (int i = 0; i < n; i++) {
+                if (done[i]) {
+                    for (int b = 0; b < width; b++) {
+                        origin[i * width + b] = i * width + b;
+                        feed[i * width + b][0] = eos;
+                    }
+                    continue;
                 }
-                Arrays.sort(order, Comparator.comparingDouble(i -> -row[i]));
-                for (int j = 0; j < Math.min(2 * width, row.length); j++) {
-                    candidates.add(new double[] {b, order[j], beams.get(b).logp() + row[order[j]]});
+                List<Hypothesis> next = new ArrayList<>();
+                List<Integer> from = new ArrayList<>();
+                advance(open.get(i), logp, i * width, width, s, next, from, finished.get(i));
+                if (!finished.get(i).isEmpty()) {
+                    double bestDone = finished.get(i).stream().mapToDouble(h -> score(h, s.lengthPenalty())).max().getAsDouble();
+                    double bestOpen = next.stream().mapToDouble(h -> score(h, s.lengthPenalty())).max().orElse(Double.NEGATIVE_INFINITY);
+                    // no open beam can still beat the best finished one
+                    done[i] = finished.get(i).size() >= width && bestOpen < bestDone;
                 }
+                done[i] |= next.isEmpty() || last;
+                List<Hypothesis> padded = new ArrayList<>(next);
+                for (int b = 0; b < width; b++) {
+                    int k = Math.min(b, Math.max(0, next.size() - 1));
+                    origin[i * width + b] = next.isEmpty() ? i * width + b : i * width + from.get(k);
+                    if (next.isEmpty()) {
+                        feed[i * width + b][0] = eos;
+                    } else {
+                        int[] toks = next.get(k).tokens();
+                        feed[i * width + b][0] = toks[toks.length - 1];
+                    }
+                    if (b >= next.size() && !next.isEmpty()) {
+                        // keep rows and beams aligned: a copy that can never win
+                        padded.add(new Hypothesis(next.get(k).tokens(), Double.NEGATIVE_INFINITY, false));
+                    }
+                }
+                open.set(i, padded);
+                allDone &= done[i];
             }
-            candidates.sort(Comparator.comparingDouble(c -> -c[2]));
-            List<Hypothesis> next = new ArrayList<>();
-            List<Integer> from = new ArrayList<>();
-            for (double[] c : candidates) {
-                Hypothesis parent = beams.get((int) c[0]);
-                int tok = (int) c[1];
-                if (s.stopAtEos() && tok == eos) {
-                    finished.add(new Hypothesis(parent.tokens(), c[2], true));
-                } else if (next.size() < width) {
-                    int[] toks = Arrays.copyOf(parent.tokens(), parent.tokens().length + 1);
-                    toks[toks.length - 1] = tok;
-                    next.add(new Hypothesis(toks, c[2], false));
-                    from.add((int) c[0]);
-                }
-                if (next.size() == width && finished.size() >= width) {
-                    break;
-                }
-            }
-            // stop when no open beam can beat the best finished one (scores only fall as beams grow
-            // without a length penalty; with one, keep going until the open beams are worse)
-            if (!finished.isEmpty()) {
-                double bestDone = finished.stream().mapToDouble(h -> score(h, s.lengthPenalty())).max().getAsDouble();
-                double bestOpen = next.stream().mapToDouble(h -> score(h, s.lengthPenalty())).max().orElse(Double.NEGATIVE_INFINITY);
-                if (finished.size() >= width && bestOpen < bestDone) {
-                    break;
-                }
-            }
-            if (next.isEmpty() || t + 1 == steps || state.length() + 1 > decoder.config().maxLen()) {
-                beams = next;
+            if (allDone || last) {
                 break;
             }
-            int[] origin = new int[width];
-            int[][] feed = new int[width][1];
-            for (int b = 0; b < width; b++) {
-                int k = Math.min(b, next.size() - 1);
-                origin[b] = from.get(k);
-                int[] toks = next.get(k).tokens();
-                feed[b][0] = toks[toks.length - 1];
-            }
             state.reorder(origin);
-            // pad the beam list to the row count with copies, so rows and beams stay aligned
-            List<Hypothesis> padded = new ArrayList<>(next);
-            while (padded.size() < width) {
-                padded.add(new Hypothesis(next.get(next.size() - 1).tokens(), Double.NEGATIVE_INFINITY, false));
-            }
-            beams = padded;
             logits = decoder.step(state, feed);
         }
-        // hypotheses still open when the length ran out compete with the finished ones
-        List<Hypothesis> pool = new ArrayList<>(finished);
-        for (Hypothesis h : beams) {
-            if (h.logp() > Double.NEGATIVE_INFINITY) {
-                pool.add(h);
+        for (int i = 0; i < n; i++) {
+            // hypotheses still open when the length ran out compete with the finished ones
+            List<Hypothesis> pool = new ArrayList<>(finished.get(i));
+            for (Hypothesis h : open.get(i)) {
+                if (h.logp() > Double.NEGATIVE_INFINITY) {
+                    pool.add(h);
+                }
+            }
+            results[indices.get(i)] = pool.stream().max(Comparator.comparingDouble(h -> score(h, s.lengthPenalty())))
+                    .orElseThrow().tokens();
+        }
+    }
+
+    /** The indices of the k largest values, largest first (k is small: a partial insertion sort). */
+    static int[] top(double[] v, int k) {
+        int[] idx = new int[k];
+        int n = 0;
+        for (int i = 0; i < v.length; i++) {
+            if (n < k || v[i] > v[idx[n - 1]]) {
+                int j = n < k ? n++ : k - 1;
+                while (j > 0 && v[idx[j - 1]] < v[i]) {
+                    idx[j] = idx[j - 1];
+                    j--;
+                }
+                idx[j] = i;
             }
         }
-        return pool.stream().max(Comparator.comparingDouble(h -> score(h, s.lengthPenalty()))).orElseThrow().tokens();
+        return idx;
+    }
+
+    /** One beam step for one input: the best extensions of its beams (rows base ... base + beams − 1). */
+    private void advance(List<Hypothesis> beams, double[][] logp, int base, int width, Settings s,
+                         List<Hypothesis> next, List<Integer> from, List<Hypothesis> finished) {
+        List<double[]> candidates = new ArrayList<>(); // {beam, token, logp}
+        for (int b = 0; b < beams.size(); b++) {
+            if (beams.get(b).logp() == Double.NEGATIVE_INFINITY) {
+                continue;
+            }
+            double[] row = logp[base + b];
+            for (int v : top(row, Math.min(2 * width, row.length))) {
+                candidates.add(new double[] {b, v, beams.get(b).logp() + row[v]});
+            }
+        }
+        candidates.sort(Comparator.comparingDouble(c -> -c[2]));
+        for (double[] c : candidates) {
+            Hypothesis parent = beams.get((int) c[0]);
+            int tok = (int) c[1];
+            if (s.stopAtEos() && tok == eos) {
+                finished.add(new Hypothesis(parent.tokens(), c[2], true));
+            } else if (next.size() < width) {
+                int[] toks = Arrays.copyOf(parent.tokens(), parent.tokens().length + 1);
+                toks[toks.length - 1] = tok;
+                next.add(new Hypothesis(toks, c[2], false));
+                from.add((int) c[0]);
+            }
+            if (next.size() == width && finished.size() >= width) {
+                break;
+            }
+        }
     }
 }
