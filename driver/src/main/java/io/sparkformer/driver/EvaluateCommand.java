@@ -13,12 +13,14 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.eval.Bleu;
@@ -78,7 +80,7 @@ final class EvaluateCommand implements Callable<Integer> {
             ex.addAll(o.examples);
             return new Sums(lossSum + o.lossSum, tokens + o.tokens, correct + o.correct, sequences + o.sequences,
                     exact + o.exact, bleu == null ? o.bleu : o.bleu == null ? bleu : bleu.plus(o.bleu),
-                    decodedExact + o.decodedExact, ex.subList(0, Math.min(5, ex.size())));
+                    decodedExact + o.decodedExact, new ArrayList<>(ex.subList(0, Math.min(5, ex.size()))));
         }
     }
 
@@ -94,10 +96,6 @@ final class EvaluateCommand implements Callable<Integer> {
         List<String> paths = data.stream().map(Cli.Train::absolute).toList();
         String task = m.config().data().task();
         boolean pairs = !task.equals("causal_lm") && !task.equals("masked_lm");
-        List<String[]> records = read(paths, pairs, hadoop);
-        if (records.isEmpty()) {
-            throw new ConfigException("--data", paths + " holds no lines");
-        }
         SparkConf sparkConf = new SparkConf().setAppName("sparkformer-evaluate");
         if (master != null) {
             sparkConf.setMaster(master);
@@ -114,18 +112,12 @@ final class EvaluateCommand implements Callable<Integer> {
             Generator.Settings gen = new Generator.Settings(search.method, m.model().config().maxLen(), search.beamWidth, search.lengthPenalty,
                     1, 0, 1, 0, true);
             int b = batchSize;
-            total = sc.parallelize(records, partitions).mapPartitions(it -> {
-                TrainedModel local = LOADED.computeIfAbsent(ckpt, k -> {
-                    try {
-                        return TrainedModel.load(k, conf.get());
-                    } catch (java.io.IOException e) {
-                        throw new java.io.UncheckedIOException(e);
-                    }
-                });
-                synchronized (local) { // one model replica per executor, used by one task at a time
-                    return List.of(score(local, it, b, decode, gen)).iterator();
-                }
-            }).reduce(Sums::plus);
+            // read on the executors, with the corpus reader's checks
+            JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs);
+            total = score(records, ckpt, conf, b, decode, gen);
+        }
+        if (total.sequences() == 0) {
+            throw new ConfigException("--data", paths + " holds no lines to score");
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> r = new LinkedHashMap<>();
@@ -158,49 +150,25 @@ final class EvaluateCommand implements Callable<Integer> {
         return Cli.OK;
     }
 
-    /** Lines for stream tasks ({text}); pairs for translation ({source, target}). */
-    private static List<String[]> read(List<String> paths, boolean pairs, Configuration conf) throws Exception {
-        List<String[]> out = new ArrayList<>();
-        if (!pairs) {
-            for (String p : paths) {
-                for (String line : lines(p, conf)) {
-                    out.add(new String[] {line});
+    /** Scores every partition where it lies; a bad record's error names its file and line. */
+    private static Sums score(JavaRDD<String[]> records, String ckpt, SerializableConf conf, int b, boolean decode,
+                              Generator.Settings gen) {
+        try {
+            return records.mapPartitions(it -> {
+                TrainedModel local = LOADED.computeIfAbsent(ckpt, k -> {
+                    try {
+                        return TrainedModel.load(k, conf.get());
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                synchronized (local) { // one model replica per executor, used by one task at a time
+                    return List.of(score(local, it, b, decode, gen)).iterator();
                 }
-            }
-            return out;
+            }).fold(new Sums(0, 0, 0, 0, 0, null, 0, List.of()), Sums::plus);
+        } catch (Exception e) {
+            throw CorpusBuilder.unwrap(e);
         }
-        if (paths.size() == 2) {
-            List<String> src = lines(paths.get(0), conf);
-            List<String> tgt = lines(paths.get(1), conf);
-            if (src.size() != tgt.size()) {
-                throw new ConfigException("--data", paths.get(0) + " has " + src.size() + " lines but " + paths.get(1)
-                        + " has " + tgt.size());
-            }
-            for (int i = 0; i < src.size(); i++) {
-                out.add(new String[] {src.get(i), tgt.get(i)});
-            }
-        } else if (paths.size() == 1) {
-            List<String> rows = lines(paths.get(0), conf);
-            for (int i = 0; i < rows.size(); i++) {
-                int tab = rows.get(i).indexOf('\t');
-                if (tab < 0) {
-                    throw new ConfigException("--data", paths.get(0) + " line " + (i + 1) + ": no tab between source and target");
-                }
-                out.add(new String[] {rows.get(i).substring(0, tab), rows.get(i).substring(tab + 1)});
-            }
-        } else {
-            throw new ConfigException("--data", "pairs come as a source and a target file, or one TSV file");
-        }
-        return out;
-    }
-
-    private static List<String> lines(String path, Configuration conf) throws Exception {
-        String text = new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8);
-        List<String> l = new ArrayList<>(Arrays.asList(text.split("\n", -1)));
-        if (!l.isEmpty() && l.get(l.size() - 1).isEmpty()) {
-            l.remove(l.size() - 1);
-        }
-        return l;
     }
 
     static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean decode, Generator.Settings gen) {

@@ -243,6 +243,29 @@ public final class CorpusBuilder {
         return commit(spec, tokenizer, sources, key, written, invalid.value());
     }
 
+    /**
+     * Held-out text as the executors read it, with the corpus's checks (strict UTF-8, errors naming
+     * file and line): {text} per line, or {source, target} pairs from two files or one TSV file.
+     */
+    public JavaRDD<String[]> records(List<String> paths, boolean pairs) {
+        try {
+            List<FileStatus> files = new ArrayList<>();
+            for (String p : paths) {
+                files.addAll(HadoopFiles.list(p, sc.hadoopConfiguration()));
+            }
+            LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
+            if (pairs) {
+                if (paths.size() > 2) {
+                    throw new CorpusException("--data: pairs come as a source and a target file, or one TSV file");
+                }
+                return readPairs(paths, files, false, invalid);
+            }
+            return readLines(files, false, false, invalid).map(l -> new String[] {l});
+        } catch (RuntimeException e) {
+            throw unwrap(e);
+        }
+    }
+
     /** Pairs from a source and a target file (line i with line i), or from one TSV file. */
     private JavaRDD<String[]> readPairs(List<String> given, List<FileStatus> files, boolean skipInvalid, LongAccumulator invalid) {
         if (given.size() == 2) {
@@ -457,7 +480,7 @@ public final class CorpusBuilder {
     }
 
     /** Finds the CorpusException a Spark task threw, so the message names the file. */
-    static RuntimeException unwrap(Throwable e) {
+    public static RuntimeException unwrap(Throwable e) {
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof CorpusException ce) {
                 return ce;
