@@ -18,6 +18,7 @@ import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -69,8 +70,7 @@ final class AttentionCommand implements Callable<Integer> {
         List<String> queries;
         List<String> keys;
         if (cfg.kind() == Kind.ENCODER_DECODER) {
-            int[] src = Arrays.copyOf(crop(ids, cfg.maxLen() - 1), Math.min(ids.length, cfg.maxLen() - 1) + 1);
-            src[src.length - 1] = Tokenizer.EOS;
+            int[] src = Seq2SeqBatches.withEnd(ids, cfg.maxLen());
             int[] tgt = target != null ? tok.encode(target) : new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS,
                     Tokenizer.EOS).generate(List.of(src), Generator.Settings.greedy(cfg.maxLen())).get(0);
             int[] tgtIn = new int[Math.min(tgt.length + 1, cfg.maxLen())];

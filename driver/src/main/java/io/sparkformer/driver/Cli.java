@@ -94,6 +94,22 @@ public final class Cli implements Callable<Integer> {
         return FAILED;
     }
 
+    /**
+     * The Spark settings of a command: --master if given, else spark-submit's, else local mode with
+     * {@code localThreads} threads (no web UI, bound to loopback).
+     */
+    static SparkConf sparkConf(String appName, String master, int localThreads) {
+        SparkConf conf = new SparkConf().setAppName(appName);
+        if (master != null) {
+            conf.setMaster(master);
+        } else if (!conf.contains("spark.master")) {
+            conf.setMaster("local[" + localThreads + "]");
+            conf.set("spark.ui.enabled", "false");
+            conf.set("spark.driver.host", "127.0.0.1");
+        }
+        return conf;
+    }
+
     static Path home() {
         return Path.of(System.getProperty("sparkformer.home", ".")).toAbsolutePath().normalize();
     }
@@ -187,14 +203,7 @@ public final class Cli implements Callable<Integer> {
             // beside the run directory, on its file system: executors on other machines can read it
             String shards = cfg.data().shards() != null ? cfg.data().shards()
                     : new org.apache.hadoop.fs.Path(runDir).getParent() + "/shards/" + cfg.name();
-            SparkConf sparkConf = new SparkConf().setAppName("sparkformer-" + cfg.name());
-            if (master != null) {
-                sparkConf.setMaster(master);
-            } else if (!sparkConf.contains("spark.master")) {
-                sparkConf.setMaster("local[" + cfg.train().workers() + "]");
-                sparkConf.set("spark.ui.enabled", "false");
-                sparkConf.set("spark.driver.host", "127.0.0.1");
-            }
+            SparkConf sparkConf = sparkConf("sparkformer-" + cfg.name(), master, cfg.train().workers());
             List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf);
             logNativeSettings(sparkConf, envDefaults);
             try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {

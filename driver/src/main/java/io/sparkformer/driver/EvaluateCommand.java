@@ -34,6 +34,7 @@ import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.MaskedLmBatches;
 import io.sparkformer.worker.batches.PairBatches;
+import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -96,12 +97,7 @@ final class EvaluateCommand implements Callable<Integer> {
         List<String> paths = data.stream().map(Cli.Train::absolute).toList();
         String task = m.config().data().task();
         boolean pairs = !task.equals("causal_lm") && !task.equals("masked_lm");
-        SparkConf sparkConf = new SparkConf().setAppName("sparkformer-evaluate");
-        if (master != null) {
-            sparkConf.setMaster(master);
-        } else if (!sparkConf.contains("spark.master")) {
-            sparkConf.setMaster("local[" + partitions + "]").set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1");
-        }
+        SparkConf sparkConf = Cli.sparkConf("sparkformer-evaluate", master, partitions);
         io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf);
         boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu;
         long t0 = System.nanoTime();
@@ -282,14 +278,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));
                 for (String[] r : chunk) {
                     int[] enc = tok.encode(r[0]);
-                    if (seq2seq) {
-                        if (enc.length + 1 > cfg.maxLen()) {
-                            enc = Arrays.copyOf(enc, cfg.maxLen() - 1); // as training cut long sentences
-                        }
-                        enc = Arrays.copyOf(enc, enc.length + 1);
-                        enc[enc.length - 1] = Tokenizer.EOS;
-                    }
-                    sources.add(enc);
+                    sources.add(seq2seq ? Seq2SeqBatches.withEnd(enc, cfg.maxLen()) : enc); // as training reads sources
                 }
                 List<int[]> out = g.generate(sources, gen);
                 for (int i = 0; i < chunk.size(); i++) {

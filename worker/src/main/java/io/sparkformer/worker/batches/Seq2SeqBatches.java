@@ -81,8 +81,8 @@ public final class Seq2SeqBatches implements PairBatches {
         return Batch.seq2seq(b, s, srcIds, t, tgtIn, tgtOut);
     }
 
-    /** tokens then eos, cut to at most maxLen with eos kept. */
-    static int[] withEnd(int[] tokens, int maxLen) {
+    /** tokens then eos, cut to at most maxLen with eos kept: a source as the encoder reads it. */
+    public static int[] withEnd(int[] tokens, int maxLen) {
         int n = Math.min(tokens.length, maxLen - 1);
         int[] out = Arrays.copyOf(tokens, n + 1);
         out[n] = Tokenizer.EOS;
