@@ -5,7 +5,6 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +22,7 @@ import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -92,11 +92,8 @@ final class GenerateCommand implements Callable<Integer> {
             List<int[]> ids = new ArrayList<>();
             for (String line : chunk) {
                 int[] enc = tok.encode(line);
-                if (kind == Kind.ENCODER_DECODER) {
-                    enc = Arrays.copyOf(enc, enc.length + 1); // sources end with eos, as in training
-                    enc[enc.length - 1] = Tokenizer.EOS;
-                }
-                ids.add(enc);
+                // sources as training read them: cut to max_len with eos kept (was: an error past max_len)
+                ids.add(kind == Kind.ENCODER_DECODER ? Seq2SeqBatches.withEnd(enc, m.model().config().maxLen()) : enc);
             }
             List<int[]> results = g.generate(ids, s);
             for (int i = 0; i < chunk.size(); i++) {
