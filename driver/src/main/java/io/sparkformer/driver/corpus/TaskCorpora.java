@@ -17,7 +17,8 @@ import io.sparkformer.worker.batches.BatchSource;
  * by {@code main} into datasets/tasks/:
  * <ul>
  *   <li>copy/ (seq2seq, the Annotated Transformer): 10 symbols a-j, length 10, output = input;
- *       train 6000 draws (its 10 epochs of 20 batches of 30), valid 150, test 100.</li>
+ *       train 6000 draws (its 10 epochs of 20 batches of 30), train-long 32,000 (its later
+ *       revision's 20 epochs of 20 batches of 80), valid 150, test 100.</li>
  *   <li>reverse/ (tagging, encoder): 10 symbols, length 16, label at position i = input at 15 - i;
  *       train 50,000, valid 1,000, test 10,000.</li>
  *   <li>sort/ (completion, decoder; minGPT's demo): 6 digits of 0..2, completion = sorted. As minGPT,
@@ -93,6 +94,7 @@ public final class TaskCorpora {
     public static void main(String[] args) throws IOException {
         Path dir = Path.of(args.length > 0 ? args[0] : "datasets/tasks");
         file(dir.resolve("copy/train.tsv"), w -> copy(w, 6000, 1));
+        file(dir.resolve("copy/train-long.tsv"), w -> copy(w, 32_000, 4));
         file(dir.resolve("copy/valid.tsv"), w -> copy(w, 150, 2));
         file(dir.resolve("copy/test.tsv"), w -> copy(w, 100, 3));
         file(dir.resolve("reverse/train.tsv"), w -> reverse(w, 50_000, 11));
