@@ -2,6 +2,7 @@ package io.sparkformer.driver.corpus;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -64,7 +65,7 @@ class TaskCorporaTest {
         Set<String> train = new HashSet<>();
         pairs("sort/train.tsv").forEach(p -> train.add(p[0]));
         for (String[] p : pairs("sort/test.tsv")) {
-            assertTrue(!train.contains(p[0]), p[0] + " is both in sort/train.tsv and sort/test.tsv");
+            assertFalse(train.contains(p[0]), p[0] + " is both in sort/train.tsv and sort/test.tsv");
         }
         assertEquals(729, train.size() + TaskCorpora.sortInputs(true).size(), "every input is in exactly one side");
     }
