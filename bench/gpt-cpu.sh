@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 source scripts/lib/classpath.sh
 cp=$(sparkformer_test_classpath model)
 source scripts/lib/native-env.sh
-exec java -Xmx2g -cp "$cp" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+exec java -Xmx2g --add-modules=jdk.incubator.vector -cp "$cp" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
   io.sparkformer.model.bench.GptCpuBenchmark "$@"

@@ -1,24 +1,16 @@
-# Thread settings for ND4J's native pools, shared by every launcher. Sourced, not run.
-# libnd4j runs element-wise ops on OpenMP threads; GEMMs run on the BLAS's own threads (MKL on
-# Intel CPUs, else OpenBLAS; see Nd4jRuntime). Measured on the project's benchmark (README):
-# - OpenMP threads spin after each op by default and starve the BLAS threads: passive waiting
-#   halved the step time;
-# - with MKL, one OpenMP thread for the small element-wise ops and MKL's threads for the GEMMs
-#   beat two OpenMP threads by a fifth (MKL ignores OMP_NUM_THREADS once ND4J has loaded it).
-# - MKL picks code paths by memory alignment and adjusts its thread count to the load, so two
-#   identical rounds could differ in the last bit; conditional numerical reproducibility
-#   (MKL_CBWR=AUTO,STRICT) with a fixed thread count (MKL_DYNAMIC=FALSE) makes them bit-equal,
-#   which resuming and Spark's task reruns rely on, for about 1% of step time.
-# With OpenBLAS, ND4J ties the BLAS threads to OMP_NUM_THREADS, so both get every core.
+# Load-time settings of ND4J's native libraries, shared by every launcher. Sourced, not run.
+# How many threads each task computes with is decided at run time, in one place:
+# io.sparkformer.model.NativeThreads (the BLAS's thread count is the only one that changes any
+# bit of a step; tasks sharing a JVM in local mode each get their share of the cores). Here:
+# - OMP_NUM_THREADS is the most any task may get: libnd4j's pool can shrink at run time, not grow;
+# - passive waiting: spinning OpenMP threads starve the BLAS threads (it halved the step time);
+# - MKL (on Intel CPUs, see Nd4jRuntime): conditional numerical reproducibility with a fixed
+#   thread count, so its GEMMs give the same bits with any number of threads (about 1% of a step).
 # Values already in the environment win.
 _sparkformer_cores=$(nproc 2>/dev/null || echo 2)
-if grep -q GenuineIntel /proc/cpuinfo 2>/dev/null && [ "${SPARKFORMER_BLAS:-mkl}" != openblas ]; then
-  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-  export MKL_NUM_THREADS="${MKL_NUM_THREADS:-$_sparkformer_cores}"
-  export MKL_DYNAMIC="${MKL_DYNAMIC:-FALSE}"
-  export MKL_CBWR="${MKL_CBWR:-AUTO,STRICT}"
-else
-  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$_sparkformer_cores}"
-fi
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$_sparkformer_cores}"
+export MKL_NUM_THREADS="${MKL_NUM_THREADS:-$_sparkformer_cores}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+export MKL_DYNAMIC="${MKL_DYNAMIC:-FALSE}"
+export MKL_CBWR="${MKL_CBWR:-AUTO,STRICT}"
 unset _sparkformer_cores

@@ -204,8 +204,9 @@ public final class Cli implements Callable<Integer> {
             String shards = cfg.data().shards() != null ? cfg.data().shards()
                     : new org.apache.hadoop.fs.Path(runDir).getParent() + "/shards/" + cfg.name();
             SparkConf sparkConf = sparkConf("sparkformer-" + cfg.name(), master, cfg.train().workers());
-            List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf);
-            logNativeSettings(sparkConf, envDefaults);
+            int taskThreads = ExecutorSettings.threadsPerTask(sparkConf, cfg.train().workers());
+            List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf, taskThreads);
+            logNativeSettings(sparkConf, envDefaults, taskThreads);
             try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
                 sc.setLogLevel("WARN");
                 System.out.println("sparkformer: run directory " + runDir);
@@ -218,7 +219,7 @@ public final class Cli implements Callable<Integer> {
                 boolean bar = !noProgress && System.console() != null;
                 try (ProgressBar pb = bar ? new ProgressBarBuilder().setTaskName("train").setInitialMax(cfg.rounds())
                         .setStyle(ProgressBarStyle.ASCII).setUnit(" rounds", 1).build() : null) {
-                    summary = new Trainer(sc, cfg, runDir).run(corpus, resume, init,
+                    summary = new Trainer(sc, cfg, runDir, taskThreads).run(corpus, resume, init,
                             (round, rounds, train, val) -> {
                                 if (pb != null) {
                                     pb.stepTo(round);
@@ -241,10 +242,10 @@ public final class Cli implements Callable<Integer> {
         }
 
         /** Logs the native memory and thread settings, so a user sees what ND4J got. */
-        private static void logNativeSettings(SparkConf conf, List<String> envDefaults) {
-            System.out.printf("sparkformer: driver ND4J linux-x86_64%s, BLAS %s, OMP_NUM_THREADS=%s, OMP_WAIT_POLICY=%s,"
-                            + " javacpp.maxbytes=%s, javacpp.maxphysicalbytes=%s%n",
-                    System.getProperty(Nd4jRuntime.EXTENSION_PROPERTY, "?"), Nd4jRuntime.blas(),
+        private static void logNativeSettings(SparkConf conf, List<String> envDefaults, int taskThreads) {
+            System.out.printf("sparkformer: driver ND4J linux-x86_64%s, BLAS %s, %d threads per training task, OMP_NUM_THREADS=%s,"
+                            + " OMP_WAIT_POLICY=%s, javacpp.maxbytes=%s, javacpp.maxphysicalbytes=%s%n",
+                    System.getProperty(Nd4jRuntime.EXTENSION_PROPERTY, "?"), Nd4jRuntime.blas(), taskThreads,
                     System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), System.getenv().getOrDefault("OMP_WAIT_POLICY", "unset"),
                     System.getProperty("org.bytedeco.javacpp.maxbytes", "default (= -Xmx)"),
                     System.getProperty("org.bytedeco.javacpp.maxphysicalbytes", "default (2 x -Xmx)"));

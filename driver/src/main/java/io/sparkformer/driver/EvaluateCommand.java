@@ -98,7 +98,8 @@ final class EvaluateCommand implements Callable<Integer> {
         String task = m.config().data().task();
         boolean pairs = !task.equals("causal_lm") && !task.equals("masked_lm");
         SparkConf sparkConf = Cli.sparkConf("sparkformer-evaluate", master, partitions);
-        io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf);
+        int threads = io.sparkformer.driver.cluster.ExecutorSettings.threadsPerTask(sparkConf, partitions);
+        io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf, threads);
         boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu;
         long t0 = System.nanoTime();
         Sums total;
@@ -110,7 +111,7 @@ final class EvaluateCommand implements Callable<Integer> {
             int b = batchSize;
             // read on the executors, with the corpus reader's checks
             JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs);
-            total = score(records, ckpt, conf, b, decode, gen);
+            total = score(records, ckpt, conf, b, decode, gen, threads);
         }
         if (total.sequences() == 0) {
             throw new ConfigException("--data", paths + " holds no lines to score");
@@ -148,9 +149,10 @@ final class EvaluateCommand implements Callable<Integer> {
 
     /** Scores every partition where it lies; a bad record's error names its file and line. */
     private static Sums score(JavaRDD<String[]> records, String ckpt, SerializableConf conf, int b, boolean decode,
-                              Generator.Settings gen) {
+                              Generator.Settings gen, int threads) {
         try {
             return records.mapPartitions(it -> {
+                io.sparkformer.model.NativeThreads.apply(threads);
                 TrainedModel local = LOADED.computeIfAbsent(ckpt, k -> {
                     try {
                         return TrainedModel.load(k, conf.get());

@@ -10,32 +10,51 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.bytedeco.javacpp.Pointer;
 
+import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.Nd4jRuntime;
 
 /**
  * The native settings executors need, and a report of what they got. ND4J's thread pools read
  * their environment when the library loads, so the variables must reach the executor process
- * itself: they are set as {@code spark.executorEnv.*} unless the user set them (see
- * scripts/lib/native-env.sh for the measurements behind each value).
+ * itself: they are set as {@code spark.executorEnv.*} unless the user set them. How many threads
+ * a task computes with is decided by {@link NativeThreads} from {@link #threadsPerTask}, the
+ * same rule in local mode and on every cluster manager.
  */
 public final class ExecutorSettings {
     private ExecutorSettings() {}
 
-    /** Environment defaults for executors; a task's BLAS gets the cores Spark gives the task. */
-    public static Map<String, String> environmentDefaults(SparkConf conf) {
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("OMP_WAIT_POLICY", "PASSIVE");
-        env.put("OMP_NUM_THREADS", "1");
-        env.put("MKL_NUM_THREADS", conf.get("spark.task.cpus", "1"));
-        env.put("MKL_DYNAMIC", "FALSE");
-        env.put("MKL_CBWR", "AUTO,STRICT");
-        return env;
+    /**
+     * The cores each training task computes with: spark.task.cpus when set; otherwise one on a
+     * cluster (Spark's own default) and, in local mode, the machine's cores shared by the tasks
+     * that run at once (local[2] with two workers on two cores: one each).
+     */
+    public static int threadsPerTask(SparkConf conf, int workers) {
+        String master = conf.get("spark.master", "local[*]");
+        boolean local = master.startsWith("local");
+        int cores = Runtime.getRuntime().availableProcessors();
+        Integer taskCpus = conf.contains("spark.task.cpus") ? conf.getInt("spark.task.cpus", 1) : null;
+        return NativeThreads.perTask(local, local ? localSlots(master, cores) : 0, workers, cores, taskCpus);
+    }
+
+    /** Task slots of a local master: local, local[N], local[*], local[N,F]. */
+    static int localSlots(String master, int cores) {
+        int open = master.indexOf('[');
+        if (open < 0) {
+            return 1;
+        }
+        String n = master.substring(open + 1, master.indexOf(']')).split(",")[0].trim();
+        return n.equals("*") ? cores : Integer.parseInt(n);
+    }
+
+    /** Environment defaults for executors whose tasks compute with {@code threads} threads. */
+    public static Map<String, String> environmentDefaults(int threads) {
+        return NativeThreads.environment(threads);
     }
 
     /** Sets each default the user has not set; returns the keys it set. */
-    public static List<String> applyDefaults(SparkConf conf) {
+    public static List<String> applyDefaults(SparkConf conf, int threads) {
         List<String> set = new ArrayList<>();
-        for (Map.Entry<String, String> e : environmentDefaults(conf).entrySet()) {
+        for (Map.Entry<String, String> e : environmentDefaults(threads).entrySet()) {
             String key = "spark.executorEnv." + e.getKey();
             if (!conf.contains(key)) {
                 conf.set(key, e.getValue());
@@ -56,13 +75,14 @@ public final class ExecutorSettings {
 
     /** What one executor JVM runs with; built inside the task. */
     public record Report(String host, long pid, long heapMaxBytes, long javacppMaxBytes, long javacppMaxPhysicalBytes,
-                         String nd4jBuild, String blas, String threads, String javacppCache) implements Serializable {
+                         String nd4jBuild, String blas, int blasThreads, String threads, String javacppCache)
+            implements Serializable {
         @Override
         public String toString() {
             return String.format("%s pid %d: heap max %s, javacpp maxbytes %s, maxphysicalbytes %s, ND4J linux-x86_64%s,"
-                            + " BLAS %s, %s, JavaCPP cache %s",
+                            + " BLAS %s with %d threads per task, %s, JavaCPP cache %s",
                     host, pid, mib(heapMaxBytes), mib(javacppMaxBytes), mib(javacppMaxPhysicalBytes), nd4jBuild, blas,
-                    threads, javacppCache);
+                    blasThreads, threads, javacppCache);
         }
 
         private static String mib(long bytes) {
@@ -70,9 +90,10 @@ public final class ExecutorSettings {
         }
     }
 
-    /** The report of the JVM this runs in. */
-    public static Report here() {
+    /** The report of the JVM this runs in, after giving its tasks {@code taskThreads} threads. */
+    public static Report here(int taskThreads) {
         String build = Nd4jRuntime.init();
+        NativeThreads.apply(taskThreads);
         StringBuilder threads = new StringBuilder();
         for (String v : List.of("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "MKL_DYNAMIC", "MKL_CBWR")) {
             threads.append(threads.length() == 0 ? "" : " ").append(v).append('=').append(System.getenv().getOrDefault(v, "unset"));
@@ -85,16 +106,16 @@ public final class ExecutorSettings {
             host = "?";
         }
         return new Report(host, ProcessHandle.current().pid(), Runtime.getRuntime().maxMemory(), Pointer.maxBytes(),
-                Pointer.maxPhysicalBytes(), build, Nd4jRuntime.blas(), threads.toString(), cache);
+                Pointer.maxPhysicalBytes(), build, Nd4jRuntime.blas(), NativeThreads.blasThreads(), threads.toString(), cache);
     }
 
     /** One report per worker slot, gathered by a small job (it also warms ND4J's natives up). */
-    public static List<Report> gather(JavaSparkContext sc, int workers) {
+    public static List<Report> gather(JavaSparkContext sc, int workers, int taskThreads) {
         List<Integer> slots = new ArrayList<>();
         for (int i = 0; i < workers; i++) {
             slots.add(i);
         }
-        return sc.parallelize(slots, workers).map(w -> here()).collect();
+        return sc.parallelize(slots, workers).map(w -> here(taskThreads)).collect();
     }
 
 }

@@ -60,12 +60,15 @@ public final class Trainer {
     private final JobConfig cfg;
     private final String runDir;
     private final Configuration conf;
+    private final int taskThreads;
 
-    public Trainer(JavaSparkContext sc, JobConfig cfg, String runDir) {
+    /** {@code taskThreads}: the native threads each worker's task computes with (NativeThreads). */
+    public Trainer(JavaSparkContext sc, JobConfig cfg, String runDir, int taskThreads) {
         this.sc = sc;
         this.cfg = cfg;
         this.runDir = runDir;
         this.conf = sc.hadoopConfiguration();
+        this.taskThreads = taskThreads;
     }
 
     /** Round inputs, broadcast to the workers. */
@@ -84,7 +87,7 @@ public final class Trainer {
                 cfg.train().gradClip(), schedule(modelCfg), cfg.seed());
         String runId = runDir + "#" + UUID.randomUUID();
         WorkerState.Spec spec = new WorkerState.Spec(runId, cfg, modelCfg, settings, corpus.directory(), corpus.manifest(),
-                new SerializableConf(conf));
+                new SerializableConf(conf), taskThreads);
 
         Transformer model = new Transformer(modelCfg, org.nd4j.linalg.api.buffer.DataType.FLOAT);
         long parameterCount = model.parameterCount();
@@ -131,7 +134,7 @@ public final class Trainer {
         }
         writeAtomically(runDir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         writeAtomically(runDir + "/" + Tokenizer.FILE_NAME, corpus.tokenizer().toJson());
-        List<ExecutorSettings.Report> reports = ExecutorSettings.gather(sc, workers);
+        List<ExecutorSettings.Report> reports = ExecutorSettings.gather(sc, workers, taskThreads);
         for (int w = 0; w < reports.size(); w++) {
             LOG.info("worker {} runs on {}", w, reports.get(w));
         }

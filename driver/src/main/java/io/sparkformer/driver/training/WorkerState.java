@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.corpus.ShardReader;
+import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.worker.batches.BatchSource;
 import io.sparkformer.worker.batches.CausalLmBatches;
@@ -37,9 +38,12 @@ final class WorkerState {
 
     /** Everything a worker needs to build its state; small, sent with each round. */
     record Spec(String runId, JobConfig config, TransformerConfig model, LocalTrainer.Settings settings,
-                String corpusDir, Manifest manifest, SerializableConf conf) implements java.io.Serializable {}
+                String corpusDir, Manifest manifest, SerializableConf conf, int taskThreads)
+            implements java.io.Serializable {}
 
+    /** The worker's state, built on first use; every task of a run starts here. */
     static WorkerState get(Spec spec, int worker) throws IOException {
+        NativeThreads.apply(spec.taskThreads());
         String key = spec.runId() + "#" + worker;
         WorkerState s = CACHE.get(key);
         if (s == null) {

@@ -54,7 +54,7 @@ class TrainerTest extends SparkTestBase {
     void twoWorkersTrainAndTheRunDirectoryIsComplete() throws IOException {
         JobConfig cfg = config("train.workers=2");
         Path run = tmp.resolve("run2");
-        var summary = new Trainer(sc, cfg, run.toString()).run(corpus(cfg), false, null, null).values();
+        var summary = new Trainer(sc, cfg, run.toString(), 1).run(corpus(cfg), false, null, null).values();
         for (String f : List.of("_SUCCESS", "summary.json", "metrics.jsonl", "loss.png", "config.yaml", "tokenizer.json", "latest")) {
             assertTrue(Files.exists(run.resolve(f)), f);
         }
@@ -77,10 +77,10 @@ class TrainerTest extends SparkTestBase {
             JobConfig cfg = config("train.workers=2", "train.optimizer_state=" + state);
             CorpusBuilder.Corpus c = corpus(cfg);
             Path unbroken = tmp.resolve("unbroken-" + state);
-            new Trainer(sc, cfg, unbroken.toString()).run(c, false, null, null);
+            new Trainer(sc, cfg, unbroken.toString(), 1).run(c, false, null, null);
             // a crash after round 8's checkpoint: later checkpoints and the end markers never happened
             Path broken = tmp.resolve("broken-" + state);
-            new Trainer(sc, cfg, broken.toString()).run(c, false, null, null);
+            new Trainer(sc, cfg, broken.toString(), 1).run(c, false, null, null);
             for (String late : List.of("round-000012")) {
                 deleteTree(broken.resolve("checkpoints").resolve(late));
             }
@@ -89,7 +89,7 @@ class TrainerTest extends SparkTestBase {
             Files.writeString(broken.resolve("latest"), "checkpoints/round-000008");
             // the local Hadoop file system keeps .crc sidecars; this hand edit bypasses it
             Files.deleteIfExists(broken.resolve(".latest.crc"));
-            var summary = new Trainer(sc, cfg, broken.toString()).run(c, true, null, null).values();
+            var summary = new Trainer(sc, cfg, broken.toString(), 1).run(c, true, null, null).values();
             assertEquals(8L, summary.get("resumed_from_round"));
             assertArrayEquals(finalWeights(unbroken), finalWeights(broken), state + ": bit-equal after resume");
             assertEquals(12, Files.readAllLines(broken.resolve("metrics.jsonl")).size());
@@ -99,7 +99,7 @@ class TrainerTest extends SparkTestBase {
     @Test
     void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
         JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");
-        var s = new Trainer(sc, mlm, tmp.resolve("mlm").toString()).run(corpus(mlm), false, null, null).values();
+        var s = new Trainer(sc, mlm, tmp.resolve("mlm").toString(), 1).run(corpus(mlm), false, null, null).values();
         double first = firstValLoss(tmp.resolve("mlm"));
         assertTrue((Double) s.get("best_val_loss") < first, "masked LM learns: " + first + " -> " + s.get("best_val_loss"));
 
@@ -121,7 +121,7 @@ class TrainerTest extends SparkTestBase {
                 "train.block_size=16", "train.batch_size=16", "train.steps=80", "train.local_steps=4", "train.warmup=4",
                 "train.lr=3e-3", "eval.every=5", "eval.batches=4", "checkpoint.every=20"));
         CorpusBuilder.Corpus c = new CorpusBuilder(sc, 1).build(s2s.corpusSpec(tmp.resolve("s2s-shards").toString()));
-        var t = new Trainer(sc, s2s, tmp.resolve("s2s").toString()).run(c, false, null, null).values();
+        var t = new Trainer(sc, s2s, tmp.resolve("s2s").toString(), 1).run(c, false, null, null).values();
         double firstS2s = firstValLoss(tmp.resolve("s2s"));
         assertTrue((Double) t.get("best_val_loss") < 0.7 * firstS2s, "seq2seq learns to reverse: " + firstS2s + " -> " + t.get("best_val_loss"));
     }

@@ -143,18 +143,22 @@ public final class Attention {
         if (cross) {
             Linear.forward(xq, wq, bq, proj);
             Linear.forward(xkv, wkv, bkv, projKv);
-            heads5.assign(proj.reshape(batch, tq, heads, dk).permute(0, 2, 1, 3));
-            kvHeads.assign(projKv.reshape(batch, tk, 2, heads, dk).permute(2, 0, 3, 1, 4));
+            splitHeads(proj, heads5, tq, 1);
+            splitHeads(projKv, kvHeads, tk, 2);
         } else {
             Linear.forward(xq, wqkv, bqkv, proj);
-            heads5.assign(proj.reshape(batch, tq, 3, heads, dk).permute(2, 0, 3, 1, 4));
+            splitHeads(proj, heads5, tq, 3);
         }
         Ops.mm(q, k, scores, false, true, scale, 0.0);
-        scores.addi(bias);
-        Nd4j.exec(new SoftMax(scores, probs, 2));
+        if (FloatKernels.applies(scores, bias, probs)) {
+            FloatKernels.maskedSoftmax(scores, bias, probs, (int) tk);
+        } else {
+            scores.addi(bias);
+            Nd4j.exec(new SoftMax(scores, probs, 2));
+        }
         INDArray p = probDropout.forward(probs, training);
         Ops.mm(p, v, ctx, false, false, 1.0, 0.0);
-        merged.reshape(batch, tq, heads, dk).assign(ctx.reshape(batch, heads, tq, dk).permute(0, 2, 1, 3));
+        mergeHeads(ctx, merged, tq, 1);
         Linear.forward(merged, wo, bo, out);
         return out;
     }
@@ -165,7 +169,7 @@ public final class Attention {
      */
     public void backward(INDArray dOut, INDArray dxq, boolean accumulate, INDArray dxkv, INDArray onesQ, INDArray onesK) {
         Linear.backward(merged, wo, dOut, dwo, dbo, dMerged, 0.0, onesQ);
-        dCtx.reshape(batch, heads, tq, dk).assign(dMerged.reshape(batch, tq, heads, dk).permute(0, 2, 1, 3));
+        splitHeads(dMerged, dCtx, tq, 1);
         INDArray p = probDropout.active() ? probDropout.output() : probs;
         Ops.mm(dCtx, v, dProbs, false, true, 1.0, 0.0);
         Ops.mm(p, dCtx, dv, true, false, 1.0, 0.0);
@@ -184,14 +188,32 @@ public final class Attention {
         Ops.mm(dProbs, k, dq, false, false, scale, 0.0);
         Ops.mm(dProbs, q, dk3, true, false, scale, 0.0);
         if (cross) {
-            dProj.reshape(batch, tq, heads, dk).assign(dHeads5.permute(0, 2, 1, 3));
-            dProjKv.reshape(batch, tk, 2, heads, dk).assign(dKvHeads.permute(1, 3, 0, 2, 4));
+            mergeHeads(dHeads5, dProj, tq, 1);
+            mergeHeads(dKvHeads, dProjKv, tk, 2);
             Linear.backward(xq, wq, dProj, dwq, dbq, dxq, accumulate ? 1.0 : 0.0, onesQ);
             Linear.backward(xkv, wkv, dProjKv, dwkv, dbkv, dxkv, 1.0, onesK);
         } else {
-            dProj.reshape(batch, tq, 3, heads, dk).assign(dHeads5.permute(1, 3, 0, 2, 4));
+            mergeHeads(dHeads5, dProj, tq, 3);
             Linear.backward(xq, wqkv, dProj, dwqkv, dbqkv, dxq, accumulate ? 1.0 : 0.0, onesQ);
         }
         dbk.assign(0);
+    }
+
+    /** dst [parts, B, h, T, dk] ← src [B·T, parts·d]: the heads of each projection, one block each. */
+    private void splitHeads(INDArray src, INDArray dst, long t, int parts) {
+        if (FloatKernels.applies(src, dst)) {
+            FloatKernels.permuteHeads(src, dst, (int) batch, (int) t, parts, heads, (int) dk, false);
+        } else {
+            dst.reshape(parts, batch, heads, t, dk).assign(src.reshape(batch, t, parts, heads, dk).permute(2, 0, 3, 1, 4));
+        }
+    }
+
+    /** dst [B·T, parts·d] ← src [parts, B, h, T, dk]: the inverse of {@link #splitHeads}. */
+    private void mergeHeads(INDArray src, INDArray dst, long t, int parts) {
+        if (FloatKernels.applies(src, dst)) {
+            FloatKernels.permuteHeads(src, dst, (int) batch, (int) t, parts, heads, (int) dk, true);
+        } else {
+            dst.reshape(batch, t, parts, heads, dk).assign(src.reshape(parts, batch, heads, t, dk).permute(1, 3, 0, 2, 4));
+        }
     }
 }

@@ -56,7 +56,9 @@ public final class FeedForward {
     public INDArray forward(INDArray input) {
         this.x = input;
         Linear.forward(x, w1, b1, pre);
-        if (activation == Activation.GELU) {
+        if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, act)) {
+            FloatKernels.geluForward(pre, cdf, act);
+        } else if (activation == Activation.GELU) {
             // gelu(u) = u·Φ(u), Φ(u) = (1 + erf(u/√2))/2
             pre.mul(INV_SQRT2, cdf);
             Nd4j.exec(new Erf(cdf, cdf));
@@ -72,7 +74,9 @@ public final class FeedForward {
     /** dx = dL/dx (added to dx when accumulate); parameter gradients accumulate. */
     public void backward(INDArray dOut, INDArray dx, boolean accumulate, INDArray ones) {
         Linear.backward(act, w2, dOut, dw2, db2, dAct, 0.0, ones);
-        if (activation == Activation.GELU) {
+        if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, dAct)) {
+            FloatKernels.geluBackward(pre, cdf, dAct);
+        } else if (activation == Activation.GELU) {
             // gelu'(u) = Φ(u) + u·φ(u), φ(u) = exp(−u²/2)/√(2π)
             pre.mul(pre, tmp);
             tmp.muli(-0.5);

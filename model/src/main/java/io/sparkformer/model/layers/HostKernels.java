@@ -35,6 +35,27 @@ public final class HostKernels {
         enabled = on && Nd4j.getEnvironment().isCPU();
     }
 
+    /** True when the float32 loops apply to every array (see {@link FloatKernels}). */
+    public static boolean floatLoops(INDArray... arrays) {
+        return FloatKernels.applies(arrays);
+    }
+
+    /** Σ x², in index order (for the gradient norm); float32 arrays. */
+    public static double sumOfSquares(INDArray a) {
+        return FloatKernels.sumOfSquares(a);
+    }
+
+    /** a ⊙= c in place; float32 arrays. */
+    public static void scale(INDArray a, double c) {
+        FloatKernels.scale(a, c);
+    }
+
+    /** One fused AdamW step over flat float32 buffers (see FloatKernels.adamw). */
+    public static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long decayed, double lr, double beta1,
+                             double beta2, double eps, double weightDecay, long step) {
+        FloatKernels.adamw(w, g, m, v, decayed, lr, beta1, beta2, eps, weightDecay, step);
+    }
+
     /** Scratch arrays per thread, reused across calls (slot, grown as needed). */
     private static final ThreadLocal<double[][]> SCRATCH = ThreadLocal.withInitial(() -> new double[8][]);
     private static final ThreadLocal<float[]> FLOATS = ThreadLocal.withInitial(() -> new float[0]);

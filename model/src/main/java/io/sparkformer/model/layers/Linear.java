@@ -8,7 +8,11 @@ public final class Linear {
 
     public static void forward(INDArray x, INDArray w, INDArray b, INDArray y) {
         Ops.mm(x, w, y, false, false, 1.0, 0.0);
-        y.addiRowVector(b);
+        if (FloatKernels.applies(y, b)) {
+            FloatKernels.addRowVector(y, b);
+        } else {
+            y.addiRowVector(b);
+        }
     }
 
     /**
@@ -18,7 +22,11 @@ public final class Linear {
     public static void backward(INDArray x, INDArray w, INDArray dy, INDArray dw, INDArray db, INDArray dx,
                                 double dxBeta, INDArray ones) {
         Ops.mm(x, dy, dw, true, false, 1.0, 1.0);
-        Ops.mm(ones, dy, db, false, false, 1.0, 1.0);
+        if (FloatKernels.applies(dy, db)) {
+            FloatKernels.addColumnSums(dy, db);
+        } else {
+            Ops.mm(ones, dy, db, false, false, 1.0, 1.0);
+        }
         if (dx != null) {
             Ops.mm(dy, w, dx, false, true, 1.0, dxBeta);
         }

@@ -25,6 +25,9 @@ public final class Ops {
      * accepts views as c, which every gradient slice of the flat buffer is.
      */
     public static void mm(INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha, double beta) {
+        if (Gemm.run(a, b, c, transA, transB, alpha, beta)) {
+            return;
+        }
         MMulTranspose t = transA ? (transB ? MMulTranspose.builder().transposeA(true).transposeB(true).build() : TN)
                 : (transB ? NT : NN);
         Nd4j.exec(new Mmul(a, b, c, alpha, beta, t));

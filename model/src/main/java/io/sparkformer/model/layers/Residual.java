@@ -40,13 +40,19 @@ public final class Residual {
 
     public INDArray forward(INDArray x, boolean training) {
         if (pre) {
-            INDArray fx = dropout.forward(f.forward(norm.forward(x), training), training);
-            x.add(fx, sum);
+            add(x, dropout.forward(f.forward(norm.forward(x), training), training), sum);
             return sum;
         }
-        INDArray fx = dropout.forward(f.forward(x, training), training);
-        x.add(fx, sum);
+        add(x, dropout.forward(f.forward(x, training), training), sum);
         return norm.forward(sum);
+    }
+
+    private static void add(INDArray x, INDArray fx, INDArray out) {
+        if (FloatKernels.applies(x, fx, out)) {
+            FloatKernels.add(x, fx, out);
+        } else {
+            x.add(fx, out);
+        }
     }
 
     /** Returns dL/dx in a buffer this block owns. */

@@ -8,14 +8,16 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.ParameterLayout;
+import io.sparkformer.model.layers.HostKernels;
 
 /**
  * AdamW over whole flat buffers, as PyTorch's: bias-corrected moments, decoupled weight decay on
  * tensors of two or more dimensions only (the layout's prefix), w ← w·(1 − lr·wd) − lr·m̂/(√v̂ + ε).
  *
- * <p>The update is libnd4j's fused adam_updater, one native pass over the buffer. It places ε
- * outside the bias correction (lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε′)), so passing ε′ = ε·√(1−β₂ᵗ)
- * gives PyTorch's formula exactly.
+ * <p>Float32 buffers take one fused host loop (HostKernels.adamw), the same bits under any thread
+ * setting. Elsewhere the update is libnd4j's adam_updater, which places ε outside the bias
+ * correction (lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε′)), so passing ε′ = ε·√(1−β₂ᵗ) gives PyTorch's
+ * formula exactly.
  */
 public final class AdamW {
     public record Settings(double beta1, double beta2, double eps, double weightDecay) implements java.io.Serializable {
@@ -38,14 +40,13 @@ public final class AdamW {
     private final Settings settings;
     private final ParameterBuffer firstMoment;
     private final ParameterBuffer secondMoment;
-    private final INDArray update;
+    private INDArray update;
     private long step;
 
     public AdamW(ParameterLayout layout, org.nd4j.linalg.api.buffer.DataType type, Settings settings) {
         this.settings = settings;
         this.firstMoment = new ParameterBuffer(layout, type);
         this.secondMoment = new ParameterBuffer(layout, type);
-        this.update = Nd4j.zeros(type, layout.size());
     }
 
     public Settings settings() { return settings; }
@@ -76,14 +77,28 @@ public final class AdamW {
     /** One step with learning rate lr. */
     public void apply(ParameterBuffer params, ParameterBuffer grads, double lr) {
         step++;
+        long decayed = settings.weightDecay() != 0 ? params.layout().decayedSize() : 0;
+        INDArray w = params.flat();
+        if (HostKernels.floatLoops(w, grads.flat(), firstMoment.flat(), secondMoment.flat())) {
+            HostKernels.adamw(w, grads.flat(), firstMoment.flat(), secondMoment.flat(), decayed, lr, settings.beta1(),
+                    settings.beta2(), settings.eps(), settings.weightDecay(), step);
+            return;
+        }
         double b2 = settings.beta2();
         double epsPrime = settings.eps() * Math.sqrt(1.0 - Math.pow(b2, step));
-        Nd4j.exec(new AdamUpdater(grads.flat(), secondMoment.flat(), firstMoment.flat(), update,
+        Nd4j.exec(new AdamUpdater(grads.flat(), secondMoment.flat(), firstMoment.flat(), update(),
                 secondMoment.flat(), firstMoment.flat(), lr, settings.beta1(), b2, epsPrime, (int) (step - 1)));
-        long decayed = params.layout().decayedSize();
-        if (settings.weightDecay() != 0 && decayed > 0) {
-            params.flat().get(interval(0, decayed)).muli(1.0 - lr * settings.weightDecay());
+        if (decayed > 0) {
+            w.get(interval(0, decayed)).muli(1.0 - lr * settings.weightDecay());
         }
-        params.flat().subi(update);
+        w.subi(update());
+    }
+
+    /** ND4J's updater writes the step into a buffer of its own, allocated on first use only. */
+    private INDArray update() {
+        if (update == null) {
+            update = Nd4j.zeros(firstMoment.dataType(), firstMoment.layout().size());
+        }
+        return update;
     }
 }

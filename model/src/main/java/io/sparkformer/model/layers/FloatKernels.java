@@ -1,0 +1,297 @@
+package io.sparkformer.model.layers;
+
+import java.nio.FloatBuffer;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Fused float32 loops over host memory for the element-wise and row-wise work of a step, each
+ * one pass where ND4J needs several ops (and a dispatch each). Training runs in float32, so
+ * this is the hot path; float64 models (the reference checks) keep ND4J's ops.
+ *
+ * <p>Every loop is plain Java arithmetic, single-threaded, in a fixed order, and Java's float
+ * arithmetic is IEEE-strict: the interpreter, both JIT tiers and every x86-64 CPU give the same
+ * bits, whatever the thread settings. exp and Φ come from {@link ElementMath} for that reason.
+ *
+ * <p>Arrays must be contiguous row-major (activation buffers and parameter blocks are); data
+ * moves between native memory and per-thread scratch arrays in bulk copies.
+ */
+final class FloatKernels {
+    private FloatKernels() {}
+
+    /** True when every array is float32 and contiguous, so the loops here apply. */
+    static boolean applies(INDArray... arrays) {
+        if (!HostKernels.enabled()) {
+            return false;
+        }
+        for (INDArray a : arrays) {
+            if (a.dataType() != DataType.FLOAT || a.ordering() != 'c' || (a.length() > 1 && a.elementWiseStride() != 1)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ------------------------------------------------------------------ scratch and transfers
+
+    private static final int SLOTS = 6;
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
+
+    private static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) {
+            s[slot] = new float[n];
+        }
+        return s[slot];
+    }
+
+    /** Copies n values of a, from element {@code from} of the array, into scratch {@code slot}. */
+    private static float[] read(INDArray a, long from, int n, int slot) {
+        float[] out = scratch(slot, n);
+        nio(a).get(Math.toIntExact(a.offset() + from), out, 0, n);
+        return out;
+    }
+
+    private static float[] read(INDArray a, int slot) {
+        return read(a, 0, Math.toIntExact(a.length()), slot);
+    }
+
+    private static void write(float[] src, INDArray a, long from, int n) {
+        nio(a).put(Math.toIntExact(a.offset() + from), src, 0, n);
+    }
+
+    private static void write(float[] src, INDArray a) {
+        write(src, a, 0, Math.toIntExact(a.length()));
+    }
+
+    private static FloatBuffer nio(INDArray a) {
+        return a.data().asNioFloat();
+    }
+
+    /** Whole buffers are walked in chunks so scratch stays small at any model size. */
+    private static final int CHUNK = 1 << 16;
+
+    // ------------------------------------------------------------------ math
+
+    private static final float INV_SQRT_2PI = 0.39894228f;
+
+    // ------------------------------------------------------------------ kernels
+
+    /** y[r, :] += b, y [rows, n]. */
+    static void addRowVector(INDArray y, INDArray b) {
+        int n = Math.toIntExact(b.length());
+        float[] bias = read(b, 1);
+        long total = y.length();
+        int rowsPerChunk = Math.max(1, CHUNK / n);
+        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
+            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+            float[] v = read(y, from, len, 0);
+            for (int base = 0; base < len; base += n) {
+                for (int c = 0; c < n; c++) {
+                    v[base + c] += bias[c];
+                }
+            }
+            write(v, y, from, len);
+        }
+    }
+
+    /** db[c] += Σ_r dy[r, c] (the bias gradient), summed in row order in double. */
+    static void addColumnSums(INDArray dy, INDArray db) {
+        int n = Math.toIntExact(db.length());
+        double[] acc = new double[n];
+        long total = dy.length();
+        int rowsPerChunk = Math.max(1, CHUNK / n);
+        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
+            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+            float[] v = read(dy, from, len, 0);
+            for (int base = 0; base < len; base += n) {
+                for (int c = 0; c < n; c++) {
+                    acc[c] += v[base + c];
+                }
+            }
+        }
+        float[] g = read(db, 1);
+        for (int c = 0; c < n; c++) {
+            g[c] = (float) (g[c] + acc[c]);
+        }
+        write(g, db);
+    }
+
+    /** out = a + b. */
+    static void add(INDArray a, INDArray b, INDArray out) {
+        long total = a.length();
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] x = read(a, from, len, 0);
+            float[] y = read(b, from, len, 1);
+            for (int i = 0; i < len; i++) {
+                x[i] += y[i];
+            }
+            write(x, out, from, len);
+        }
+    }
+
+    /** cdf = Φ(pre), act = pre·Φ(pre): exact GELU. */
+    static void geluForward(INDArray pre, INDArray cdf, INDArray act) {
+        long total = pre.length();
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] u = read(pre, from, len, 0);
+            float[] phi = scratch(1, len);
+            ElementMath.normalCdf(u, phi, len);
+            write(phi, cdf, from, len);
+            for (int i = 0; i < len; i++) {
+                u[i] *= phi[i];
+            }
+            write(u, act, from, len);
+        }
+    }
+
+    /** dAct ⊙= gelu'(pre) = Φ(pre) + pre·φ(pre), in place. */
+    static void geluBackward(INDArray pre, INDArray cdf, INDArray dAct) {
+        long total = pre.length();
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] u = read(pre, from, len, 0);
+            float[] phi = read(cdf, from, len, 1);
+            float[] d = read(dAct, from, len, 2);
+            float[] g = scratch(3, len);
+            for (int i = 0; i < len; i++) {
+                g[i] = -0.5f * u[i] * u[i];
+            }
+            ElementMath.exp(g, 0, len);
+            for (int i = 0; i < len; i++) {
+                d[i] *= phi[i] + u[i] * INV_SQRT_2PI * g[i];
+            }
+            write(d, dAct, from, len);
+        }
+    }
+
+    /**
+     * probs = softmax(scores + bias) over rows of length n; bias is the additive mask, 0 or
+     * −1e9, so blocked keys get exactly 0.
+     */
+    static void maskedSoftmax(INDArray scores, INDArray bias, INDArray probs, int n) {
+        long total = scores.length();
+        int rowsPerChunk = Math.max(1, CHUNK / n);
+        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
+            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+            float[] s = read(scores, from, len, 0);
+            float[] m = read(bias, from, len, 1);
+            for (int base = 0; base < len; base += n) {
+                float max = Float.NEGATIVE_INFINITY;
+                for (int k = 0; k < n; k++) {
+                    float v = s[base + k] + m[base + k];
+                    s[base + k] = v;
+                    max = Math.max(max, v);
+                }
+                for (int k = 0; k < n; k++) {
+                    s[base + k] -= max;
+                }
+                ElementMath.exp(s, base, n);
+                double sum = 0;
+                for (int k = 0; k < n; k++) {
+                    sum += s[base + k];
+                }
+                float inv = (float) (1.0 / sum);
+                for (int k = 0; k < n; k++) {
+                    s[base + k] *= inv;
+                }
+            }
+            write(s, probs, from, len);
+        }
+    }
+
+    /** Σ x² over a whole buffer, in index order, accumulated in double. */
+    static double sumOfSquares(INDArray a) {
+        long total = a.length();
+        double sum = 0;
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] x = read(a, from, len, 0);
+            for (int i = 0; i < len; i++) {
+                sum += (double) x[i] * x[i];
+            }
+        }
+        return sum;
+    }
+
+    /** a ⊙= c, in place. */
+    static void scale(INDArray a, double c) {
+        float f = (float) c;
+        long total = a.length();
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] x = read(a, from, len, 0);
+            for (int i = 0; i < len; i++) {
+                x[i] *= f;
+            }
+            write(x, a, from, len);
+        }
+    }
+
+    /**
+     * One AdamW step in one pass, as PyTorch's: w ← w·(1 − lr·wd) on the first {@code decayed}
+     * values, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², w ← w − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε).
+     */
+    static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long decayed, double lr, double beta1,
+                      double beta2, double eps, double weightDecay, long step) {
+        double stepSize = lr / (1.0 - Math.pow(beta1, step));
+        double sqrtCorrection2 = Math.sqrt(1.0 - Math.pow(beta2, step));
+        float decay = (float) (1.0 - lr * weightDecay);
+        float b1 = (float) beta1;
+        float c1 = (float) (1.0 - beta1);
+        float b2 = (float) beta2;
+        float c2 = (float) (1.0 - beta2);
+        long total = w.length();
+        for (long from = 0; from < total; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, total - from);
+            float[] ws = read(w, from, len, 0);
+            float[] gs = read(g, from, len, 1);
+            float[] ms = read(m, from, len, 2);
+            float[] vs = read(v, from, len, 3);
+            int decayEnd = (int) Math.max(0, Math.min(len, decayed - from));
+            for (int i = 0; i < len; i++) {
+                float gi = gs[i];
+                float mi = b1 * ms[i] + c1 * gi;
+                float vi = b2 * vs[i] + c2 * gi * gi;
+                ms[i] = mi;
+                vs[i] = vi;
+                float wi = i < decayEnd ? ws[i] * decay : ws[i];
+                ws[i] = (float) (wi - stepSize * mi / (Math.sqrt(vi) / sqrtCorrection2 + eps));
+            }
+            write(ws, w, from, len);
+            write(ms, m, from, len);
+            write(vs, v, from, len);
+        }
+    }
+
+    /**
+     * dst = src viewed as [B, T, parts, H, dk] permuted to [parts, B, H, T, dk] (splitting Q, K, V
+     * into heads); with {@code merge} the inverse, dst [B, T, parts, H, dk] from src [parts, B, H, T, dk].
+     */
+    static void permuteHeads(INDArray src, INDArray dst, int batch, int length, int parts, int heads, int dk,
+                             boolean merge) {
+        float[] s = read(src, 0);
+        float[] d = scratch(1, s.length);
+        int width = parts * heads * dk;
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < length; t++) {
+                int row = (b * length + t) * width;
+                for (int p = 0; p < parts; p++) {
+                    for (int h = 0; h < heads; h++) {
+                        int packed = row + (p * heads + h) * dk;
+                        int split = (((p * batch + b) * heads + h) * length + t) * dk;
+                        if (merge) {
+                            System.arraycopy(s, split, d, packed, dk);
+                        } else {
+                            System.arraycopy(s, packed, d, split, dk);
+                        }
+                    }
+                }
+            }
+        }
+        write(d, dst);
+    }
+}

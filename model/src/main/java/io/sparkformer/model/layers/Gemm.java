@@ -1,0 +1,98 @@
+package io.sparkformer.model.layers;
+
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas_nolapack;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * GEMMs straight into the BLAS ND4J itself loads (OpenBLAS, or MKL in its place; see
+ * Nd4jRuntime), on the CPU backend. Measured on the benchmark's shapes, ND4J's Mmul op costs
+ * about 0.3 ms a call on top of the BLAS and reached half of its two-thread rate (60-89 against
+ * 122 GFLOP/s); a batched product of small heads ran at 18 GFLOP/s. Row-major views with a row
+ * stride (a parameter block's column range, the flat buffer's slices) go through as they are,
+ * with their leading dimension. On CUDA, or for any other layout, {@link Ops#mm} keeps Mmul.
+ */
+final class Gemm {
+    private static final int ROW_MAJOR = openblas_nolapack.CblasRowMajor;
+    private static final int NO_TRANS = openblas_nolapack.CblasNoTrans;
+    private static final int TRANS = openblas_nolapack.CblasTrans;
+
+    private Gemm() {}
+
+    /** c = alpha·op(a)·op(b) + beta·c for 2-D or batched 3-D arrays; false when it does not apply. */
+    static boolean run(INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha, double beta) {
+        if (!HostKernels.enabled() || !rowMajor(a) || !rowMajor(b) || !rowMajor(c)) {
+            return false;
+        }
+        DataType type = c.dataType();
+        if ((type != DataType.FLOAT && type != DataType.DOUBLE) || a.dataType() != type || b.dataType() != type) {
+            return false;
+        }
+        int rank = c.rank();
+        if (a.rank() != rank || b.rank() != rank || (rank != 2 && rank != 3)) {
+            return false;
+        }
+        int r = rank - 2;
+        long batch = rank == 3 ? c.size(0) : 1;
+        if (rank == 3 && (a.size(0) != batch || b.size(0) != batch)) {
+            return false;
+        }
+        int m = Math.toIntExact(c.size(r));
+        int n = Math.toIntExact(c.size(r + 1));
+        int k = Math.toIntExact(transA ? a.size(r) : a.size(r + 1));
+        // op(a) is [m, k], op(b) is [k, n]
+        if ((transA ? a.size(r + 1) : a.size(r)) != m || (transB ? b.size(r) : b.size(r + 1)) != n
+                || (transB ? b.size(r + 1) : b.size(r)) != k) {
+            return false;
+        }
+        int lda = leading(a, r);
+        int ldb = leading(b, r);
+        int ldc = leading(c, r);
+        int ta = transA ? TRANS : NO_TRANS;
+        int tb = transB ? TRANS : NO_TRANS;
+        long sa = rank == 3 ? a.stride(0) : 0;
+        long sb = rank == 3 ? b.stride(0) : 0;
+        long sc = rank == 3 ? c.stride(0) : 0;
+        if (type == DataType.FLOAT) {
+            FloatPointer pa = new FloatPointer(a.data().addressPointer());
+            FloatPointer pb = new FloatPointer(b.data().addressPointer());
+            FloatPointer pc = new FloatPointer(c.data().addressPointer());
+            for (long i = 0; i < batch; i++) {
+                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, (float) alpha, pa.position(i * sa), lda,
+                        pb.position(i * sb), ldb, (float) beta, pc.position(i * sc), ldc);
+            }
+        } else {
+            DoublePointer pa = new DoublePointer(a.data().addressPointer());
+            DoublePointer pb = new DoublePointer(b.data().addressPointer());
+            DoublePointer pc = new DoublePointer(c.data().addressPointer());
+            for (long i = 0; i < batch; i++) {
+                openblas_nolapack.cblas_dgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, pa.position(i * sa), lda,
+                        pb.position(i * sb), ldb, beta, pc.position(i * sc), ldc);
+            }
+        }
+        return true;
+    }
+
+    /** The row stride; a single row takes any stride at least its width. */
+    private static int leading(INDArray x, int r) {
+        return Math.toIntExact(x.size(r) == 1 ? Math.max(1, x.size(r + 1)) : x.stride(r));
+    }
+
+    /** Row-major with unit column stride: rows may be strided (a column range of a wider block). */
+    private static boolean rowMajor(INDArray x) {
+        if (x.length() == 0) {
+            return false;
+        }
+        int rank = x.rank();
+        if (rank < 2 || x.stride(rank - 1) != 1 && x.size(rank - 1) != 1) {
+            return false;
+        }
+        // each row must fit within its row stride, and batches must not overlap
+        if (x.stride(rank - 2) < x.size(rank - 1) && x.size(rank - 2) > 1) {
+            return false;
+        }
+        return rank != 3 || x.size(0) == 1 || x.stride(0) >= x.size(1) * x.stride(1);
+    }
+}
