@@ -203,6 +203,103 @@ final class FloatKernels {
         }
     }
 
+    /** out = (x − μ)·rstd·g + b per row of d, keeping xhat and rstd; statistics in double. */
+    static void layerNormForward(INDArray x, INDArray gain, INDArray bias, double eps, INDArray xhat, INDArray rstd,
+                                 INDArray out) {
+        int d = Math.toIntExact(gain.length());
+        float[] g = read(gain, 3);
+        float[] b = read(bias, 4);
+        long total = x.length();
+        int rowsPerChunk = Math.max(1, CHUNK / d);
+        for (long from = 0; from < total; from += (long) rowsPerChunk * d) {
+            int len = (int) Math.min((long) rowsPerChunk * d, total - from);
+            int rows = len / d;
+            float[] xs = read(x, from, len, 0);
+            float[] o = scratch(1, len);
+            float[] rs = scratch(2, rows);
+            for (int r = 0; r < rows; r++) {
+                int base = r * d;
+                double sum = 0;
+                for (int c = 0; c < d; c++) {
+                    sum += xs[base + c];
+                }
+                float mean = (float) (sum / d);
+                double sq = 0;
+                for (int c = 0; c < d; c++) {
+                    float v = xs[base + c] - mean;
+                    sq += v * v;
+                }
+                float inv = (float) (1.0 / Math.sqrt(sq / d + eps));
+                rs[r] = inv;
+                for (int c = 0; c < d; c++) {
+                    float v = (xs[base + c] - mean) * inv;
+                    xs[base + c] = v;
+                    o[base + c] = v * g[c] + b[c];
+                }
+            }
+            write(xs, xhat, from, len);
+            write(o, out, from, len);
+            write(rs, rstd, from / d, rows);
+        }
+    }
+
+    /**
+     * dx = rstd·(dŷ − mean(dŷ) − x̂·mean(dŷ·x̂)) with dŷ = dy·g, plus addend when not null;
+     * gainGrad += Σ dy·x̂ and biasGrad += Σ dy over rows (in double, in row order).
+     */
+    static void layerNormBackward(INDArray dy, INDArray xhat, INDArray rstd, INDArray gain, INDArray gainGrad,
+                                  INDArray biasGrad, INDArray dx, INDArray addend) {
+        int d = Math.toIntExact(gain.length());
+        float[] g = read(gain, 4);
+        double[] dg = new double[d];
+        double[] db = new double[d];
+        long total = dy.length();
+        int rowsPerChunk = Math.max(1, CHUNK / d);
+        for (long from = 0; from < total; from += (long) rowsPerChunk * d) {
+            int len = (int) Math.min((long) rowsPerChunk * d, total - from);
+            int rows = len / d;
+            float[] dys = read(dy, from, len, 0);
+            float[] xh = read(xhat, from, len, 1);
+            float[] rs = read(rstd, from / d, rows, 2);
+            float[] out = addend == null ? scratch(3, len) : read(addend, from, len, 3);
+            for (int r = 0; r < rows; r++) {
+                int base = r * d;
+                double m1 = 0;
+                double m2 = 0;
+                for (int c = 0; c < d; c++) {
+                    float dyv = dys[base + c];
+                    float x = xh[base + c];
+                    float dxh = dyv * g[c];
+                    m1 += dxh;
+                    m2 += dxh * x;
+                    dg[c] += dyv * x;
+                    db[c] += dyv;
+                }
+                float mean1 = (float) (m1 / d);
+                float mean2 = (float) (m2 / d);
+                float inv = rs[r];
+                if (addend == null) {
+                    for (int c = 0; c < d; c++) {
+                        out[base + c] = inv * (dys[base + c] * g[c] - mean1 - xh[base + c] * mean2);
+                    }
+                } else {
+                    for (int c = 0; c < d; c++) {
+                        out[base + c] += inv * (dys[base + c] * g[c] - mean1 - xh[base + c] * mean2);
+                    }
+                }
+            }
+            write(out, dx, from, len);
+        }
+        float[] gg = read(gainGrad, 0);
+        float[] bg = read(biasGrad, 1);
+        for (int c = 0; c < d; c++) {
+            gg[c] = (float) (gg[c] + dg[c]);
+            bg[c] = (float) (bg[c] + db[c]);
+        }
+        write(gg, gainGrad);
+        write(bg, biasGrad);
+    }
+
     /** Σ x² over a whole buffer, in index order, accumulated in double. */
     static double sumOfSquares(INDArray a) {
         long total = a.length();
@@ -236,9 +333,10 @@ final class FloatKernels {
      * values, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², w ← w − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε).
      */
     static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long decayed, double lr, double beta1,
-                      double beta2, double eps, double weightDecay, long step) {
-        double stepSize = lr / (1.0 - Math.pow(beta1, step));
-        double sqrtCorrection2 = Math.sqrt(1.0 - Math.pow(beta2, step));
+                      double beta2, double eps, double weightDecay, long t) {
+        float step = (float) (lr / (1.0 - Math.pow(beta1, t)));
+        float invSqrtCorrection2 = (float) (1.0 / Math.sqrt(1.0 - Math.pow(beta2, t)));
+        float epsilon = (float) eps;
         float decay = (float) (1.0 - lr * weightDecay);
         float b1 = (float) beta1;
         float c1 = (float) (1.0 - beta1);
@@ -252,14 +350,16 @@ final class FloatKernels {
             float[] ms = read(m, from, len, 2);
             float[] vs = read(v, from, len, 3);
             int decayEnd = (int) Math.max(0, Math.min(len, decayed - from));
+            for (int i = 0; i < decayEnd; i++) {
+                ws[i] *= decay;
+            }
             for (int i = 0; i < len; i++) {
                 float gi = gs[i];
                 float mi = b1 * ms[i] + c1 * gi;
                 float vi = b2 * vs[i] + c2 * gi * gi;
                 ms[i] = mi;
                 vs[i] = vi;
-                float wi = i < decayEnd ? ws[i] * decay : ws[i];
-                ws[i] = (float) (wi - stepSize * mi / (Math.sqrt(vi) / sqrtCorrection2 + eps));
+                ws[i] -= step * mi / ((float) Math.sqrt(vi) * invSqrtCorrection2 + epsilon);
             }
             write(ws, w, from, len);
             write(ms, m, from, len);

@@ -42,6 +42,10 @@ public final class LayerNorm {
     public INDArray output() { return out; }
 
     public INDArray forward(INDArray x) {
+        if (FloatKernels.applies(x, gain, bias, xhat, rstd, out)) {
+            FloatKernels.layerNormForward(x, gain, bias, eps, xhat, rstd, out);
+            return out;
+        }
         if (HostKernels.enabled()) {
             HostKernels.layerNormForward(x, gain, bias, eps, xhat, rstd, out);
             return out;
@@ -63,6 +67,10 @@ public final class LayerNorm {
      * into dx (addend may be null: the residual path's gradient, fused in).
      */
     public void backward(INDArray dy, INDArray dx, INDArray addend, INDArray ones) {
+        if (FloatKernels.applies(dy, xhat, rstd, gain, gainGrad, biasGrad, dx) && (addend == null || FloatKernels.applies(addend))) {
+            FloatKernels.layerNormBackward(dy, xhat, rstd, gain, gainGrad, biasGrad, dx, addend);
+            return;
+        }
         if (HostKernels.enabled()) {
             HostKernels.layerNormBackward(dy, xhat, rstd, gain, gainGrad, biasGrad, dx, addend);
             return;

@@ -25,9 +25,29 @@ public final class Ops {
      * accepts views as c, which every gradient slice of the flat buffer is.
      */
     public static void mm(INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha, double beta) {
-        if (Gemm.run(a, b, c, transA, transB, alpha, beta)) {
-            return;
+        long t0 = timing ? System.nanoTime() : 0;
+        if (!Gemm.run(a, b, c, transA, transB, alpha, beta)) {
+            mmul(a, b, c, transA, transB, alpha, beta);
         }
+        if (timing) {
+            GEMM_NANOS.addAndGet(System.nanoTime() - t0);
+        }
+    }
+
+    private static volatile boolean timing;
+    private static final java.util.concurrent.atomic.AtomicLong GEMM_NANOS = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Starts (or stops) adding up the time spent in {@link #mm}: the benchmark's GEMM share. */
+    public static void timeGemms(boolean on) {
+        timing = on;
+    }
+
+    /** Nanoseconds spent in {@link #mm} since timing started, across threads. */
+    public static long gemmNanos() {
+        return GEMM_NANOS.get();
+    }
+
+    private static void mmul(INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha, double beta) {
         MMulTranspose t = transA ? (transB ? MMulTranspose.builder().transposeA(true).transposeB(true).build() : TN)
                 : (transB ? NT : NN);
         Nd4j.exec(new Mmul(a, b, c, alpha, beta, t));

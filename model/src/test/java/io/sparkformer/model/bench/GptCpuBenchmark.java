@@ -11,6 +11,7 @@ import io.sparkformer.model.Batch;
 import io.sparkformer.model.Nd4jRuntime;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.layers.Ops;
 import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.model.optim.GradientClipping;
 
@@ -39,9 +40,12 @@ public final class GptCpuBenchmark {
         double[] fwd = new double[steps];
         double[] bwd = new double[steps];
         double[] opt = new double[steps];
+        double[] gemm = new double[steps];
         double loss = 0;
+        Ops.timeGemms(true);
         for (int s = -warmup; s < steps; s++) {
             Batch b = randomBatch(rnd, batch, block, cfg.vocabSize());
+            long g0 = Ops.gemmNanos();
             long t0 = System.nanoTime();
             loss = model.forward(b, true);
             long tf = System.nanoTime();
@@ -55,6 +59,7 @@ public final class GptCpuBenchmark {
                 fwd[s] = (tf - t0) / 1e6;
                 bwd[s] = (tb - tf) / 1e6;
                 opt[s] = (t1 - tb) / 1e6;
+                gemm[s] = (Ops.gemmNanos() - g0) / 1e6;
             }
         }
         double msPerStep = median(ms);
@@ -62,13 +67,24 @@ public final class GptCpuBenchmark {
         double gflops = gemmGflops(batch * block, 128, 512);
         long params = model.parameterCount();
         double mfu = 6.0 * params * tokensPerS / (gflops * 1e9);
-        System.out.printf("native build: linux-x86_64%s, BLAS %s, params %d, last loss %.4f (random tokens: ln 65 = %.4f)%n",
-                ext, Nd4jRuntime.blas(), params, loss, Math.log(65));
+        System.out.printf("CPU %s; native build: linux-x86_64%s, BLAS %s with %d threads, params %d, last loss %.4f"
+                        + " (random tokens: ln 65 = %.4f)%n",
+                cpuModel(), ext, Nd4jRuntime.blas(), io.sparkformer.model.NativeThreads.blasThreads(), params, loss, Math.log(65));
         System.out.printf("step ms: median %.1f, min %.1f, max %.1f over %d steps%n", msPerStep,
                 Arrays.stream(ms).min().orElse(0), Arrays.stream(ms).max().orElse(0), steps);
-        System.out.printf("median ms: forward %.1f, backward %.1f, clip+adamw %.1f%n", median(fwd), median(bwd), median(opt));
-        System.out.printf("RESULT tokens_per_s=%.0f ms_per_step=%.1f gemm_gflops=%.1f mfu=%.3f%n",
-                tokensPerS, msPerStep, gflops, mfu);
+        System.out.printf("median ms: forward %.1f, backward %.1f, clip+adamw %.1f; of the step, GEMMs %.1f and the rest %.1f%n",
+                median(fwd), median(bwd), median(opt), median(gemm), msPerStep - median(gemm));
+        System.out.printf("RESULT tokens_per_s=%.0f ms_per_step=%.1f gemm_ms=%.1f other_ms=%.1f gemm_gflops=%.1f mfu=%.3f%n",
+                tokensPerS, msPerStep, median(gemm), msPerStep - median(gemm), gflops, mfu);
+    }
+
+    static String cpuModel() {
+        try {
+            return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("model name")).map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("?");
+        } catch (java.io.IOException e) {
+            return "?";
+        }
     }
 
     static Batch randomBatch(Random rnd, int b, int t, int vocab) {
@@ -91,7 +107,7 @@ public final class GptCpuBenchmark {
         return Batch.of(b, t, ids, target);
     }
 
-    /** Median rate of Nd4j.gemm on the model's widest projection, [rows, d] x [d, ff]. */
+    /** Median rate of the layers' GEMM (Ops.mm) on the model's widest projection, [rows, d] x [d, ff]. */
     static double gemmGflops(int rows, int d, int ff) {
         INDArray a = Nd4j.rand(DataType.FLOAT, rows, d);
         INDArray b = Nd4j.rand(DataType.FLOAT, d, ff);
@@ -99,7 +115,7 @@ public final class GptCpuBenchmark {
         double[] rates = new double[200];
         for (int i = -20; i < rates.length; i++) {
             long t0 = System.nanoTime();
-            Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            Ops.mm(a, b, c, false, false, 1.0, 0.0);
             long t1 = System.nanoTime();
             if (i >= 0) {
                 rates[i] = 2.0 * rows * d * ff / (t1 - t0);
