@@ -134,7 +134,7 @@ class StandaloneClusterIT {
         assertEquals(0, code, "local job failed:\n" + tail(localLog));
         double diff = maxRelativeDifference(clusterModel, finalModel(local.resolve("run").toString()), CONF);
         System.out.println("standalone vs local[2]: max relative weight difference " + diff);
-        assertTrue(diff <= 1e-5, "standalone and local weights differ by " + diff);
+        assertEquals(0.0, diff, "standalone and local weights must be bit-equal (tasks of one core each on both)");
     }
 
     @Test

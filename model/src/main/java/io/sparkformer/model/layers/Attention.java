@@ -177,7 +177,9 @@ public final class Attention {
             probDropout.backward(dProbs);
         }
         // softmax: dS = P ⊙ (dP − Σ_k P·dP)
-        if (HostKernels.enabled()) {
+        if (FloatKernels.applies(probs, dProbs)) {
+            FloatKernels.softmaxBackward(probs, dProbs, (int) tk);
+        } else if (HostKernels.enabled()) {
             HostKernels.softmaxBackward(probs, dProbs, (int) tk);
         } else {
             dProbs.mul(probs, dScoreTmp);
