@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side: the project's model (bench/gpt-cpu.sh) and the same model in PyTorch
-# (bench/pytorch/gpt_cpu.py at its best thread setting), alternated ROUNDS times so both see the
-# same machine load. Prints each run's RESULT, the medians, and the ratio of tokens/s.
+# Side-by-side: the project's model (bench/gpt-cpu.sh) on each BLAS path, and the same model in
+# PyTorch (bench/pytorch/gpt_cpu.py at its best thread setting here, one thread), alternated
+# ROUNDS times so all see the same machine load. Prints each run's RESULT, the medians, and the
+# ratio of tokens/s for each path.
 # Needs Debian's python3-torch and libopenblas0-pthread.
 # Usage: bench/gpt-cpu-vs-pytorch.sh [rounds] [steps]
 set -euo pipefail
@@ -11,18 +12,25 @@ steps=${2:-40}
 python=${PYTHON:-/usr/bin/python3}
 "$python" -c 'import torch' 2>/dev/null || { echo "needs PyTorch: apt-get install python3-torch libopenblas0-pthread" >&2; exit 2; }
 bench/gpt-cpu.sh 5 2 > /dev/null   # build once, outside the timing
-ours=() theirs=()
+grep -m1 'model name' /proc/cpuinfo
+declare -A runs=([openblas]="" [mkl]="" [pytorch]="")
 value() { sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p'; }
 for r in $(seq "$rounds"); do
-  o=$(bench/gpt-cpu.sh "$steps" 10 | grep '^RESULT')
+  for path in openblas mkl; do
+    o=$(BLAS=$path bench/gpt-cpu.sh "$steps" 10 | grep '^RESULT')
+    echo "round $r sparkformer/$path: $o"
+    runs[$path]+=" $(echo "$o" | value)"
+  done
   t=$(OPENBLAS_NUM_THREADS=1 "$python" bench/pytorch/gpt_cpu.py --threads 1 --steps "$steps" | grep '^RESULT')
-  echo "round $r sparkformer: $o"
-  echo "round $r pytorch:     $t"
-  ours+=("$(echo "$o" | value)")
-  theirs+=("$(echo "$t" | value)")
+  echo "round $r pytorch:           $t"
+  runs[pytorch]+=" $(echo "$t" | value)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mo=$(median "${ours[@]}")
-mt=$(median "${theirs[@]}")
-echo "median tokens/s: sparkformer $mo, pytorch $mt"
-awk -v a="$mo" -v b="$mt" 'BEGIN {printf "RESULT ratio_tokens_per_s=%.2f\n", a / b}'
+# shellcheck disable=SC2086
+mt=$(median ${runs[pytorch]})
+for path in openblas mkl; do
+  # shellcheck disable=SC2086
+  mo=$(median ${runs[$path]})
+  echo "median tokens/s: sparkformer/$path $mo, pytorch $mt"
+  awk -v p="$path" -v a="$mo" -v b="$mt" 'BEGIN {printf "RESULT blas=%s ratio_tokens_per_s=%.2f\n", p, a / b}'
+done

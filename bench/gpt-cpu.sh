@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Trains nanoGPT's CPU setting with the project's model on random tokens and prints
-#   RESULT tokens_per_s=X ms_per_step=Y gemm_gflops=Z mfu=W
-# Usage: bench/gpt-cpu.sh [steps] [warmup]
+#   RESULT tokens_per_s=X ms_per_step=Y gemm_ms=G other_ms=O gemm_gflops=Z mfu=W
+# Usage: [BLAS=auto|openblas|mkl] bench/gpt-cpu.sh [steps] [warmup]
+#   BLAS: the library behind the GEMMs; auto is Nd4jRuntime's choice (MKL on Intel CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/classpath.sh
 cp=$(sparkformer_test_classpath model)
 source scripts/lib/native-env.sh
-exec java -Xmx2g --add-modules=jdk.incubator.vector -cp "$cp" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-  io.sparkformer.model.bench.GptCpuBenchmark "$@"
+case "${BLAS:-auto}" in
+  auto) blas=() ;;
+  openblas) blas=(-Dsparkformer.blas=openblas) ;;
+  mkl) blas=(-Dorg.bytedeco.openblas.load=mkl_rt) ;;
+  *) echo "gpt-cpu: BLAS must be auto, openblas or mkl, got $BLAS" >&2; exit 2 ;;
+esac
+# shellcheck disable=SC2086
+exec java -Xmx2g --add-modules=jdk.incubator.vector ${JAVA_OPTS:-} "${blas[@]}" -cp "$cp" \
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn io.sparkformer.model.bench.GptCpuBenchmark "$@" 2> >(grep -v 'incubator modules' >&2)

@@ -15,6 +15,7 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 
 import io.sparkformer.driver.cluster.ExecutorSettings;
+import io.sparkformer.driver.cluster.OutOfMemory;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.CorpusException;
@@ -38,7 +39,7 @@ import picocli.CommandLine.Option;
 /**
  * The command line, and the class spark-submit runs. Exit codes: 0 done, 2 bad config or input
  * (the message names the key or file), 3 training diverged (the last good checkpoint stays),
- * 1 anything else.
+ * 4 out of memory (the message names the setting to raise), 1 anything else.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
         description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class, AttentionCommand.class})
@@ -47,6 +48,7 @@ public final class Cli implements Callable<Integer> {
     public static final int FAILED = 1;
     public static final int BAD_INPUT = 2;
     public static final int DIVERGED = 3;
+    public static final int OUT_OF_MEMORY = 4;
 
     @Override
     public Integer call() {
@@ -62,7 +64,11 @@ public final class Cli implements Callable<Integer> {
         CommandLine cl = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             int code = exitCode(e);
-            System.err.println("sparkformer: " + (code == FAILED ? e.toString() : e.getMessage()));
+            String message = code == FAILED ? e.toString() : e.getMessage();
+            if (code == OUT_OF_MEMORY && !String.valueOf(message).contains("out of memory in")) {
+                message = OutOfMemory.describe("the job", rootCause(e));
+            }
+            System.err.println("sparkformer: " + message);
             if (code == FAILED) {
                 e.printStackTrace();
             }
@@ -73,7 +79,20 @@ public final class Cli implements Callable<Integer> {
             e.getCommandLine().usage(System.err);
             return BAD_INPUT;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println("sparkformer: " + OutOfMemory.describe("the driver", e));
+            return OUT_OF_MEMORY;
+        }
+    }
+
+    private static Throwable rootCause(Throwable e) {
+        Throwable c = e;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c;
     }
 
     /** Input errors a Spark task raised reach the driver as text inside a SparkException. */
@@ -84,6 +103,11 @@ public final class Cli implements Callable<Integer> {
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof TrainingDivergedException) {
                 return DIVERGED;
+            }
+            String text = String.valueOf(c.getMessage());
+            if (c instanceof OutOfMemory || c instanceof OutOfMemoryError || text.contains(OutOfMemory.class.getName() + ": ")
+                    || text.contains("bigger than spark.driver.maxResultSize")) {
+                return OUT_OF_MEMORY;
             }
             for (Class<?> input : INPUT_ERRORS) {
                 if (input.isInstance(c) || (c.getMessage() != null && c.getMessage().contains(input.getName() + ": "))) {

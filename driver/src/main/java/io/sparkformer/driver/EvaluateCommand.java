@@ -151,7 +151,7 @@ final class EvaluateCommand implements Callable<Integer> {
     private static Sums score(JavaRDD<String[]> records, String ckpt, SerializableConf conf, int b, boolean decode,
                               Generator.Settings gen, int threads) {
         try {
-            return records.mapPartitions(it -> {
+            return records.mapPartitions(it -> io.sparkformer.driver.cluster.OutOfMemory.guard("evaluation", () -> {
                 io.sparkformer.model.NativeThreads.apply(threads);
                 TrainedModel local = LOADED.computeIfAbsent(ckpt, k -> {
                     try {
@@ -163,7 +163,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 synchronized (local) { // one model replica per executor, used by one task at a time
                     return List.of(score(local, it, b, decode, gen)).iterator();
                 }
-            }).fold(new Sums(0, 0, 0, 0, 0, null, 0, List.of()), Sums::plus);
+            })).fold(new Sums(0, 0, 0, 0, 0, null, 0, List.of()), Sums::plus);
         } catch (Exception e) {
             throw CorpusBuilder.unwrap(e);
         }

@@ -162,7 +162,7 @@ public final class Transformer {
             hidden = memory;
         }
         head.forwardLogits(hidden);
-        double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.countedTargets());
+        double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.target(), batch.countedTargets());
         forwardDone = batch.target() != null;
         return loss;
     }

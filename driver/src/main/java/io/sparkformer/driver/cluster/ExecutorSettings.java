@@ -51,7 +51,10 @@ public final class ExecutorSettings {
         return NativeThreads.environment(threads);
     }
 
-    /** Sets each default the user has not set; returns the keys it set. */
+    /**
+     * Sets each default the user has not set; returns the keys it set. Executors also get the
+     * Vector API module, which the model's host loops use when it is there (same bits without).
+     */
     public static List<String> applyDefaults(SparkConf conf, int threads) {
         List<String> set = new ArrayList<>();
         for (Map.Entry<String, String> e : environmentDefaults(threads).entrySet()) {
@@ -61,8 +64,16 @@ public final class ExecutorSettings {
                 set.add(key + "=" + e.getValue());
             }
         }
+        String options = conf.get(DEFAULT_JAVA_OPTIONS, "");
+        if (!(options + conf.get("spark.executor.extraJavaOptions", "")).contains(VECTOR_MODULE)) {
+            conf.set(DEFAULT_JAVA_OPTIONS, (options + " --add-modules=" + VECTOR_MODULE).trim());
+            set.add(DEFAULT_JAVA_OPTIONS + "=" + conf.get(DEFAULT_JAVA_OPTIONS));
+        }
         return set;
     }
+
+    private static final String DEFAULT_JAVA_OPTIONS = "spark.executor.defaultJavaOptions";
+    private static final String VECTOR_MODULE = "jdk.incubator.vector";
 
     /** The driver-side memory settings that decide whether ND4J's off-heap memory fits. */
     public static String describeConf(SparkConf conf) {

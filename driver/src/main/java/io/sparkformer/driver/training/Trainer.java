@@ -19,6 +19,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.sparkformer.driver.cluster.ExecutorSettings;
+import io.sparkformer.driver.cluster.OutOfMemory;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
@@ -152,13 +153,14 @@ public final class Trainer {
             long t0 = System.nanoTime();
             Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
             long firstBatch = step;
-            List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w -> {
-                RoundInput in = input.value();
-                int k = in.firstMoments().length == 1 ? 0 : w;
-                WorkerState state = WorkerState.get(spec, w);
-                return state.trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
-                        in.optimizerStep(), state.train, firstBatch, steps, step);
-            }).collect();
+            List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
+                    OutOfMemory.guard("worker " + w + "'s round", () -> {
+                        RoundInput in = input.value();
+                        int k = in.firstMoments().length == 1 ? 0 : w;
+                        WorkerState state = WorkerState.get(spec, w);
+                        return state.trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
+                                in.optimizerStep(), state.train, firstBatch, steps, step);
+                    })).collect();
             input.destroy();
             for (int w = 0; w < results.size(); w++) {
                 LocalTrainer.RoundResult r = results.get(w);
@@ -277,7 +279,7 @@ public final class Trainer {
     private Double evaluate(WorkerState.Spec spec, float[] params, int workers) {
         Broadcast<float[]> p = sc.broadcast(params);
         int batches = cfg.eval().batches();
-        List<double[]> parts = sc.parallelize(range(workers), workers).map(w -> {
+        List<double[]> parts = sc.parallelize(range(workers), workers).map(w -> OutOfMemory.guard("worker " + w + "'s validation", () -> {
             WorkerState s = WorkerState.get(spec, w);
             if (s.validation == null) {
                 return new double[] {0, 0};
@@ -287,7 +289,7 @@ public final class Trainer {
                 n = Math.min(batches, pairs.batchesPerEpoch());
             }
             return s.trainer.evaluate(p.value(), s.validation, w, n, workers);
-        }).collect();
+        })).collect();
         p.destroy();
         double sum = 0;
         double count = 0;

@@ -362,6 +362,53 @@ final class FloatKernels {
         }
     }
 
+    /**
+     * Cross-entropy over rows of logits [rows, V] with targets (−1: not counted): keeps each
+     * counted row's log-sum-exp in lse and returns the summed loss, in row order, in double.
+     */
+    static double crossEntropy(INDArray logits, int[] targets, float[] lse) {
+        int v = Math.toIntExact(logits.size(1));
+        double loss = 0;
+        for (int r = 0; r < targets.length; r++) {
+            if (targets[r] < 0) {
+                continue;
+            }
+            float[] x = read(logits, (long) r * v, v, 0);
+            float max = max(x, 0, v);
+            float[] e = scratch(1, v);
+            for (int k = 0; k < v; k++) {
+                e[k] = x[k] - max;
+            }
+            ElementMath.exp(e, 0, v);
+            float l = (float) (max + Math.log(sum(e, 0, v)));
+            lse[r] = l;
+            loss += l - x[targets[r]];
+        }
+        return loss;
+    }
+
+    /** dLogits = scale·(softmax(logits) − onehot(target)) per counted row, 0 elsewhere. */
+    static void crossEntropyBackward(INDArray logits, int[] targets, float[] lse, float scale, INDArray dLogits) {
+        int v = Math.toIntExact(logits.size(1));
+        for (int r = 0; r < targets.length; r++) {
+            float[] g = scratch(1, v);
+            if (targets[r] < 0) {
+                java.util.Arrays.fill(g, 0, v, 0f);
+            } else {
+                float[] x = read(logits, (long) r * v, v, 0);
+                for (int k = 0; k < v; k++) {
+                    g[k] = x[k] - lse[r];
+                }
+                ElementMath.exp(g, 0, v);
+                for (int k = 0; k < v; k++) {
+                    g[k] *= scale;
+                }
+                g[targets[r]] -= scale;
+            }
+            write(g, dLogits, (long) r * v, v);
+        }
+    }
+
     /** Σ x² over a whole buffer, in a fixed order, accumulated in double. */
     static double sumOfSquares(INDArray a) {
         long total = a.length();

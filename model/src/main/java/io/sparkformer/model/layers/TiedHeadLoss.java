@@ -10,8 +10,11 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * logits = h·Wᵀ (no bias) and the mean cross-entropy over targets that are not −1; W is tok_emb
  * (tied, the spec's model) or a separate lm_head.weight of the same shape.
- * The per-row weights (1/n at counted rows, 0 at ignored ones) are folded into a scaled one-hot
- * matrix, so loss and gradient are a few whole-matrix ops.
+ *
+ * <p>Float32 on the CPU takes fused loops that keep only the logits and their gradient, two
+ * [rows, V] buffers (at GPT-2's vocabulary and 512 rows, 100 MB each). Elsewhere the per-row
+ * weights (1/n at counted rows, 0 at ignored ones) are folded into a scaled one-hot matrix, so
+ * loss and gradient are a few whole-matrix ND4J ops over four such buffers.
  */
 public final class TiedHeadLoss {
     private final INDArray table;
@@ -19,7 +22,11 @@ public final class TiedHeadLoss {
     private final long vocab;
 
     private INDArray h;
-    private INDArray logits, logProbs, probs, weightedTargets, rowWeight;
+    private INDArray logits, dLogits;
+    private INDArray logProbs, weightedTargets, rowWeight; // the ND4J-op path only
+    private int[] targetIds;
+    private float[] lse;
+    private boolean fused;
     private int counted;
 
     public TiedHeadLoss(INDArray table, INDArray tableGrad) {
@@ -30,10 +37,15 @@ public final class TiedHeadLoss {
 
     public void allocate(DataType type, long rows) {
         logits = Ops.buffer(type, rows, vocab);
-        logProbs = Ops.buffer(type, rows, vocab);
-        probs = Ops.buffer(type, rows, vocab);
-        weightedTargets = Ops.buffer(type, rows, vocab);
-        rowWeight = Ops.buffer(type, rows);
+        dLogits = Ops.buffer(type, rows, vocab);
+        fused = FloatKernels.applies(logits);
+        if (fused) {
+            lse = new float[Math.toIntExact(rows)];
+        } else {
+            logProbs = Ops.buffer(type, rows, vocab);
+            weightedTargets = Ops.buffer(type, rows, vocab);
+            rowWeight = Ops.buffer(type, rows);
+        }
     }
 
     public INDArray logits() { return logits; }
@@ -45,13 +57,17 @@ public final class TiedHeadLoss {
     }
 
     /**
-     * Sets the targets (INT32 [rows], −1 ignored) and the number of counted rows, then returns
-     * the mean loss over counted rows (0 when none).
+     * Sets the targets ([rows], −1 ignored; {@code ids} as an INT32 array) and the number of
+     * counted rows, then returns the mean loss over counted rows (0 when none).
      */
-    public double loss(INDArray targets, int countedRows) {
+    public double loss(INDArray targets, int[] ids, int countedRows) {
         this.counted = countedRows;
+        this.targetIds = ids;
         if (countedRows == 0) {
             return 0.0;
+        }
+        if (fused) {
+            return FloatKernels.crossEntropy(logits, ids, lse) / countedRows;
         }
         double w = 1.0 / countedRows;
         Nd4j.exec(new OneHot(targets, weightedTargets, (int) vocab, -1, w, 0.0));
@@ -60,16 +76,20 @@ public final class TiedHeadLoss {
         return -Nd4j.getBlasWrapper().dot(weightedTargets.reshape(-1), logProbs.reshape(-1));
     }
 
-    /** dL/dh into dHidden (overwritten); tok_emb's gradient accumulates. */
+    /** dL/dh into dHidden (overwritten); the output layer's gradient accumulates. */
     public void backward(INDArray dHidden) {
         if (counted == 0) {
             dHidden.assign(0);
             return;
         }
-        Nd4j.exec(new Exp(logProbs, probs));
-        Ops.mulBroadcast(probs, rowWeight, probs, 0);
-        probs.subi(weightedTargets);
-        Ops.mm(probs, table, dHidden, false, false, 1.0, 0.0);
-        Ops.mm(probs, h, tableGrad, true, false, 1.0, 1.0);
+        if (fused) {
+            FloatKernels.crossEntropyBackward(logits, targetIds, lse, 1.0f / counted, dLogits);
+        } else {
+            Nd4j.exec(new Exp(logProbs, dLogits));
+            Ops.mulBroadcast(dLogits, rowWeight, dLogits, 0);
+            dLogits.subi(weightedTargets);
+        }
+        Ops.mm(dLogits, table, dHidden, false, false, 1.0, 0.0);
+        Ops.mm(dLogits, h, tableGrad, true, false, 1.0, 1.0);
     }
 }

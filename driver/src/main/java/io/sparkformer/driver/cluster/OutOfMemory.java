@@ -1,0 +1,42 @@
+package io.sparkformer.driver.cluster;
+
+import java.util.concurrent.Callable;
+
+/**
+ * Out of memory, as an error that names the setting to raise. Spark ends an executor (or a
+ * local-mode driver) with exit code 52 when a task throws OutOfMemoryError; a task's work runs
+ * inside {@link #guard}, which turns it into this exception, so the job fails through the normal
+ * path and the command exits with its own code and this message.
+ */
+public class OutOfMemory extends RuntimeException {
+    public OutOfMemory(String message, Throwable cause) {
+        super(message, cause);
+    }
+
+    /** Runs a task's work; an OutOfMemoryError leaves it as an OutOfMemory naming the setting. */
+    public static <T> T guard(String where, Callable<T> work) throws Exception {
+        try {
+            return work.call();
+        } catch (OutOfMemoryError e) {
+            throw new OutOfMemory(describe(where, e), e);
+        }
+    }
+
+    /** What ran out and what to raise, from the error's own message. */
+    public static String describe(String where, Throwable e) {
+        String m = String.valueOf(e.getMessage());
+        String advice;
+        if (m.contains("physicalBytes") || m.contains("maxPhysicalBytes") || m.contains("maxBytes")
+                || m.contains("Pointer")) {
+            advice = "ND4J's off-heap memory is full: raise the JavaCPP limits -Dorg.bytedeco.javacpp.maxbytes and"
+                    + " -Dorg.bytedeco.javacpp.maxphysicalbytes (SPARKFORMER_MAXBYTES and SPARKFORMER_MAXPHYSICALBYTES"
+                    + " in local mode; spark.executor.extraJavaOptions with spark.executor.memoryOverhead on a cluster)";
+        } else if (m.contains("maxResultSize")) {
+            advice = "the workers' results exceed spark.driver.maxResultSize: raise it (and the driver memory with it)";
+        } else {
+            advice = "the JVM heap is full: raise spark.executor.memory on a cluster, or SPARKFORMER_DRIVER_MEMORY"
+                    + " (spark.driver.memory) in local mode, where the tasks run in the driver";
+        }
+        return "out of memory in " + where + " (" + m + "): " + advice;
+    }
+}

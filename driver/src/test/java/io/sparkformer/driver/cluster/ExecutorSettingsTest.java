@@ -1,0 +1,38 @@
+package io.sparkformer.driver.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.apache.spark.SparkConf;
+import org.junit.jupiter.api.Test;
+
+class ExecutorSettingsTest {
+    private static final int CORES = Runtime.getRuntime().availableProcessors();
+
+    @Test
+    void localTasksShareTheCoresAndClusterTasksTakeTheirCpus() {
+        assertEquals(Math.max(1, CORES / 2), ExecutorSettings.threadsPerTask(new SparkConf(false).setMaster("local[2]"), 2));
+        assertEquals(CORES, ExecutorSettings.threadsPerTask(new SparkConf(false).setMaster("local[2]"), 1));
+        assertEquals(Math.max(1, CORES / Math.min(CORES, 3)),
+                ExecutorSettings.threadsPerTask(new SparkConf(false).setMaster("local[*]"), 3));
+        assertEquals(1, ExecutorSettings.threadsPerTask(new SparkConf(false).setMaster("spark://127.0.0.1:7077"), 4));
+        assertEquals(4, ExecutorSettings.threadsPerTask(new SparkConf(false).setMaster("yarn").set("spark.task.cpus", "4"), 2));
+        assertEquals(3, ExecutorSettings.localSlots("local[3, 2]", 8));
+        assertEquals(1, ExecutorSettings.localSlots("local", 8));
+    }
+
+    @Test
+    void defaultsReachExecutorsWithoutOverridingTheUser() {
+        SparkConf conf = new SparkConf(false).set("spark.executorEnv.OMP_WAIT_POLICY", "ACTIVE");
+        var set = ExecutorSettings.applyDefaults(conf, 3);
+        assertEquals("ACTIVE", conf.get("spark.executorEnv.OMP_WAIT_POLICY"), "the user's value stays");
+        assertEquals("3", conf.get("spark.executorEnv.OMP_NUM_THREADS"));
+        assertEquals("AUTO,STRICT", conf.get("spark.executorEnv.MKL_CBWR"));
+        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.vector"));
+        assertFalse(set.contains("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"));
+        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions", "-Xss4m --add-modules=jdk.incubator.vector");
+        ExecutorSettings.applyDefaults(own, 1);
+        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the module is not added twice");
+    }
+}
