@@ -61,6 +61,16 @@ public final class Cli implements Callable<Integer> {
     }
 
     public static int run(String... args) {
+        // An OutOfMemoryError in one of Spark's own driver threads (task-result-getter, while it
+        // deserializes a round's results) kills that thread and leaves the job waiting forever.
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> {
+            if (e instanceof OutOfMemoryError) {
+                System.err.println("sparkformer: " + OutOfMemory.describe("thread " + thread.getName(), e));
+                System.exit(OUT_OF_MEMORY);
+            }
+            System.err.print("Exception in thread \"" + thread.getName() + "\" ");
+            e.printStackTrace();
+        });
         CommandLine cl = new CommandLine(new Cli()).setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             int code = exitCode(e);
