@@ -72,6 +72,19 @@ final class FloatKernels {
     /** Whole buffers are walked in chunks so scratch stays small at any model size. */
     private static final int CHUNK = 1 << 16;
 
+    /** The work on elements [from, from + len) of a buffer. */
+    private interface Chunk {
+        void run(long from, int len);
+    }
+
+    /** Walks {@code total} elements in chunks of about CHUNK that hold whole rows of {@code row}. */
+    private static void forEachChunk(long total, int row, Chunk body) {
+        long step = (long) Math.max(1, CHUNK / row) * row;
+        for (long from = 0; from < total; from += step) {
+            body.run(from, (int) Math.min(step, total - from));
+        }
+    }
+
     // ------------------------------------------------------------------ math
 
     private static final float INV_SQRT_2PI = 0.39894228f;
@@ -136,10 +149,7 @@ final class FloatKernels {
     static void addRowVector(INDArray y, INDArray b) {
         int n = Math.toIntExact(b.length());
         float[] bias = read(b, 1);
-        long total = y.length();
-        int rowsPerChunk = Math.max(1, CHUNK / n);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
-            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+        forEachChunk(y.length(), n, (from, len) -> {
             float[] v = read(y, from, len, 0);
             for (int base = 0; base < len; base += n) {
                 for (int c = 0; c < n; c++) {
@@ -147,24 +157,21 @@ final class FloatKernels {
                 }
             }
             write(v, y, from, len);
-        }
+        });
     }
 
     /** db[c] += Σ_r dy[r, c] (the bias gradient), summed in row order in double. */
     static void addColumnSums(INDArray dy, INDArray db) {
         int n = Math.toIntExact(db.length());
         double[] acc = new double[n];
-        long total = dy.length();
-        int rowsPerChunk = Math.max(1, CHUNK / n);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
-            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+        forEachChunk(dy.length(), n, (from, len) -> {
             float[] v = read(dy, from, len, 0);
             for (int base = 0; base < len; base += n) {
                 for (int c = 0; c < n; c++) {
                     acc[c] += v[base + c];
                 }
             }
-        }
+        });
         float[] g = read(db, 1);
         for (int c = 0; c < n; c++) {
             g[c] = (float) (g[c] + acc[c]);
@@ -174,23 +181,19 @@ final class FloatKernels {
 
     /** out = a + b. */
     static void add(INDArray a, INDArray b, INDArray out) {
-        long total = a.length();
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
+        forEachChunk(a.length(), 1, (from, len) -> {
             float[] x = read(a, from, len, 0);
             float[] y = read(b, from, len, 1);
             for (int i = 0; i < len; i++) {
                 x[i] += y[i];
             }
             write(x, out, from, len);
-        }
+        });
     }
 
     /** cdf = Φ(pre), act = pre·Φ(pre): exact GELU. */
     static void geluForward(INDArray pre, INDArray cdf, INDArray act) {
-        long total = pre.length();
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
+        forEachChunk(pre.length(), 1, (from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
             ElementMath.normalCdf(u, phi, len);
@@ -199,14 +202,12 @@ final class FloatKernels {
                 u[i] *= phi[i];
             }
             write(u, act, from, len);
-        }
+        });
     }
 
     /** dAct ⊙= gelu'(pre) = Φ(pre) + pre·φ(pre), in place. */
     static void geluBackward(INDArray pre, INDArray cdf, INDArray dAct) {
-        long total = pre.length();
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
+        forEachChunk(pre.length(), 1, (from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = read(cdf, from, len, 1);
             float[] d = read(dAct, from, len, 2);
@@ -219,7 +220,7 @@ final class FloatKernels {
                 d[i] *= phi[i] + u[i] * INV_SQRT_2PI * g[i];
             }
             write(d, dAct, from, len);
-        }
+        });
     }
 
     /**
@@ -227,10 +228,7 @@ final class FloatKernels {
      * −1e9, so blocked keys get exactly 0.
      */
     static void maskedSoftmax(INDArray scores, INDArray bias, INDArray probs, int n) {
-        long total = scores.length();
-        int rowsPerChunk = Math.max(1, CHUNK / n);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
-            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+        forEachChunk(scores.length(), n, (from, len) -> {
             float[] s = read(scores, from, len, 0);
             float[] m = read(bias, from, len, 1);
             for (int i = 0; i < len; i++) {
@@ -248,7 +246,7 @@ final class FloatKernels {
                 }
             }
             write(s, probs, from, len);
-        }
+        });
     }
 
     /** out = (x − μ)·rstd·g + b per row of d, keeping xhat and rstd; statistics in double. */
@@ -257,10 +255,7 @@ final class FloatKernels {
         int d = Math.toIntExact(gain.length());
         float[] g = read(gain, 3);
         float[] b = read(bias, 4);
-        long total = x.length();
-        int rowsPerChunk = Math.max(1, CHUNK / d);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * d) {
-            int len = (int) Math.min((long) rowsPerChunk * d, total - from);
+        forEachChunk(x.length(), d, (from, len) -> {
             int rows = len / d;
             float[] xs = read(x, from, len, 0);
             float[] o = scratch(1, len);
@@ -282,7 +277,7 @@ final class FloatKernels {
             write(xs, xhat, from, len);
             write(o, out, from, len);
             write(rs, rstd, from / d, rows);
-        }
+        });
     }
 
     /**
@@ -296,10 +291,7 @@ final class FloatKernels {
         double[] dg = new double[d];
         double[] db = new double[d];
         float[] dxhat = new float[d];
-        long total = dy.length();
-        int rowsPerChunk = Math.max(1, CHUNK / d);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * d) {
-            int len = (int) Math.min((long) rowsPerChunk * d, total - from);
+        forEachChunk(dy.length(), d, (from, len) -> {
             int rows = len / d;
             float[] dys = read(dy, from, len, 0);
             float[] xh = read(xhat, from, len, 1);
@@ -333,7 +325,7 @@ final class FloatKernels {
                 }
             }
             write(out, dx, from, len);
-        }
+        });
         float[] gg = read(gainGrad, 0);
         float[] bg = read(biasGrad, 1);
         for (int c = 0; c < d; c++) {
@@ -346,10 +338,7 @@ final class FloatKernels {
 
     /** In place: dP ← P ⊙ (dP − Σ_k P·dP) over rows of length n (the softmax backward). */
     static void softmaxBackward(INDArray probs, INDArray dProbs, int n) {
-        long total = probs.length();
-        int rowsPerChunk = Math.max(1, CHUNK / n);
-        for (long from = 0; from < total; from += (long) rowsPerChunk * n) {
-            int len = (int) Math.min((long) rowsPerChunk * n, total - from);
+        forEachChunk(probs.length(), n, (from, len) -> {
             float[] p = read(probs, from, len, 0);
             float[] d = read(dProbs, from, len, 1);
             for (int base = 0; base < len; base += n) {
@@ -359,7 +348,7 @@ final class FloatKernels {
                 }
             }
             write(d, dProbs, from, len);
-        }
+        });
     }
 
     /**
@@ -424,15 +413,13 @@ final class FloatKernels {
     /** a ⊙= c, in place. */
     static void scale(INDArray a, double c) {
         float f = (float) c;
-        long total = a.length();
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
+        forEachChunk(a.length(), 1, (from, len) -> {
             float[] x = read(a, from, len, 0);
             for (int i = 0; i < len; i++) {
                 x[i] *= f;
             }
             write(x, a, from, len);
-        }
+        });
     }
 
     /**
@@ -449,9 +436,7 @@ final class FloatKernels {
         float c1 = (float) (1.0 - beta1);
         float b2 = (float) beta2;
         float c2 = (float) (1.0 - beta2);
-        long total = w.length();
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
+        forEachChunk(w.length(), 1, (from, len) -> {
             float[] ws = read(w, from, len, 0);
             float[] gs = read(g, from, len, 1);
             float[] ms = read(m, from, len, 2);
@@ -471,7 +456,7 @@ final class FloatKernels {
             write(ws, w, from, len);
             write(ms, m, from, len);
             write(vs, v, from, len);
-        }
+        });
     }
 
     /**
