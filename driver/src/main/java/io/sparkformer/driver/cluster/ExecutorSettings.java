@@ -46,18 +46,13 @@ public final class ExecutorSettings {
         return n.equals("*") ? cores : Integer.parseInt(n);
     }
 
-    /** Environment defaults for executors whose tasks compute with {@code threads} threads. */
-    public static Map<String, String> environmentDefaults(int threads) {
-        return NativeThreads.environment(threads);
-    }
-
     /**
      * Sets each default the user has not set; returns the keys it set. Executors also get the
      * Vector API module, which the model's host loops use when it is there (same bits without).
      */
     public static List<String> applyDefaults(SparkConf conf, int threads) {
         List<String> set = new ArrayList<>();
-        for (Map.Entry<String, String> e : environmentDefaults(threads).entrySet()) {
+        for (Map.Entry<String, String> e : NativeThreads.environment(threads).entrySet()) {
             String key = "spark.executorEnv." + e.getKey();
             if (!conf.contains(key)) {
                 conf.set(key, e.getValue());
