@@ -2,7 +2,6 @@ package io.sparkformer.driver.cluster;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
