@@ -2,7 +2,8 @@
 # Trains nanoGPT's CPU setting with the project's model on random tokens and prints
 #   RESULT tokens_per_s=X ms_per_step=Y gemm_ms=G other_ms=O gemm_gflops=Z mfu=W
 # Usage: [BLAS=auto|openblas|mkl] bench/gpt-cpu.sh [steps] [warmup]
-#   BLAS: the library behind the GEMMs; auto is Nd4jRuntime's choice (MKL on Intel CPUs).
+#   BLAS: the library behind the GEMMs; auto is Nd4jRuntime's choice (the faster on this CPU,
+#   timed once by BlasChoice and remembered in ~/.cache/sparkformer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/classpath.sh
@@ -11,7 +12,7 @@ source scripts/lib/native-env.sh
 case "${BLAS:-auto}" in
   auto) blas=() ;;
   openblas) blas=(-Dsparkformer.blas=openblas) ;;
-  mkl) blas=(-Dorg.bytedeco.openblas.load=mkl_rt) ;;
+  mkl) blas=(-Dsparkformer.blas=mkl) ;;
   *) echo "gpt-cpu: BLAS must be auto, openblas or mkl, got $BLAS" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086

@@ -71,6 +71,17 @@ def gemm_gflops(rows, d, ff, reps=200):
     return statistics.median(rates)
 
 
+def openblas_kernels():
+    """Which kernels the OpenBLAS under torch picked (Prescott means it did not know the CPU)."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -101,7 +112,8 @@ def main():
     tps = B * T / (ms / 1000)
     gf = gemm_gflops(B * T, d, 4 * d)
     params = sum(p.numel() for p in model.parameters())
-    print(f"torch {torch.__version__}, threads {args.threads}, params {params}, last loss {loss.item():.4f}")
+    print(f"torch {torch.__version__}, threads {args.threads}, OpenBLAS kernels {openblas_kernels()}, params {params},"
+          f" last loss {loss.item():.4f}")
     print(f"step ms: median {ms:.1f}, min {min(times):.1f}, max {max(times):.1f} over {len(times)} steps")
     print(f"RESULT tokens_per_s={tps:.0f} ms_per_step={ms:.1f} gemm_gflops={gf:.1f} mfu={6 * params * tps / (gf * 1e9):.3f}")
 

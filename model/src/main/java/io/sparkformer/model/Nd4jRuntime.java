@@ -12,18 +12,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Chooses ND4J's native CPU build before ND4J loads.
+ * Chooses ND4J's native CPU build and the BLAS behind its GEMMs, before ND4J loads.
  *
- * <p>The project ships the avx2 and avx512 builds of libnd4j and not the generic one: avx2 runs
- * about twice as fast as generic, and a build the CPU lacks dies with SIGILL instead of an
- * exception. So the choice must come from the CPU's own flags, and must happen before the first
- * ND4J class touches native code. Every entry point that uses ND4J calls {@link #init()} first.
- * On the CUDA backend the property is ignored.
+ * <p>The project ships libnd4j's avx2 build; a build the CPU lacks dies with SIGILL instead of
+ * an exception, so the choice comes from the CPU's own flags (an avx512 build added to the class
+ * path is taken on CPUs that have AVX-512) and must happen before the first ND4J class touches
+ * native code. Every entry point that uses ND4J calls {@link #init()} first. On the CUDA backend
+ * the property is ignored.
  *
- * <p>It also picks the BLAS behind ND4J's GEMMs: Intel MKL, when its redistributable is on the
- * classpath and the CPU is Intel's, in place of the bundled OpenBLAS (JavaCPP loads mkl_rt under
- * OpenBLAS's name). On the project's benchmark, MKL's GEMM ran at three times OpenBLAS's rate and
- * the training step took 0.7 of the time. {@code -Dsparkformer.blas=openblas} keeps OpenBLAS.
+ * <p>The BLAS: {@code -Dsparkformer.blas=auto} (the default) takes whichever of the bundled
+ * OpenBLAS and Intel MKL (JavaCPP loads mkl_rt under OpenBLAS's name) ran a GEMM faster on this
+ * CPU ({@link BlasChoice}); {@code openblas} or {@code mkl} fixes it.
  */
 public final class Nd4jRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(Nd4jRuntime.class);
@@ -50,20 +49,49 @@ public final class Nd4jRuntime {
             chosen = choose(cpuFlags(), Nd4jRuntime::bundled);
             System.setProperty(EXTENSION_PROPERTY, chosen);
         }
-        if (System.getProperty(BLAS_LOAD_PROPERTY) == null
-                && !"openblas".equalsIgnoreCase(System.getProperty(BLAS_PROPERTY, ""))
-                && isIntel() && Nd4jRuntime.class.getClassLoader().getResource(MKL_LIBRARY) != null) {
-            System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
+        if (System.getProperty(BLAS_LOAD_PROPERTY) == null) {
+            String want = System.getProperty(BLAS_PROPERTY, "auto").trim().toLowerCase(Locale.ROOT);
+            boolean mkl = Nd4jRuntime.class.getClassLoader().getResource(MKL_LIBRARY) != null;
+            boolean useMkl = switch (want) {
+                case "openblas" -> false;
+                case "mkl" -> {
+                    if (!mkl) {
+                        throw new IllegalStateException("-D" + BLAS_PROPERTY + "=mkl, but MKL (" + MKL_LIBRARY
+                                + ") is not on the class path");
+                    }
+                    yield true;
+                }
+                case "auto" -> mkl && isCpuBackendPresent() && BlasChoice.choose(isIntel()).equals("mkl");
+                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " must be auto, openblas or mkl, got '"
+                        + want + "'");
+            };
+            if (useMkl) {
+                System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
+            }
         }
         LOG.debug("ND4J native build: linux-x86_64{}, BLAS {}", chosen, blas());
         return chosen;
     }
 
-    private static final String MKL_LIBRARY = "org/bytedeco/mkl/linux-x86_64/libmkl_rt.so.2";
+    static final String MKL_LIBRARY = "org/bytedeco/mkl/linux-x86_64/libmkl_rt.so.2";
 
     /** "mkl" or "openblas": what ND4J's GEMMs run on once loaded. */
     public static String blas() {
         return "mkl_rt".equals(System.getProperty(BLAS_LOAD_PROPERTY)) ? "mkl" : "openblas";
+    }
+
+    /** The CPU's model name from /proc/cpuinfo, or "unknown". */
+    static String cpuModel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) {
+                    return line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("cannot read the CPU model: {}", e.toString());
+        }
+        return "unknown";
     }
 
     private static boolean isIntel() {

@@ -47,7 +47,8 @@ public final class ExecutorSettings {
 
     /**
      * Sets each default the user has not set; returns the keys it set. Executors also get the
-     * Vector API module, which the model's host loops use when it is there (same bits without).
+     * Vector API module, which the model's host loops use when it is there (same bits without),
+     * and the BLAS the driver chose (call {@link Nd4jRuntime#init()} first).
      */
     public static List<String> applyDefaults(SparkConf conf, int threads) {
         List<String> set = new ArrayList<>();
@@ -59,9 +60,17 @@ public final class ExecutorSettings {
             }
         }
         String options = conf.get(DEFAULT_JAVA_OPTIONS, "");
-        if (!(options + conf.get("spark.executor.extraJavaOptions", "")).contains(VECTOR_MODULE)) {
-            conf.set(DEFAULT_JAVA_OPTIONS, (options + " --add-modules=" + VECTOR_MODULE).trim());
-            set.add(DEFAULT_JAVA_OPTIONS + "=" + conf.get(DEFAULT_JAVA_OPTIONS));
+        String all = options + " " + conf.get("spark.executor.extraJavaOptions", "");
+        if (!all.contains(VECTOR_MODULE)) {
+            options = (options + " --add-modules=" + VECTOR_MODULE).trim();
+        }
+        // the driver's BLAS for every executor: tasks that may rerun elsewhere must give the same bits
+        if (!all.contains(Nd4jRuntime.BLAS_PROPERTY) && !all.contains(Nd4jRuntime.BLAS_LOAD_PROPERTY)) {
+            options = (options + " -D" + Nd4jRuntime.BLAS_PROPERTY + "=" + Nd4jRuntime.blas()).trim();
+        }
+        if (!options.equals(conf.get(DEFAULT_JAVA_OPTIONS, ""))) {
+            conf.set(DEFAULT_JAVA_OPTIONS, options);
+            set.add(DEFAULT_JAVA_OPTIONS + "=" + options);
         }
         return set;
     }

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.apache.spark.SparkConf;
 import org.junit.jupiter.api.Test;
 
+import io.sparkformer.model.Nd4jRuntime;
+
 class ExecutorSettingsTest {
     private static final int CORES = Runtime.getRuntime().availableProcessors();
 
@@ -30,9 +32,12 @@ class ExecutorSettingsTest {
         assertEquals("3", conf.get("spark.executorEnv.OMP_NUM_THREADS"));
         assertEquals("AUTO,STRICT", conf.get("spark.executorEnv.MKL_CBWR"));
         assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.vector"));
+        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("-Dsparkformer.blas=" + Nd4jRuntime.blas()),
+                "executors run the driver's BLAS");
         assertFalse(set.contains("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"));
-        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions", "-Xss4m --add-modules=jdk.incubator.vector");
+        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions",
+                "-Xss4m --add-modules=jdk.incubator.vector -Dsparkformer.blas=openblas");
         ExecutorSettings.applyDefaults(own, 1);
-        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the module is not added twice");
+        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "neither the module nor the BLAS is set twice");
     }
 }
