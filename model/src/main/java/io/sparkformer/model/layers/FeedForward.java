@@ -19,7 +19,7 @@ public final class FeedForward {
 
     private INDArray x;
     private INDArray pre;    // fc1 output
-    private INDArray cdf;    // GELU: Φ(pre)
+    private INDArray cdf;    // GELU: Φ(pre); on the float32 host path gelu'(pre) itself
     private INDArray act;    // activation output
     private INDArray out;
     private INDArray dAct;
@@ -75,7 +75,7 @@ public final class FeedForward {
     public void backward(INDArray dOut, INDArray dx, boolean accumulate, INDArray ones) {
         Linear.backward(act, w2, dOut, dw2, db2, dAct, 0.0, ones);
         if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, dAct)) {
-            FloatKernels.geluBackward(pre, cdf, dAct);
+            dAct.muli(cdf); // the forward pass kept gelu'(pre) in cdf
         } else if (activation == Activation.GELU) {
             // gelu'(u) = Φ(u) + u·φ(u), φ(u) = exp(−u²/2)/√(2π)
             pre.mul(pre, tmp);

@@ -160,25 +160,6 @@ final class FloatKernels {
         });
     }
 
-    /** db[c] += Σ_r dy[r, c] (the bias gradient), summed in row order in double. */
-    static void addColumnSums(INDArray dy, INDArray db) {
-        int n = Math.toIntExact(db.length());
-        double[] acc = new double[n];
-        forEachChunk(dy.length(), n, (from, len) -> {
-            float[] v = read(dy, from, len, 0);
-            for (int base = 0; base < len; base += n) {
-                for (int c = 0; c < n; c++) {
-                    acc[c] += v[base + c];
-                }
-            }
-        });
-        float[] g = read(db, 1);
-        for (int c = 0; c < n; c++) {
-            g[c] = (float) (g[c] + acc[c]);
-        }
-        write(g, db);
-    }
-
     /** out = a + b. */
     static void add(INDArray a, INDArray b, INDArray out) {
         forEachChunk(a.length(), 1, (from, len) -> {
@@ -191,35 +172,28 @@ final class FloatKernels {
         });
     }
 
-    /** cdf = Φ(pre), act = pre·Φ(pre): exact GELU. */
-    static void geluForward(INDArray pre, INDArray cdf, INDArray act) {
+    /**
+     * act = pre·Φ(pre), exact GELU, and its derivative gelu'(pre) = Φ(pre) + pre·φ(pre), kept
+     * for the backward pass: that pass is then one native multiply (dAct ⊙= derivative) with no
+     * transcendental and no copy through the heap.
+     */
+    static void geluForward(INDArray pre, INDArray derivative, INDArray act) {
         forEachChunk(pre.length(), 1, (from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
+            float[] g = scratch(2, len);
             ElementMath.normalCdf(u, phi, len);
-            write(phi, cdf, from, len);
-            for (int i = 0; i < len; i++) {
-                u[i] *= phi[i];
-            }
-            write(u, act, from, len);
-        });
-    }
-
-    /** dAct ⊙= gelu'(pre) = Φ(pre) + pre·φ(pre), in place. */
-    static void geluBackward(INDArray pre, INDArray cdf, INDArray dAct) {
-        forEachChunk(pre.length(), 1, (from, len) -> {
-            float[] u = read(pre, from, len, 0);
-            float[] phi = read(cdf, from, len, 1);
-            float[] d = read(dAct, from, len, 2);
-            float[] g = scratch(3, len);
             for (int i = 0; i < len; i++) {
                 g[i] = -0.5f * u[i] * u[i];
             }
             ElementMath.exp(g, 0, len);
             for (int i = 0; i < len; i++) {
-                d[i] *= phi[i] + u[i] * INV_SQRT_2PI * g[i];
+                float x = u[i];
+                g[i] = phi[i] + x * INV_SQRT_2PI * g[i];
+                u[i] = x * phi[i];
             }
-            write(d, dAct, from, len);
+            write(g, derivative, from, len);
+            write(u, act, from, len);
         });
     }
 
