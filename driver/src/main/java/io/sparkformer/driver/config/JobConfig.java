@@ -41,7 +41,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
                         String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
                         double beta2, double eps, double weightDecay, double gradClip, String optimizerState,
-                        boolean bucketing) implements java.io.Serializable {}
+                        boolean bucketing, String sync) implements java.io.Serializable {}
 
     public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
@@ -214,6 +214,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         oneOf("train.schedule", train.schedule(), Set.of("cosine", "noam", "constant"));
         oneOf("train.lr_scaling", train.lrScaling(), Set.of("none", "linear", "sqrt"));
         oneOf("train.optimizer_state", train.optimizerState(), Set.of("average", "local"));
+        oneOf("train.sync", train.sync(), Set.of("driver", "allreduce"));
         require(train.beta1() >= 0 && train.beta1() < 1, "train.beta1", "must be in [0, 1)");
         require(train.beta2() >= 0 && train.beta2() < 1, "train.beta2", "must be in [0, 1)");
         require(train.eps() > 0, "train.eps", "must be positive");

@@ -30,6 +30,7 @@ import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.io.RandomAccessSource;
 import io.sparkformer.model.io.SafeTensors;
+import io.sparkformer.model.layers.Ops;
 import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.model.optim.LearningRateSchedule;
 import io.sparkformer.model.text.Tokenizer;
@@ -72,10 +73,6 @@ public final class Trainer {
         this.taskThreads = taskThreads;
     }
 
-    /** Round inputs, broadcast to the workers. */
-    record RoundInput(float[] params, float[][] firstMoments, float[][] secondMoments, long optimizerStep)
-            implements java.io.Serializable {}
-
     /** Trains from scratch, from {@code initFrom}'s weights, or from the run's latest checkpoint. */
     public Summary run(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
         long wallStart = System.nanoTime();
@@ -92,6 +89,11 @@ public final class Trainer {
 
         Transformer model = new Transformer(modelCfg, org.nd4j.linalg.api.buffer.DataType.FLOAT);
         long parameterCount = model.parameterCount();
+        if (parameterCount > Integer.MAX_VALUE - 8) {
+            // the round's vectors are Java float arrays; past this the layout would need splitting
+            throw new io.sparkformer.model.ConfigException("model", "the model has " + parameterCount
+                    + " parameters; a worker's flat vectors hold at most " + (Integer.MAX_VALUE - 8));
+        }
         int p = (int) parameterCount;
         float[] params;
         float[][] m = new float[localMoments ? workers : 1][p];
@@ -147,53 +149,34 @@ public final class Trainer {
         long round = startRound;
         double computeTotal = 0;
         double syncTotal = 0;
+        ParameterSync sync = ParameterSync.of(cfg.train().sync(), sc, spec, workers, localMoments, params, m, v, optimizerStep);
+        params = null; // held by the sync from here on
+        m = null;
+        v = null;
         for (; round < rounds; round++) {
             long step = round * h;
             int steps = (int) Math.min(h, cfg.train().steps() - step);
             long t0 = System.nanoTime();
-            Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
-            long firstBatch = step;
-            List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
-                    OutOfMemory.guard("worker " + w + "'s round", () -> {
-                        RoundInput in = input.value();
-                        int k = in.firstMoments().length == 1 ? 0 : w;
-                        WorkerState state = WorkerState.get(spec, w);
-                        return state.trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
-                                in.optimizerStep(), state.train, firstBatch, steps, step);
-                    })).collect();
-            input.destroy();
-            for (int w = 0; w < results.size(); w++) {
-                LocalTrainer.RoundResult r = results.get(w);
-                if (r.diverged()) {
-                    metrics.flush();
-                    throw new TrainingDivergedException("training diverged: worker " + w + " saw loss " + r.meanLoss()
-                            + " at step " + r.divergedStep() + "; the last good checkpoint is "
-                            + (HadoopFiles.exists(runDir + "/latest", conf) ? runDir + "/" + new String(
-                                    HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim() : "none"));
-                }
+            ParameterSync.RoundStats stats = sync.round(round, step, steps, step);
+            if (stats.divergedWorker() >= 0) {
+                metrics.flush();
+                sync.close();
+                throw new TrainingDivergedException("training diverged: worker " + stats.divergedWorker() + " saw loss "
+                        + stats.divergedLoss() + " at step " + stats.divergedStep() + "; the last good checkpoint is "
+                        + (HadoopFiles.exists(runDir + "/latest", conf) ? runDir + "/" + new String(
+                                HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim() : "none"));
             }
-            params = average(results, LocalTrainer.RoundResult::params);
-            if (localMoments) {
-                for (int w = 0; w < workers; w++) {
-                    m[w] = results.get(w).firstMoment();
-                    v[w] = results.get(w).secondMoment();
-                }
-            } else {
-                m[0] = average(results, LocalTrainer.RoundResult::firstMoment);
-                v[0] = average(results, LocalTrainer.RoundResult::secondMoment);
-            }
-            optimizerStep = results.get(0).optimizerStep();
             double wall = (System.nanoTime() - t0) / 1e9;
-            double compute = results.stream().mapToDouble(LocalTrainer.RoundResult::computeSeconds).max().orElse(0);
+            double compute = stats.computeSeconds();
             computeTotal += compute;
             syncTotal += Math.max(0, wall - compute);
-            long roundTokens = results.stream().mapToLong(LocalTrainer.RoundResult::tokens).sum();
+            long roundTokens = stats.tokens();
             tokens += roundTokens;
-            lastTrain = results.stream().mapToDouble(LocalTrainer.RoundResult::meanLoss).average().orElse(Double.NaN);
+            lastTrain = stats.meanLoss();
             boolean last = round + 1 == rounds;
             Double val = null;
             if ((round + 1) % cfg.eval().every() == 0 || last) {
-                val = evaluate(spec, params, workers);
+                val = evaluate(spec, sync.params(), workers);
                 if (val != null) {
                     lastVal = val;
                     best = Math.min(best, val);
@@ -213,16 +196,18 @@ public final class Trainer {
             row.put("tokens_per_s", roundTokens / wall);
             row.put("compute_s", compute);
             row.put("sync_s", Math.max(0, wall - compute));
+            row.put("sync_bytes_per_worker", stats.bytesPerWorker());
+            row.put("sync_bytes_driver", stats.driverBytes());
             metrics.add(row);
             if (progress != null) {
                 progress.round(round + 1, rounds, lastTrain, val);
             }
             if ((round + 1) % cfg.checkpoint().every() == 0 || last) {
                 metrics.flush();
-                checkpoint(model, params, m, v, optimizerStep, corpus.tokenizer(), new RunState(round + 1, step + steps,
-                        tokens, best, cfg.seed()));
+                checkpoint(model, sync, corpus.tokenizer(), new RunState(round + 1, step + steps, tokens, best, cfg.seed()));
             }
         }
+        sync.close();
         metrics.flush();
         double wallSeconds = (System.nanoTime() - wallStart) / 1e9;
         Map<String, Object> s = new LinkedHashMap<>();
@@ -239,6 +224,7 @@ public final class Trainer {
         s.put("tokens_per_s", tokens / Math.max(1e-9, computeTotal + syncTotal));
         s.put("compute_seconds", computeTotal);
         s.put("sync_seconds", syncTotal);
+        s.put("sync", cfg.train().sync());
         s.put("resumed_from_round", startRound > 0 ? startRound : null);
         s.put("validation_set", validationFingerprint(corpus));
         s.put("finished", Instant.now().toString());
@@ -300,18 +286,21 @@ public final class Trainer {
         return count == 0 ? null : sum / count;
     }
 
-    private void checkpoint(Transformer model, float[] params, float[][] m, float[][] v, long optimizerStep,
-                            Tokenizer tokenizer, RunState state) throws IOException {
+    /** Writes a checkpoint; the driver holds one moment set at a time, however many workers keep their own. */
+    private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, RunState state) throws IOException {
         String name = String.format("checkpoints/round-%06d", state.round());
         String dir = runDir + "/" + name;
-        model.parameters().flat().assign(org.nd4j.linalg.factory.Nd4j.createFromArray(params));
+        Ops.assignAndFree(model.parameters().flat(), org.nd4j.linalg.factory.Nd4j.createFromArray(sync.params()));
         writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
                 Checkpoint.modelMetadata(model.config()));
-        for (int w = 0; w < m.length; w++) {
+        int sets = sync.momentSets();
+        for (int w = 0; w < sets; w++) {
             AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT,
                     new AdamW.Settings(cfg.train().beta1(), cfg.train().beta2(), cfg.train().eps(), cfg.train().weightDecay()));
-            opt.restore(optimizerStep, org.nd4j.linalg.factory.Nd4j.createFromArray(m[w]), org.nd4j.linalg.factory.Nd4j.createFromArray(v[w]));
-            String file = m.length == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
+            float[][] mv = sync.moments(w);
+            opt.restore(sync.optimizerStep, org.nd4j.linalg.factory.Nd4j.createFromArray(mv[0]),
+                    org.nd4j.linalg.factory.Nd4j.createFromArray(mv[1]));
+            String file = sets == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
             writeSafeTensors(dir + "/" + file, Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
         }
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
@@ -343,25 +332,6 @@ public final class Trainer {
 
     private void writeAtomically(String path, byte[] bytes) throws IOException {
         HadoopFiles.writeAtomically(path, bytes, conf);
-    }
-
-    private static float[] average(List<LocalTrainer.RoundResult> results, java.util.function.Function<LocalTrainer.RoundResult, float[]> f) {
-        float[] first = f.apply(results.get(0));
-        if (results.size() == 1) {
-            return first;
-        }
-        double[] sum = new double[first.length];
-        for (LocalTrainer.RoundResult r : results) { // partition order: deterministic
-            float[] a = f.apply(r);
-            for (int i = 0; i < a.length; i++) {
-                sum[i] += a[i];
-            }
-        }
-        float[] out = new float[sum.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) (sum[i] / results.size());
-        }
-        return out;
     }
 
     private static List<Integer> range(int n) {

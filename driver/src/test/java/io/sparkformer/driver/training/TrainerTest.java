@@ -96,6 +96,45 @@ class TrainerTest extends SparkTestBase {
         }
     }
 
+    /**
+     * Averaging among the workers (BlockManager reduce-scatter in a barrier stage) gives the
+     * driver's bits, with averaged and with per-worker moments, and its checkpoints resume
+     * bit-equal; the driver's bytes per worker drop to the all-reduce's.
+     */
+    @Test
+    void allReduceAmongWorkersGivesTheDriversBitsAndResumes() throws IOException {
+        for (String state : List.of("average", "local")) {
+            JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=" + state, "train.steps=24");
+            JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=" + state, "train.steps=24",
+                    "train.sync=allreduce");
+            CorpusBuilder.Corpus c = corpus(viaDriver);
+            Path driverRun = tmp.resolve("driver-" + state);
+            Path workerRun = tmp.resolve("allreduce-" + state);
+            new Trainer(sc, viaDriver, driverRun.toString(), 1).run(c, false, null, null);
+            var summary = new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, false, null, null).values();
+            assertEquals("allreduce", summary.get("sync"));
+            assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), state + ": all-reduce equals driver averaging");
+            for (int w = 0; w < (state.equals("local") ? 2 : 0); w++) {
+                String file = "checkpoints/round-000006/optimizer-w" + w + ".safetensors";
+                assertArrayEquals(Files.readAllBytes(driverRun.resolve(file)), Files.readAllBytes(workerRun.resolve(file)), file);
+            }
+            var mapper = com.fasterxml.jackson.databind.json.JsonMapper.builder().build();
+            var driverRow = mapper.readTree(Files.readAllLines(driverRun.resolve("metrics.jsonl")).get(2));
+            var workerRow = mapper.readTree(Files.readAllLines(workerRun.resolve("metrics.jsonl")).get(2));
+            assertTrue(driverRow.get("sync_bytes_driver").asLong() > 0);
+            assertEquals(0, workerRow.get("sync_bytes_driver").asLong(), state + ": no vector passes the driver");
+            assertTrue(workerRow.get("sync_bytes_per_worker").asLong() <= driverRow.get("sync_bytes_per_worker").asLong(),
+                    state + ": " + workerRow + " vs " + driverRow);
+            // resume the all-reduce run from round 4's checkpoint
+            deleteTree(workerRun.resolve("checkpoints").resolve("round-000006"));
+            Files.delete(workerRun.resolve("_SUCCESS"));
+            Files.writeString(workerRun.resolve("latest"), "checkpoints/round-000004");
+            Files.deleteIfExists(workerRun.resolve(".latest.crc"));
+            new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, true, null, null);
+            assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), state + ": bit-equal after resume");
+        }
+    }
+
     @Test
     void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
         JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");

@@ -1,0 +1,135 @@
+package io.sparkformer.driver.training;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.api.java.StorageLevels;
+import org.apache.spark.storage.StorageLevel;
+
+/**
+ * Averaging W workers' vectors without the driver: a reduce-scatter and an all-gather through
+ * Spark's BlockManager, as BigDL's AllReduceParameter does. Inside a barrier stage each worker
+ * cuts its vector into W slices and stores them; after the barrier worker w fetches slice w from
+ * every peer, averages it and stores the result; the next round (or the driver, to checkpoint)
+ * fetches all W averaged slices. Each worker sends and receives about 2P floats per vector
+ * whatever W is, and the driver carries only counts.
+ *
+ * <p>Slices are summed in worker order in double and divided by W, element for element as the
+ * driver's own averaging does, so both give the same bits. Averaged slices and each worker's
+ * moments are stored with two replicas: a lost executor's blocks survive on another one, and a
+ * rerun round reads the same inputs. Block names carry the run and the round.
+ */
+final class BlockAllReduce {
+    /** Survives one executor's loss: the averaged slices and each worker's moments. */
+    static final StorageLevel KEPT = StorageLevels.MEMORY_AND_DISK_SER_2;
+    /** Needed only until the slice's owner has averaged it. */
+    static final StorageLevel TRANSIENT = StorageLevels.MEMORY_ONLY_SER;
+
+    private BlockAllReduce() {}
+
+    static long sliceStart(long length, int workers, int slice) {
+        return length * slice / workers;
+    }
+
+    /** Bytes of a vector's slices that live with the other workers: what a gather fetches. */
+    static long peerShare(long length, int workers) {
+        return 4 * (length - (sliceStart(length, workers, 1) - sliceStart(length, workers, 0)));
+    }
+
+    static String raw(String run, long round, String vector, int worker, int slice) {
+        return run + "_r" + round + "_" + vector + "_w" + worker + "_s" + slice;
+    }
+
+    static String averaged(String run, long round, String vector, int slice) {
+        return run + "_r" + round + "_" + vector + "_avg_s" + slice;
+    }
+
+    static String own(String run, long round, String vector, int worker) {
+        return run + "_r" + round + "_" + vector + "_own_w" + worker;
+    }
+
+    /** Bytes one worker stored and fetched, and the seconds it spent exchanging. */
+    record Traffic(long bytesOut, long bytesIn, double seconds) implements java.io.Serializable {}
+
+    /**
+     * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
+     * {@code round}: store its slices, wait for every peer, average slice {@code worker}. Every
+     * task of the barrier stage must call it, in the same order.
+     */
+    static Traffic reduceScatter(BarrierTaskContext ctx, String run, long round, List<String> names, List<float[]> vectors,
+                                 int worker, int workers) {
+        long t0 = System.nanoTime();
+        long out = 0;
+        long in = 0;
+        for (int k = 0; k < names.size(); k++) {
+            float[] v = vectors.get(k);
+            for (int s = 0; s < workers; s++) {
+                if (s != worker) {
+                    out += BlockVectors.put(raw(run, round, names.get(k), worker, s), v,
+                            sliceStart(v.length, workers, s), sliceStart(v.length, workers, s + 1), TRANSIENT);
+                }
+            }
+        }
+        ctx.barrier();
+        for (int k = 0; k < names.size(); k++) {
+            float[] v = vectors.get(k);
+            long from = sliceStart(v.length, workers, worker);
+            int n = (int) (sliceStart(v.length, workers, worker + 1) - from);
+            double[] sum = new double[n];
+            float[] peer = new float[n];
+            for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
+                float[] src;
+                int offset;
+                if (w == worker) {
+                    src = v;
+                    offset = (int) from;
+                } else {
+                    in += BlockVectors.read(raw(run, round, names.get(k), w, worker), peer, 0, n);
+                    src = peer;
+                    offset = 0;
+                }
+                for (int i = 0; i < n; i++) {
+                    sum[i] += src[offset + i];
+                }
+            }
+            float[] avg = new float[n];
+            for (int i = 0; i < n; i++) {
+                avg[i] = (float) (sum[i] / workers);
+            }
+            out += BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, KEPT);
+        }
+        return new Traffic(out, in, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** The averaged vector of {@code round}: all W slices, from wherever they are stored. */
+    static float[] gather(String run, long round, String vector, long length, int workers) {
+        float[] out = new float[Math.toIntExact(length)];
+        for (int s = 0; s < workers; s++) {
+            long from = sliceStart(length, workers, s);
+            BlockVectors.read(averaged(run, round, vector, s), out, from, sliceStart(length, workers, s + 1) - from);
+        }
+        return out;
+    }
+
+    /** Every block of {@code round} (driver side, once nothing will read them again). */
+    static void remove(String run, long round, List<String> averagedNames, List<String> ownNames, int workers) {
+        List<String> names = new ArrayList<>();
+        for (String v : averagedNames) {
+            for (int s = 0; s < workers; s++) {
+                names.add(averaged(run, round, v, s));
+                for (int w = 0; w < workers; w++) {
+                    if (w != s) {
+                        names.add(raw(run, round, v, w, s));
+                    }
+                }
+            }
+        }
+        for (String v : ownNames) {
+            for (int w = 0; w < workers; w++) {
+                names.add(own(run, round, v, w));
+            }
+        }
+        names.forEach(BlockVectors::remove);
+    }
+}

@@ -1,0 +1,337 @@
+package io.sparkformer.driver.training;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+
+import io.sparkformer.driver.cluster.OutOfMemory;
+import io.sparkformer.worker.training.LocalTrainer;
+
+import scala.reflect.ClassTag$;
+
+/**
+ * How a round's W replicas are trained and averaged; the trainer's round loop sees only this.
+ * {@link Driver}: the driver broadcasts the vectors and averages what the tasks return (W times
+ * the parameters through the driver each round). {@link AllReduce}: the workers average among
+ * themselves through the BlockManager ({@link BlockAllReduce}) and the driver carries counts;
+ * it fetches the parameters only to validate or checkpoint. Both give the same bits.
+ */
+abstract class ParameterSync {
+    /** What a round reports to the driver. */
+    record RoundStats(double meanLoss, long tokens, double computeSeconds, long optimizerStep, int divergedWorker,
+                      double divergedLoss, long divergedStep, long bytesPerWorker, long driverBytes) {}
+
+    /** What one task of a round reports; bytes: what it received and sent to synchronise. */
+    record Outcome(double meanLoss, long tokens, double computeSeconds, long optimizerStep, boolean diverged,
+                   long divergedStep, long bytes) implements java.io.Serializable {}
+
+    /** The first round's inputs (and, driver-side, every round's). */
+    record RoundInput(float[] params, float[][] firstMoments, float[][] secondMoments, long optimizerStep)
+            implements java.io.Serializable {}
+
+    final JavaSparkContext sc;
+    final WorkerState.Spec spec;
+    final int workers;
+    final boolean localMoments;
+    final long length;
+    long optimizerStep;
+
+    ParameterSync(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, long length, long optimizerStep) {
+        this.sc = sc;
+        this.spec = spec;
+        this.workers = workers;
+        this.localMoments = localMoments;
+        this.length = length;
+        this.optimizerStep = optimizerStep;
+    }
+
+    static ParameterSync of(String kind, JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments,
+                            float[] params, float[][] m, float[][] v, long optimizerStep) {
+        return kind.equals("allreduce")
+                ? new AllReduce(sc, spec, workers, localMoments, params, m, v, optimizerStep)
+                : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
+    }
+
+    /** Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages. */
+    abstract RoundStats round(long round, long firstBatch, int steps, long step);
+
+    /** The averaged parameters after the last round (or the starting ones). */
+    abstract float[] params();
+
+    /** Sets of moments kept: one when averaged, W when each worker keeps its own. */
+    int momentSets() {
+        return localMoments ? workers : 1;
+    }
+
+    /** Moment set {@code k}: {first, second}. */
+    abstract float[][] moments(int k);
+
+    /** Frees what the sync holds outside the driver. */
+    void close() {}
+
+    RoundStats stats(List<Outcome> outs, long driverBytes) {
+        for (int w = 0; w < outs.size(); w++) {
+            Outcome o = outs.get(w);
+            if (o.diverged()) {
+                return new RoundStats(Double.NaN, 0, 0, optimizerStep, w, o.meanLoss(), o.divergedStep(), 0, 0);
+            }
+        }
+        optimizerStep = outs.get(0).optimizerStep();
+        return new RoundStats(outs.stream().mapToDouble(Outcome::meanLoss).average().orElse(Double.NaN),
+                outs.stream().mapToLong(Outcome::tokens).sum(),
+                outs.stream().mapToDouble(Outcome::computeSeconds).max().orElse(0), optimizerStep, -1, Double.NaN, -1,
+                outs.stream().mapToLong(Outcome::bytes).max().orElse(0), driverBytes);
+    }
+
+    static List<Integer> range(int n) {
+        List<Integer> l = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            l.add(i);
+        }
+        return l;
+    }
+
+    /** Averaging on the driver: every round's vectors go out by broadcast and come back collected. */
+    static final class Driver extends ParameterSync {
+        private float[] params;
+        private final float[][] m;
+        private final float[][] v;
+
+        Driver(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, float[] params,
+               float[][] m, float[][] v, long optimizerStep) {
+            super(sc, spec, workers, localMoments, params.length, optimizerStep);
+            this.params = params;
+            this.m = m;
+            this.v = v;
+        }
+
+        @Override
+        RoundStats round(long round, long firstBatch, int steps, long step) {
+            Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
+            WorkerState.Spec spec = this.spec;
+            List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
+                    OutOfMemory.guard("worker " + w + "'s round", () -> {
+                        RoundInput in = input.value();
+                        int k = in.firstMoments().length == 1 ? 0 : w;
+                        WorkerState state = WorkerState.get(spec, w);
+                        return state.trainer.round(in.params(), in.firstMoments()[k], in.secondMoments()[k],
+                                in.optimizerStep(), state.train, firstBatch, steps, step);
+                    })).collect();
+            input.destroy();
+            List<Outcome> outs = new ArrayList<>();
+            // in: the parameters and every moment set broadcast; out: parameters and moments collected
+            long bytes = 4L * length * (1 + 2L * m.length + 3);
+            for (LocalTrainer.RoundResult r : results) {
+                outs.add(new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(), r.diverged(),
+                        r.divergedStep(), bytes));
+            }
+            RoundStats stats = stats(outs, bytes * workers);
+            if (stats.divergedWorker() >= 0) {
+                return stats;
+            }
+            params = average(results, LocalTrainer.RoundResult::params);
+            if (localMoments) {
+                for (int w = 0; w < workers; w++) {
+                    m[w] = results.get(w).firstMoment();
+                    v[w] = results.get(w).secondMoment();
+                }
+            } else {
+                m[0] = average(results, LocalTrainer.RoundResult::firstMoment);
+                v[0] = average(results, LocalTrainer.RoundResult::secondMoment);
+            }
+            return stats;
+        }
+
+        @Override
+        float[] params() { return params; }
+
+        @Override
+        float[][] moments(int k) { return new float[][] {m[k], v[k]}; }
+
+        /** Summed in partition order, in double: deterministic, and what the all-reduce reproduces. */
+        private static float[] average(List<LocalTrainer.RoundResult> results,
+                                       java.util.function.Function<LocalTrainer.RoundResult, float[]> f) {
+            float[] first = f.apply(results.get(0));
+            if (results.size() == 1) {
+                return first;
+            }
+            double[] sum = new double[first.length];
+            for (LocalTrainer.RoundResult r : results) {
+                float[] a = f.apply(r);
+                for (int i = 0; i < a.length; i++) {
+                    sum[i] += a[i];
+                }
+            }
+            float[] out = new float[sum.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = (float) (sum[i] / results.size());
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Averaging among the workers, in a barrier stage per round. Round r's tasks read round r−1's
+     * averaged slices and their own moments from the BlockManager (the first round: a broadcast),
+     * so a rerun round reads exactly what the first attempt read; the driver drops a round's
+     * blocks once the next round has finished.
+     */
+    static final class AllReduce extends ParameterSync {
+        private final String run;
+        private RoundInput start;
+        private long last = -1;
+
+        AllReduce(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, float[] params,
+                  float[][] m, float[][] v, long optimizerStep) {
+            super(sc, spec, workers, localMoments, params.length, optimizerStep);
+            this.start = new RoundInput(params, m, v, optimizerStep);
+            // block names become file names when spilled: letters and digits only
+            this.run = java.util.UUID.randomUUID().toString().replace("-", "");
+        }
+
+        private List<String> averagedNames() {
+            return localMoments ? List.of("p") : List.of("p", "m", "v");
+        }
+
+        private List<String> ownNames() {
+            return localMoments ? List.of("m", "v") : List.of();
+        }
+
+        @Override
+        RoundStats round(long round, long firstBatch, int steps, long step) {
+            Broadcast<RoundInput> input = start == null ? null : sc.broadcast(start);
+            WorkerState.Spec spec = this.spec;
+            String run = this.run;
+            long prev = last;
+            long length = this.length;
+            int workers = this.workers;
+            boolean local = localMoments;
+            long optStep = optimizerStep;
+            List<String> averaged = averagedNames();
+            List<String> own = ownNames();
+            scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Outcome>> task = new TaskBody(
+                    it -> {
+                        int w = it.next();
+                        BarrierTaskContext ctx = BarrierTaskContext.get();
+                        return OutOfMemory.guard("worker " + w + "'s round", () -> {
+                            WorkerState state = WorkerState.get(spec, w);
+                            long bytes = 0;
+                            float[] p;
+                            float[] m;
+                            float[] v;
+                            if (input != null) {
+                                RoundInput in = input.value();
+                                int k = in.firstMoments().length == 1 ? 0 : w;
+                                p = in.params();
+                                m = in.firstMoments()[k];
+                                v = in.secondMoments()[k];
+                            } else {
+                                p = BlockAllReduce.gather(run, prev, "p", length, workers);
+                                bytes += BlockAllReduce.peerShare(length, workers);
+                                if (local) {
+                                    m = new float[(int) length];
+                                    v = new float[(int) length];
+                                    BlockVectors.read(BlockAllReduce.own(run, prev, "m", w), m, 0, length);
+                                    BlockVectors.read(BlockAllReduce.own(run, prev, "v", w), v, 0, length);
+                                } else {
+                                    m = BlockAllReduce.gather(run, prev, "m", length, workers);
+                                    v = BlockAllReduce.gather(run, prev, "v", length, workers);
+                                    bytes += 2 * BlockAllReduce.peerShare(length, workers);
+                                }
+                            }
+                            LocalTrainer.RoundResult r = state.trainer.round(p, m, v, optStep, state.train, firstBatch, steps, step);
+                            boolean anyDiverged = false;
+                            for (String s : ctx.allGather(r.diverged() ? "diverged" : "ok")) {
+                                anyDiverged |= s.equals("diverged");
+                            }
+                            if (anyDiverged) {
+                                return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
+                                        r.diverged(), r.divergedStep(), 0);
+                            }
+                            List<float[]> vectors = local ? List.of(r.params())
+                                    : List.of(r.params(), r.firstMoment(), r.secondMoment());
+                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(ctx, run, round, averaged, vectors, w, workers);
+                            if (local) {
+                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.KEPT);
+                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.KEPT);
+                            }
+                            return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
+                                    false, -1, 2 * (bytes + t.bytesIn()));
+                        });
+                    });
+            scala.reflect.ClassTag<Outcome> tag = ClassTag$.MODULE$.apply(Outcome.class);
+            List<Outcome> outs = new org.apache.spark.api.java.JavaRDD<>(sc.parallelize(range(workers), workers).rdd()
+                    .barrier().mapPartitions(task, false, tag), tag).collect();
+            if (input != null) {
+                input.destroy();
+            }
+            // the first round's inputs are broadcast (4 bytes a float, to every worker); then nothing
+            RoundStats stats = stats(outs, input == null ? 0 : 4L * length * (1 + 2L * momentSets()) * workers);
+            if (stats.divergedWorker() < 0) {
+                start = null; // the driver holds no vector from here on
+                if (prev >= 0) {
+                    BlockAllReduce.remove(run, prev, averaged, own, workers);
+                }
+                last = round;
+            }
+            return stats;
+        }
+
+        @Override
+        float[] params() {
+            return last < 0 ? start.params() : BlockAllReduce.gather(run, last, "p", length, workers);
+        }
+
+        @Override
+        float[][] moments(int k) {
+            if (last < 0) {
+                return new float[][] {start.firstMoments()[k], start.secondMoments()[k]};
+            }
+            if (!localMoments) {
+                return new float[][] {BlockAllReduce.gather(run, last, "m", length, workers),
+                    BlockAllReduce.gather(run, last, "v", length, workers)};
+            }
+            float[] m = new float[(int) length];
+            float[] v = new float[(int) length];
+            BlockVectors.read(BlockAllReduce.own(run, last, "m", k), m, 0, length);
+            BlockVectors.read(BlockAllReduce.own(run, last, "v", k), v, 0, length);
+            return new float[][] {m, v};
+        }
+
+        @Override
+        void close() {
+            if (last >= 0) {
+                BlockAllReduce.remove(run, last, averagedNames(), ownNames(), workers);
+            }
+        }
+    }
+
+    /** A task body for the barrier stage, serialisable, in Java. */
+    interface Body extends java.io.Serializable {
+        Outcome run(java.util.Iterator<Integer> workers) throws Exception;
+    }
+
+    static final class TaskBody extends scala.runtime.AbstractFunction1<scala.collection.Iterator<Integer>,
+            scala.collection.Iterator<Outcome>> implements java.io.Serializable {
+        private final Body body;
+
+        TaskBody(Body body) {
+            this.body = body;
+        }
+
+        @Override
+        public scala.collection.Iterator<Outcome> apply(scala.collection.Iterator<Integer> it) {
+            try {
+                return scala.jdk.javaapi.CollectionConverters.asScala(List.of(body.run(
+                        scala.jdk.javaapi.CollectionConverters.asJava(it))).iterator());
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+}
