@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The BLAS: {@code -Dsparkformer.blas=auto} (the default) takes whichever of the bundled
  * OpenBLAS and Intel MKL (JavaCPP loads mkl_rt under OpenBLAS's name) ran a GEMM faster on this
- * CPU ({@link BlasChoice}); {@code openblas} or {@code mkl} fixes it.
+ * CPU ({@link BlasChoice}); {@code openblas} or {@code mkl} fixes it, as does the environment
+ * variable SPARKFORMER_BLAS when the property is not set.
  */
 public final class Nd4jRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(Nd4jRuntime.class);
@@ -32,6 +33,8 @@ public final class Nd4jRuntime {
     /** JavaCPP's switch for which library its OpenBLAS preset loads. */
     public static final String BLAS_LOAD_PROPERTY = "org.bytedeco.openblas.load";
     public static final String BLAS_PROPERTY = "sparkformer.blas";
+    /** The same switch as an environment variable (how the driver hands its choice to executors). */
+    public static final String BLAS_ENV = "SPARKFORMER_BLAS";
 
     private static volatile String chosen;
 
@@ -50,7 +53,8 @@ public final class Nd4jRuntime {
             System.setProperty(EXTENSION_PROPERTY, chosen);
         }
         if (System.getProperty(BLAS_LOAD_PROPERTY) == null) {
-            String want = System.getProperty(BLAS_PROPERTY, "auto").trim().toLowerCase(Locale.ROOT);
+            String want = System.getProperty(BLAS_PROPERTY, System.getenv().getOrDefault(BLAS_ENV, "auto"))
+                    .trim().toLowerCase(Locale.ROOT);
             boolean mkl = Nd4jRuntime.class.getClassLoader().getResource(MKL_LIBRARY) != null;
             boolean useMkl = switch (want) {
                 case "openblas" -> false;

@@ -65,8 +65,11 @@ public final class ExecutorSettings {
             options = (options + " --add-modules=" + VECTOR_MODULE).trim();
         }
         // the driver's BLAS for every executor: tasks that may rerun elsewhere must give the same bits
-        if (!all.contains(Nd4jRuntime.BLAS_PROPERTY) && !all.contains(Nd4jRuntime.BLAS_LOAD_PROPERTY)) {
-            options = (options + " -D" + Nd4jRuntime.BLAS_PROPERTY + "=" + Nd4jRuntime.blas()).trim();
+        // (an environment variable: Spark refuses executor options that start with -Dspark)
+        String blasKey = "spark.executorEnv." + Nd4jRuntime.BLAS_ENV;
+        if (!conf.contains(blasKey) && !all.contains(Nd4jRuntime.BLAS_PROPERTY) && !all.contains(Nd4jRuntime.BLAS_LOAD_PROPERTY)) {
+            conf.set(blasKey, Nd4jRuntime.blas());
+            set.add(blasKey + "=" + Nd4jRuntime.blas());
         }
         if (!options.equals(conf.get(DEFAULT_JAVA_OPTIONS, ""))) {
             conf.set(DEFAULT_JAVA_OPTIONS, options);

@@ -3,14 +3,13 @@ package io.sparkformer.driver.training;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.api.java.StorageLevels;
 import org.apache.spark.storage.StorageLevel;
 
 /**
  * Averaging W workers' vectors without the driver: a reduce-scatter and an all-gather through
  * Spark's BlockManager, as BigDL's AllReduceParameter does. Inside a barrier stage each worker
- * cuts its vector into W slices and stores them; after the barrier worker w fetches slice w from
+ * cuts its vector into W slices and stores them; worker w waits for and fetches slice w from
  * every peer, averages it and stores the result; the next round (or the driver, to checkpoint)
  * fetches all W averaged slices. Each worker sends and receives about 2P floats per vector
  * whatever W is, and the driver carries only counts.
@@ -41,6 +40,31 @@ final class BlockAllReduce {
         return run + "_r" + round + "_" + vector + "_w" + worker + "_s" + slice;
     }
 
+    static String status(String run, long round, int worker) {
+        return run + "_r" + round + "_status_w" + worker;
+    }
+
+    /** How long a worker waits for a peer's block before the round fails (and Spark reruns it). */
+    static final long WAIT_MILLIS = 600_000;
+
+    /**
+     * Publishes this worker's outcome (diverged or not) and waits for every peer's: true when
+     * any worker of the round diverged, and then no one exchanges anything.
+     */
+    static boolean anyDiverged(String run, long round, int worker, int workers, boolean diverged) {
+        BlockVectors.put(status(run, round, worker), new float[] {diverged ? 1f : 0f}, 0, 1, TRANSIENT);
+        boolean any = diverged;
+        float[] flag = new float[1];
+        for (int w = 0; w < workers; w++) {
+            if (w != worker) {
+                BlockVectors.await(status(run, round, w), WAIT_MILLIS);
+                BlockVectors.read(status(run, round, w), flag, 0, 1);
+                any |= flag[0] != 0f;
+            }
+        }
+        return any;
+    }
+
     static String averaged(String run, long round, String vector, int slice) {
         return run + "_r" + round + "_" + vector + "_avg_s" + slice;
     }
@@ -54,10 +78,11 @@ final class BlockAllReduce {
 
     /**
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
-     * {@code round}: store its slices, wait for every peer, average slice {@code worker}. Every
-     * task of the barrier stage must call it, in the same order.
+     * {@code round}: store its slices, wait for every peer's, average slice {@code worker}.
+     * Every task of the round calls it. Waiting is on the blocks themselves; the barrier stage
+     * only makes Spark start (and rerun) the W tasks together.
      */
-    static Traffic reduceScatter(BarrierTaskContext ctx, String run, long round, List<String> names, List<float[]> vectors,
+    static Traffic reduceScatter(String run, long round, List<String> names, List<float[]> vectors,
                                  int worker, int workers) {
         long t0 = System.nanoTime();
         long out = 0;
@@ -71,7 +96,6 @@ final class BlockAllReduce {
                 }
             }
         }
-        ctx.barrier();
         for (int k = 0; k < names.size(); k++) {
             float[] v = vectors.get(k);
             long from = sliceStart(v.length, workers, worker);
@@ -85,6 +109,7 @@ final class BlockAllReduce {
                     src = v;
                     offset = (int) from;
                 } else {
+                    BlockVectors.await(raw(run, round, names.get(k), w, worker), WAIT_MILLIS);
                     in += BlockVectors.read(raw(run, round, names.get(k), w, worker), peer, 0, n);
                     src = peer;
                     offset = 0;
@@ -107,6 +132,7 @@ final class BlockAllReduce {
         float[] out = new float[Math.toIntExact(length)];
         for (int s = 0; s < workers; s++) {
             long from = sliceStart(length, workers, s);
+            BlockVectors.await(averaged(run, round, vector, s), WAIT_MILLIS);
             BlockVectors.read(averaged(run, round, vector, s), out, from, sliceStart(length, workers, s + 1) - from);
         }
         return out;
@@ -129,6 +155,9 @@ final class BlockAllReduce {
             for (int w = 0; w < workers; w++) {
                 names.add(own(run, round, v, w));
             }
+        }
+        for (int w = 0; w < workers; w++) {
+            names.add(status(run, round, w));
         }
         names.forEach(BlockVectors::remove);
     }

@@ -114,6 +114,30 @@ final class BlockVectors {
         }
     }
 
+    /**
+     * Waits until block {@code name} is stored somewhere (the master knows of it). Polls with a
+     * short backoff: Spark's own barrier() sleeps in whole seconds, which made a 1M-parameter
+     * round's synchronisation take 1-2 s.
+     */
+    static void await(String name, long timeoutMillis) {
+        BlockManager bm = SparkEnv.get().blockManager();
+        BlockId id = id(name);
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        long sleepMicros = 50;
+        while (bm.master().getLocations(id).isEmpty()) {
+            org.apache.spark.TaskContext task = org.apache.spark.TaskContext.get();
+            if (task != null && task.isInterrupted()) {
+                throw new IllegalStateException("interrupted while waiting for block " + name);
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("block " + name + " did not appear within " + timeoutMillis / 1000
+                        + " s: a peer task is stuck or was lost");
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(sleepMicros * 1000);
+            sleepMicros = Math.min(sleepMicros * 2, 20_000);
+        }
+    }
+
     /** Drops a block wherever it is stored; from the driver. */
     static void remove(String name) {
         SparkEnv.get().blockManager().master().removeBlock(id(name));

@@ -3,7 +3,6 @@ package io.sparkformer.driver.training;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 
@@ -215,7 +214,6 @@ abstract class ParameterSync {
             scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Outcome>> task = new TaskBody(
                     it -> {
                         int w = it.next();
-                        BarrierTaskContext ctx = BarrierTaskContext.get();
                         return OutOfMemory.guard("worker " + w + "'s round", () -> {
                             WorkerState state = WorkerState.get(spec, w);
                             long bytes = 0;
@@ -243,17 +241,13 @@ abstract class ParameterSync {
                                 }
                             }
                             LocalTrainer.RoundResult r = state.trainer.round(p, m, v, optStep, state.train, firstBatch, steps, step);
-                            boolean anyDiverged = false;
-                            for (String s : ctx.allGather(r.diverged() ? "diverged" : "ok")) {
-                                anyDiverged |= s.equals("diverged");
-                            }
-                            if (anyDiverged) {
+                            if (BlockAllReduce.anyDiverged(run, round, w, workers, r.diverged())) {
                                 return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
                                         r.diverged(), r.divergedStep(), 0);
                             }
                             List<float[]> vectors = local ? List.of(r.params())
                                     : List.of(r.params(), r.firstMoment(), r.secondMoment());
-                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(ctx, run, round, averaged, vectors, w, workers);
+                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers);
                             if (local) {
                                 BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.KEPT);
                                 BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.KEPT);

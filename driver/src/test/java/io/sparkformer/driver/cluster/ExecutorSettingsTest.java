@@ -32,12 +32,13 @@ class ExecutorSettingsTest {
         assertEquals("3", conf.get("spark.executorEnv.OMP_NUM_THREADS"));
         assertEquals("AUTO,STRICT", conf.get("spark.executorEnv.MKL_CBWR"));
         assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.vector"));
-        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("-Dsparkformer.blas=" + Nd4jRuntime.blas()),
-                "executors run the driver's BLAS");
+        assertEquals(Nd4jRuntime.blas(), conf.get("spark.executorEnv.SPARKFORMER_BLAS"), "executors run the driver's BLAS");
+        assertFalse(conf.get("spark.executor.defaultJavaOptions").contains("-Dspark"), "Spark refuses -Dspark* executor options");
         assertFalse(set.contains("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"));
-        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions",
-                "-Xss4m --add-modules=jdk.incubator.vector -Dsparkformer.blas=openblas");
+        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions", "-Xss4m --add-modules=jdk.incubator.vector")
+                .set("spark.executorEnv.SPARKFORMER_BLAS", "openblas");
         ExecutorSettings.applyDefaults(own, 1);
-        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "neither the module nor the BLAS is set twice");
+        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the module is not added twice");
+        assertEquals("openblas", own.get("spark.executorEnv.SPARKFORMER_BLAS"), "the user's BLAS stays");
     }
 }

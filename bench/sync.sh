@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Seconds and bytes a round spends synchronising, by model size, workers and train.sync, in local
+# mode, each next to one copy of the parameter vector through loopback TCP. Trains 4 rounds of
+# one step (batch 1, block 32: compute is small) on the embedded corpus and reads metrics.jsonl
+# from rounds 2-4 (round 1 also pays the start-up broadcast).
+# Prints one table row per run:
+#   params workers sync | sync_s (median) | bytes/worker | bytes via driver | loopback copy s | peak RSS
+# Usage: bench/sync.sh [sizes] [workers] [syncs]
+#   defaults: "1m 25m 124m" "1 2 4" "driver allreduce"; 124m with 4 workers needs ~40 GB in one
+#   JVM and is skipped here unless asked for.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=${1:-"1m 25m 124m"}
+workers_list=${2:-"1 2 4"}
+syncs=${3:-"driver allreduce"}
+out=${SYNC_BENCH_DIR:-/tmp/sparkformer-sync-bench}
+mkdir -p "$out"
+
+shape() {
+  case "$1" in
+    1m) echo "model.d_model=128 model.n_heads=4 model.n_layers=4 model.d_ff=512" ;;
+    25m) echo "model.d_model=512 model.n_heads=8 model.n_layers=8 model.d_ff=2048" ;;
+    124m) echo "model.d_model=768 model.n_heads=12 model.n_layers=12 model.d_ff=3072 model.vocab_size=50257" ;;
+    *) echo "bench/sync: unknown size $1 (1m, 25m, 124m)" >&2; exit 2 ;;
+  esac
+}
+
+# one copy of n bytes through 127.0.0.1, in seconds (median of 3)
+loopback() {
+  python3 - "$1" <<'EOF'
+import socket, sys, threading, time, statistics
+n = int(sys.argv[1]); chunk = bytes(1 << 20)
+def once():
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    def send():
+        c = socket.create_connection(srv.getsockname()); left = n
+        while left > 0:
+            k = min(left, len(chunk)); c.sendall(chunk[:k]); left -= k
+        c.close()
+    t = threading.Thread(target=send); t0 = time.perf_counter(); t.start()
+    conn, _ = srv.accept(); got = 0
+    while True:
+        b = conn.recv(1 << 20)
+        if not b: break
+        got += len(b)
+    t.join(); dt = time.perf_counter() - t0; conn.close(); srv.close()
+    assert got == n
+    return dt
+print("%.3f" % statistics.median(once() for _ in range(3)))
+EOF
+}
+
+printf '%-6s %-3s %-10s %10s %14s %14s %12s %10s\n' params W sync sync_s bytes/worker bytes/driver loopback_s peak_rss
+for size in $sizes; do
+  for w in $workers_list; do
+    if [ "$size" = 124m ] && [ "$w" -gt 2 ] && [ -z "${SYNC_BENCH_BIG:-}" ]; then
+      echo "# 124m with $w workers skipped (one JVM would need ~$((w * 10)) GB; SYNC_BENCH_BIG=1 runs it)"
+      continue
+    fi
+    for sync in $syncs; do
+      run="$out/$size-w$w-$sync"
+      rm -rf "$run"
+      # shellcheck disable=SC2046
+      /usr/bin/time -f '%M' -o "$run.rss" env SPARKFORMER_DRIVER_MEMORY="${SYNC_BENCH_HEAP:-18g}" \
+        scripts/sparkformer train --output "$run" $(printf -- '--set %s ' $(shape "$size") \
+        "train.workers=$w" "train.sync=$sync" train.batch_size=1 train.block_size=32 model.max_len=32 \
+        train.steps=4 train.local_steps=1 train.warmup=0 eval.every=1000 checkpoint.every=1000 \
+        train.optimizer_state=local) > "$run.log" 2>&1 || { echo "# $size W=$w $sync failed: see $run.log"; continue; }
+      python3 - "$run" "$size" "$w" "$sync" "$(cat "$run.rss")" <<'EOF'
+import json, statistics, sys
+run, size, w, sync, rss = sys.argv[1:]
+rows = [json.loads(l) for l in open(run + "/metrics.jsonl")][1:]
+params = json.load(open(run + "/summary.json"))["parameters"]
+s = statistics.median(r["sync_s"] for r in rows)
+bw = statistics.median(r["sync_bytes_per_worker"] for r in rows)
+bd = statistics.median(r["sync_bytes_driver"] for r in rows)
+print("%s %d %s %.3f %d %d %d %d" % (size, int(w), sync, s, bw, bd, params, int(rss) * 1024))
+EOF
+    done
+  done
+done | while read -r size w sync s bw bd params rss; do
+  case "$size" in \#*) echo "$size $w $sync $s $bw $bd $params $rss"; continue ;; esac
+  printf '%-6s %-3s %-10s %10s %14s %14s %12s %9sM\n' "$size" "$w" "$sync" "$s" "$bw" "$bd" \
+    "$(loopback $((params * 4)))" "$((rss / 1048576))"
+done
