@@ -28,10 +28,13 @@ final class BlockVectors {
 
     private BlockVectors() {}
 
+    /** Marks a lost worker state in a failed job's message: the trainer then resumes from its last checkpoint. */
+    static final String LOST = "sparkformer-lost-worker-state: ";
+
     /** Thrown when a block is nowhere: its executor was lost and it had no replica. */
     static final class MissingBlockException extends IllegalStateException {
         MissingBlockException(String name) {
-            super("sparkformer: block " + name + " is gone (lost with its executor, and no replica survived)");
+            super(LOST + "block " + name + " is gone (lost with its executor, and no replica survived)");
         }
     }
 
@@ -112,6 +115,11 @@ final class BlockVectors {
             carry = have - floats * 4;
             System.arraycopy(buf, floats * 4, buf, 0, carry);
         }
+    }
+
+    /** True when block {@code name} is stored somewhere. */
+    static boolean exists(String name) {
+        return !SparkEnv.get().blockManager().master().getLocations(id(name)).isEmpty();
     }
 
     /**

@@ -54,8 +54,11 @@ abstract class ParameterSync {
                 : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
     }
 
-    /** Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages. */
-    abstract RoundStats round(long round, long firstBatch, int steps, long step);
+    /**
+     * Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages;
+     * {@code checkpointing}: the driver will ask for {@link #moments} after this round.
+     */
+    abstract RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing);
 
     /** The averaged parameters after the last round (or the starting ones). */
     abstract float[] params();
@@ -108,7 +111,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step) {
+        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing) {
             Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
             WorkerState.Spec spec = this.spec;
             List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
@@ -174,9 +177,12 @@ abstract class ParameterSync {
 
     /**
      * Averaging among the workers, in a barrier stage per round. Round r's tasks read round r−1's
-     * averaged slices and their own moments from the BlockManager (the first round: a broadcast),
-     * so a rerun round reads exactly what the first attempt read; the driver drops a round's
-     * blocks once the next round has finished.
+     * averaged slices from the BlockManager (the first round: a broadcast), so a rerun round
+     * reads exactly what the first attempt read; the driver drops a round's blocks once the next
+     * round has finished. Per-worker moments stay in the worker's state between rounds and are
+     * stored as blocks only at checkpoint rounds; a worker whose state is gone (its executor
+     * lost, or a rerun after it had moved on) fails the round with {@link BlockVectors#LOST},
+     * and the trainer resumes from the last checkpoint, which gives the same bits.
      */
     static final class AllReduce extends ParameterSync {
         private final String run;
@@ -200,7 +206,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step) {
+        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing) {
             Broadcast<RoundInput> input = start == null ? null : sc.broadcast(start);
             WorkerState.Spec spec = this.spec;
             String run = this.run;
@@ -229,7 +235,11 @@ abstract class ParameterSync {
                             } else {
                                 p = BlockAllReduce.gather(run, prev, "p", length, workers);
                                 bytes += BlockAllReduce.peerShare(length, workers);
-                                if (local) {
+                                if (local && state.momentsRound == prev) {
+                                    m = state.firstMoment; // still here from the last round: no copy
+                                    v = state.secondMoment;
+                                } else if (local) {
+                                    // published at a checkpoint round, or gone with the executor that held them
                                     m = new float[(int) length];
                                     v = new float[(int) length];
                                     BlockVectors.read(BlockAllReduce.own(run, prev, "m", w), m, 0, length);
@@ -249,8 +259,13 @@ abstract class ParameterSync {
                                     : List.of(r.params(), r.firstMoment(), r.secondMoment());
                             BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers);
                             if (local) {
-                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.KEPT);
-                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.KEPT);
+                                state.firstMoment = r.firstMoment();
+                                state.secondMoment = r.secondMoment();
+                                state.momentsRound = round;
+                                if (checkpointing) {
+                                    BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.KEPT);
+                                    BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.KEPT);
+                                }
                             }
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
                                     false, -1, 2 * (bytes + t.bytesIn()));

@@ -73,8 +73,42 @@ public final class Trainer {
         this.taskThreads = taskThreads;
     }
 
-    /** Trains from scratch, from {@code initFrom}'s weights, or from the run's latest checkpoint. */
+    /** How often a run resumes from its last checkpoint after losing a worker's state. */
+    private static final int RECOVERIES = 3;
+
+    /**
+     * Trains from scratch, from {@code initFrom}'s weights, or from the run's latest checkpoint.
+     * With train.sync allreduce, a worker state lost with its executor (and not replicated)
+     * costs the rounds since the last checkpoint: the run resumes from it, with the same bits.
+     */
     public Summary run(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return attempt == 0 ? runFrom(corpus, resume, initFrom, progress) : runFrom(corpus, true, null, progress);
+            } catch (Exception e) { // Spark's job failures arrive as SparkException, undeclared
+                String lost = lostState(e);
+                if (lost == null || attempt == RECOVERIES || !HadoopFiles.exists(runDir + "/latest", conf)) {
+                    throw e;
+                }
+                LOG.warn("{}; resuming {} from its last checkpoint (recovery {} of {})", lost, runDir, attempt + 1, RECOVERIES);
+            }
+        }
+    }
+
+    /** The lost-state message in a failed job's causes, or null. */
+    private static String lostState(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && m.contains(BlockVectors.LOST)) {
+                int at = m.indexOf(BlockVectors.LOST);
+                int end = m.indexOf('\n', at);
+                return m.substring(at, end < 0 ? m.length() : end);
+            }
+        }
+        return null;
+    }
+
+    private Summary runFrom(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
         long wallStart = System.nanoTime();
         TransformerConfig modelCfg = cfg.transformerConfig(corpus.tokenizer().vocabSize());
         corpus.requireVocabularyFits(modelCfg.vocabSize());
@@ -157,7 +191,8 @@ public final class Trainer {
             long step = round * h;
             int steps = (int) Math.min(h, cfg.train().steps() - step);
             long t0 = System.nanoTime();
-            ParameterSync.RoundStats stats = sync.round(round, step, steps, step);
+            boolean checkpointing = (round + 1) % cfg.checkpoint().every() == 0 || round + 1 == rounds;
+            ParameterSync.RoundStats stats = sync.round(round, step, steps, step, checkpointing);
             if (stats.divergedWorker() >= 0) {
                 metrics.flush();
                 sync.close();

@@ -29,6 +29,10 @@ final class WorkerState {
     final LocalTrainer trainer;
     final BatchSource train;
     final BatchSource validation;
+    /** train.sync allreduce with per-worker moments: the moments after round {@link #momentsRound}, kept here. */
+    long momentsRound = -1;
+    float[] firstMoment;
+    float[] secondMoment;
 
     private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
         this.trainer = trainer;
@@ -53,6 +57,11 @@ final class WorkerState {
             CACHE.put(key, s);
         }
         return s;
+    }
+
+    /** Drops every replica this JVM keeps: what losing the executor does (for tests). */
+    static void forgetAll() {
+        CACHE.clear();
     }
 
     private static WorkerState build(Spec spec, int worker) throws IOException {

@@ -135,6 +135,26 @@ class TrainerTest extends SparkTestBase {
         }
     }
 
+    /** A worker state lost between rounds (its executor gone) costs the rounds since the last checkpoint, not a bit. */
+    @Test
+    void allReduceRecoversALostWorkerStateFromTheLastCheckpoint() throws IOException {
+        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24");
+        JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
+        CorpusBuilder.Corpus c = corpus(viaDriver);
+        Path driverRun = tmp.resolve("driver");
+        Path workerRun = tmp.resolve("allreduce-lost");
+        new Trainer(sc, viaDriver, driverRun.toString(), 1).run(c, false, null, null);
+        int[] forgotten = {0};
+        var summary = new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, false, null, (round, rounds, train, val) -> {
+            if (round == 5 && forgotten[0]++ == 0) {
+                WorkerState.forgetAll(); // in local mode the tasks run in this JVM: as if the executor died
+            }
+        }).values();
+        assertEquals(2, forgotten[0], "round 5 ran twice: once before the loss, once after resuming from round 4");
+        assertEquals(4L, summary.get("resumed_from_round"));
+        assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), "bit-equal to the unbroken run");
+    }
+
     @Test
     void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
         JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");
