@@ -192,7 +192,9 @@ abstract class ParameterSync {
         AllReduce(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, float[] params,
                   float[][] m, float[][] v, long optimizerStep) {
             super(sc, spec, workers, localMoments, params.length, optimizerStep);
-            this.start = new RoundInput(params, m, v, optimizerStep);
+            // a fresh optimizer's moments are zeros: the tasks make their own instead of W sets by broadcast
+            boolean fresh = optimizerStep == 0;
+            this.start = new RoundInput(params, fresh ? null : m, fresh ? null : v, optimizerStep);
             // block names become file names when spilled: letters and digits only
             this.run = java.util.UUID.randomUUID().toString().replace("-", "");
         }
@@ -228,10 +230,15 @@ abstract class ParameterSync {
                             float[] v;
                             if (input != null) {
                                 RoundInput in = input.value();
-                                int k = in.firstMoments().length == 1 ? 0 : w;
                                 p = in.params();
-                                m = in.firstMoments()[k];
-                                v = in.secondMoments()[k];
+                                if (in.firstMoments() == null) {
+                                    m = new float[(int) length];
+                                    v = new float[(int) length];
+                                } else {
+                                    int k = in.firstMoments().length == 1 ? 0 : w;
+                                    m = in.firstMoments()[k];
+                                    v = in.secondMoments()[k];
+                                }
                             } else {
                                 p = BlockAllReduce.gather(run, prev, "p", length, workers);
                                 bytes += BlockAllReduce.peerShare(length, workers);
@@ -278,7 +285,8 @@ abstract class ParameterSync {
                 input.destroy();
             }
             // the first round's inputs are broadcast (4 bytes a float, to every worker); then nothing
-            RoundStats stats = stats(outs, input == null ? 0 : 4L * length * (1 + 2L * momentSets()) * workers);
+            RoundStats stats = stats(outs, input == null ? 0
+                    : 4L * length * (1 + (start.firstMoments() == null ? 0 : 2L * momentSets())) * workers);
             if (stats.divergedWorker() < 0) {
                 start = null; // the driver holds no vector from here on
                 if (prev >= 0) {
@@ -297,7 +305,8 @@ abstract class ParameterSync {
         @Override
         float[][] moments(int k) {
             if (last < 0) {
-                return new float[][] {start.firstMoments()[k], start.secondMoments()[k]};
+                return start.firstMoments() == null ? new float[][] {new float[(int) length], new float[(int) length]}
+                        : new float[][] {start.firstMoments()[k], start.secondMoments()[k]};
             }
             if (!localMoments) {
                 return new float[][] {BlockAllReduce.gather(run, last, "m", length, workers),
