@@ -20,8 +20,10 @@ import org.apache.spark.storage.StorageLevel;
  * rerun round reads the same inputs. Block names carry the run and the round.
  */
 final class BlockAllReduce {
-    /** Survives one executor's loss: the averaged slices and each worker's moments. */
+    /** Survives one executor's loss: the averaged slices (and moments at checkpoint rounds). */
     static final StorageLevel KEPT = StorageLevels.MEMORY_AND_DISK_SER_2;
+    /** Local mode has one BlockManager: a second replica has nowhere to go. */
+    static final StorageLevel KEPT_LOCAL = StorageLevels.MEMORY_AND_DISK_SER;
     /** Needed only until the slice's owner has averaged it. */
     static final StorageLevel TRANSIENT = StorageLevels.MEMORY_ONLY_SER;
 
@@ -83,7 +85,7 @@ final class BlockAllReduce {
      * only makes Spark start (and rerun) the W tasks together.
      */
     static Traffic reduceScatter(String run, long round, List<String> names, List<float[]> vectors,
-                                 int worker, int workers) {
+                                 int worker, int workers, StorageLevel kept) {
         long t0 = System.nanoTime();
         long out = 0;
         long in = 0;
@@ -122,7 +124,7 @@ final class BlockAllReduce {
             for (int i = 0; i < n; i++) {
                 avg[i] = (float) (sum[i] / workers);
             }
-            out += BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, KEPT);
+            out += BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, kept);
         }
         return new Traffic(out, in, (System.nanoTime() - t0) / 1e9);
     }

@@ -217,6 +217,7 @@ abstract class ParameterSync {
             int workers = this.workers;
             boolean local = localMoments;
             long optStep = optimizerStep;
+            org.apache.spark.storage.StorageLevel kept = sc.isLocal() ? BlockAllReduce.KEPT_LOCAL : BlockAllReduce.KEPT;
             List<String> averaged = averagedNames();
             List<String> own = ownNames();
             scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Outcome>> task = new TaskBody(
@@ -264,14 +265,14 @@ abstract class ParameterSync {
                             }
                             List<float[]> vectors = local ? List.of(r.params())
                                     : List.of(r.params(), r.firstMoment(), r.secondMoment());
-                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers);
+                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept);
                             if (local) {
                                 state.firstMoment = r.firstMoment();
                                 state.secondMoment = r.secondMoment();
                                 state.momentsRound = round;
                                 if (checkpointing) {
-                                    BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.KEPT);
-                                    BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.KEPT);
+                                    BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, kept);
+                                    BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, kept);
                                 }
                             }
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
