@@ -54,11 +54,8 @@ abstract class ParameterSync {
                 : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
     }
 
-    /**
-     * Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages;
-     * {@code checkpointing}: the driver will ask for {@link #moments} after this round.
-     */
-    abstract RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing);
+    /** Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages. */
+    abstract RoundStats round(long round, long firstBatch, int steps, long step);
 
     /** The averaged parameters after the last round (or the starting ones). */
     abstract float[] params();
@@ -111,7 +108,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing) {
+        RoundStats round(long round, long firstBatch, int steps, long step) {
             Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
             WorkerState.Spec spec = this.spec;
             List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
@@ -179,10 +176,11 @@ abstract class ParameterSync {
      * Averaging among the workers, in a barrier stage per round. Round r's tasks read round r−1's
      * averaged slices from the BlockManager (the first round: a broadcast), so a rerun round
      * reads exactly what the first attempt read; the driver drops a round's blocks once the next
-     * round has finished. Per-worker moments stay in the worker's state between rounds and are
-     * stored as blocks only at checkpoint rounds; a worker whose state is gone (its executor
-     * lost, or a rerun after it had moved on) fails the round with {@link BlockVectors#LOST},
-     * and the trainer resumes from the last checkpoint, which gives the same bits.
+     * round has finished. Per-worker moments stay in the worker's state between rounds (read
+     * from there when the task runs where it ran before) and are stored as blocks too, since a
+     * barrier stage may place worker w on another executor; a worker whose moments are gone
+     * everywhere fails the round with {@link BlockVectors#LOST}, and the trainer resumes from
+     * the last checkpoint, which gives the same bits.
      */
     static final class AllReduce extends ParameterSync {
         private final String run;
@@ -208,7 +206,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpointing) {
+        RoundStats round(long round, long firstBatch, int steps, long step) {
             Broadcast<RoundInput> input = start == null ? null : sc.broadcast(start);
             WorkerState.Spec spec = this.spec;
             String run = this.run;
@@ -270,10 +268,10 @@ abstract class ParameterSync {
                                 state.firstMoment = r.firstMoment();
                                 state.secondMoment = r.secondMoment();
                                 state.momentsRound = round;
-                                if (checkpointing) {
-                                    BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, kept);
-                                    BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, kept);
-                                }
+                                // also as blocks, every round: Spark may run worker w's next task on
+                                // another executor (seen on the standalone cluster from round 2 on)
+                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, kept);
+                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, kept);
                             }
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
                                     false, -1, 2 * (bytes + t.bytesIn()));

@@ -191,8 +191,7 @@ public final class Trainer {
             long step = round * h;
             int steps = (int) Math.min(h, cfg.train().steps() - step);
             long t0 = System.nanoTime();
-            boolean checkpointing = (round + 1) % cfg.checkpoint().every() == 0 || round + 1 == rounds;
-            ParameterSync.RoundStats stats = sync.round(round, step, steps, step, checkpointing);
+            ParameterSync.RoundStats stats = sync.round(round, step, steps, step);
             if (stats.divergedWorker() >= 0) {
                 metrics.flush();
                 sync.close();
