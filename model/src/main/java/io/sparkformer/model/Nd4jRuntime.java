@@ -66,7 +66,7 @@ public final class Nd4jRuntime {
                     yield true;
                 }
                 case "auto" -> mkl && isCpuBackendPresent() && BlasChoice.choose(isIntel()).equals("mkl");
-                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " must be auto, openblas or mkl, got '"
+                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " (or " + BLAS_ENV + ") must be auto, openblas or mkl, got '"
                         + want + "'");
             };
             if (useMkl) {
