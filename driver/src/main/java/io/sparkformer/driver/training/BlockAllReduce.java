@@ -75,25 +75,20 @@ final class BlockAllReduce {
         return run + "_r" + round + "_" + vector + "_own_w" + worker;
     }
 
-    /** Bytes one worker stored and fetched, and the seconds it spent exchanging. */
-    record Traffic(long bytesOut, long bytesIn, double seconds) implements java.io.Serializable {}
-
     /**
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
      * {@code round}: store its slices, wait for every peer's, average slice {@code worker}.
      * Every task of the round calls it. Waiting is on the blocks themselves; the barrier stage
-     * only makes Spark start (and rerun) the W tasks together.
+     * only makes Spark start (and rerun) the W tasks together. Returns the bytes it fetched.
      */
-    static Traffic reduceScatter(String run, long round, List<String> names, List<float[]> vectors,
+    static long reduceScatter(String run, long round, List<String> names, List<float[]> vectors,
                                  int worker, int workers, StorageLevel kept) {
-        long t0 = System.nanoTime();
-        long out = 0;
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
             float[] v = vectors.get(k);
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
-                    out += BlockVectors.put(raw(run, round, names.get(k), worker, s), v,
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), v,
                             sliceStart(v.length, workers, s), sliceStart(v.length, workers, s + 1), TRANSIENT);
                 }
             }
@@ -124,9 +119,9 @@ final class BlockAllReduce {
             for (int i = 0; i < n; i++) {
                 avg[i] = (float) (sum[i] / workers);
             }
-            out += BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, kept);
+            BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, kept);
         }
-        return new Traffic(out, in, (System.nanoTime() - t0) / 1e9);
+        return in;
     }
 
     /** The averaged vector of {@code round}: all W slices, from wherever they are stored. */

@@ -263,7 +263,7 @@ abstract class ParameterSync {
                             }
                             List<float[]> vectors = local ? List.of(r.params())
                                     : List.of(r.params(), r.firstMoment(), r.secondMoment());
-                            BlockAllReduce.Traffic t = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept);
+                            long reduced = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept);
                             if (local) {
                                 state.firstMoment = r.firstMoment();
                                 state.secondMoment = r.secondMoment();
@@ -274,7 +274,7 @@ abstract class ParameterSync {
                                 BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, kept);
                             }
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
-                                    false, -1, 2 * (bytes + t.bytesIn()));
+                                    false, -1, 2 * (bytes + reduced)); // what it fetched, and as much served
                         });
                     });
             scala.reflect.ClassTag<Outcome> tag = ClassTag$.MODULE$.apply(Outcome.class);
