@@ -47,8 +47,15 @@ abstract class ParameterSync {
         this.optimizerStep = optimizerStep;
     }
 
+    /** {@code m} and {@code v} may hold nulls on a fresh run (optimizerStep 0): zero moments. */
     static ParameterSync of(String kind, JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments,
                             float[] params, float[][] m, float[][] v, long optimizerStep) {
+        if (!kind.equals("allreduce")) { // the driver ships every moment set, zeros included
+            for (int k = 0; k < m.length; k++) {
+                m[k] = m[k] == null ? new float[params.length] : m[k];
+                v[k] = v[k] == null ? new float[params.length] : v[k];
+            }
+        }
         return kind.equals("allreduce")
                 ? new AllReduce(sc, spec, workers, localMoments, params, m, v, optimizerStep)
                 : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);

@@ -130,8 +130,9 @@ public final class Trainer {
         }
         int p = (int) parameterCount;
         float[] params;
-        float[][] m = new float[localMoments ? workers : 1][p];
-        float[][] v = new float[localMoments ? workers : 1][p];
+        // filled on resume; a fresh run's zero moments are made where they are used (ParameterSync)
+        float[][] m = new float[localMoments ? workers : 1][];
+        float[][] v = new float[localMoments ? workers : 1][];
         long optimizerStep = 0;
         long startRound = 0;
         Metrics metrics = new Metrics(runDir, conf);
