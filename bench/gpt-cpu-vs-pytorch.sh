@@ -3,9 +3,9 @@
 # PyTorch (bench/pytorch/gpt_cpu.py at its best thread setting here, one thread), alternated
 # ROUNDS times so all see the same machine load. Prints each run's RESULT, the medians, and the
 # ratio of tokens/s for each path against PyTorch's best.
-# PyTorch runs twice a round when native-env.sh names OpenBLAS's kernels for this CPU (Intel CPUs
-# newer than OpenBLAS's tables, where Debian's OpenBLAS falls back to Prescott kernels): as
-# installed, and with the same OPENBLAS_CORETYPE the project's launchers set.
+# PyTorch runs twice a round when the project names OpenBLAS's kernels for this CPU
+# (io.sparkformer.model.OpenBlasKernels: CPUs newer than OpenBLAS's tables, where Debian's
+# OpenBLAS may fall back to older kernels): as installed, and with that OPENBLAS_CORETYPE.
 # Needs Debian's python3-torch and libopenblas0-pthread.
 # Usage: bench/gpt-cpu-vs-pytorch.sh [rounds] [steps]
 set -euo pipefail
@@ -16,7 +16,8 @@ python=${PYTHON:-/usr/bin/python3}
 "$python" -c 'import torch' 2>/dev/null || { echo "needs PyTorch: apt-get install python3-torch libopenblas0-pthread" >&2; exit 2; }
 bench/gpt-cpu.sh 5 2 > /dev/null   # build once, outside the timing
 grep -m1 'model name' /proc/cpuinfo
-core=$(bash -c 'source scripts/lib/native-env.sh; echo "${OPENBLAS_CORETYPE:-}"')
+source scripts/lib/classpath.sh
+core=$(java -cp "$(sparkformer_test_classpath model)" io.sparkformer.model.OpenBlasKernels)
 declare -A runs=([openblas]="" [mkl]="" [pytorch]="" [pytorch_core]="")
 value() { sed -n 's/^RESULT .*tokens_per_s=\([0-9.]*\).*/\1/p'; }
 for r in $(seq "$rounds"); do

@@ -16,5 +16,5 @@ case "${BLAS:-auto}" in
   *) echo "gpt-cpu: BLAS must be auto, openblas or mkl, got $BLAS" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
-exec java -Xmx2g --add-modules=jdk.incubator.vector ${JAVA_OPTS:-} "${blas[@]}" -cp "$cp" \
+exec java -Xmx2g --add-modules=jdk.incubator.vector,jdk.incubator.foreign --enable-native-access=ALL-UNNAMED ${JAVA_OPTS:-} "${blas[@]}" -cp "$cp" \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn io.sparkformer.model.bench.GptCpuBenchmark "$@" 2> >(grep -v 'incubator modules' >&2)

@@ -6,10 +6,8 @@
 # - passive waiting: spinning OpenMP threads starve the BLAS threads (it halved the step time);
 # - MKL (on Intel CPUs, see Nd4jRuntime): conditional numerical reproducibility with a fixed
 #   thread count, so its GEMMs give the same bits with any number of threads (about 1% of a step).
-# - OpenBLAS's kernels on Intel CPUs newer than its tables: the bundled OpenBLAS (0.3.19) takes
-#   an Emerald Rapids Xeon for a Prescott and runs SSE3 kernels at 9-17 GFLOP/s instead of
-#   66-76 with its AVX-512 ones (BlasChoice's timing, one thread). The kernels are named from
-#   the CPU's own flags; on AMD CPUs its detection was right and is left alone.
+# OpenBLAS's kernels are named in the JVM itself (io.sparkformer.model.OpenBlasKernels, from the
+# CPU's flags: the bundled OpenBLAS takes a Zen 4 for a Zen and an Emerald Rapids for a Prescott).
 # Values already in the environment win.
 _sparkformer_cores=$(nproc 2>/dev/null || echo 2)
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$_sparkformer_cores}"
@@ -17,13 +15,4 @@ export MKL_NUM_THREADS="${MKL_NUM_THREADS:-$_sparkformer_cores}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 export MKL_DYNAMIC="${MKL_DYNAMIC:-FALSE}"
 export MKL_CBWR="${MKL_CBWR:-AUTO,STRICT}"
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q -m1 'GenuineIntel' /proc/cpuinfo 2>/dev/null; then
-  _sparkformer_flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
-  case "$_sparkformer_flags" in
-    *" avx512_bf16 "*) export OPENBLAS_CORETYPE=Cooperlake ;;
-    *" avx512bw "*) export OPENBLAS_CORETYPE=SkylakeX ;;
-    *" avx2 "*) export OPENBLAS_CORETYPE=Haswell ;;
-  esac
-  unset _sparkformer_flags
-fi
 unset _sparkformer_cores

@@ -279,7 +279,7 @@ public final class Cli implements Callable<Integer> {
         private static void logNativeSettings(SparkConf conf, List<String> envDefaults, int taskThreads) {
             System.out.printf("sparkformer: driver ND4J linux-x86_64%s, BLAS %s, %d threads per training task, OMP_NUM_THREADS=%s,"
                             + " OMP_WAIT_POLICY=%s, javacpp.maxbytes=%s, javacpp.maxphysicalbytes=%s%n",
-                    System.getProperty(Nd4jRuntime.EXTENSION_PROPERTY, "?"), Nd4jRuntime.blas(), taskThreads,
+                    System.getProperty(Nd4jRuntime.EXTENSION_PROPERTY, "?"), Nd4jRuntime.blasDescription(), taskThreads,
                     System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), System.getenv().getOrDefault("OMP_WAIT_POLICY", "unset"),
                     System.getProperty("org.bytedeco.javacpp.maxbytes", "default (= -Xmx)"),
                     System.getProperty("org.bytedeco.javacpp.maxphysicalbytes", "default (2 x -Xmx)"));

@@ -110,6 +110,10 @@ public final class BlasChoice {
         for (String v : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
             pb.environment().put(v, "1");
         }
+        // the kernels this process named for OpenBLAS (setenv does not reach Java's copy of the environment)
+        if (!OpenBlasKernels.current().isEmpty()) {
+            pb.environment().put(OpenBlasKernels.ENV, OpenBlasKernels.current());
+        }
         Process p = pb.start();
         String out;
         try (InputStream in = p.getInputStream()) {
@@ -224,6 +228,7 @@ public final class BlasChoice {
     /** The CPU's model and flags and the libraries' jars: what the rates depend on. */
     static String key() {
         StringBuilder what = new StringBuilder(Nd4jRuntime.cpuModel()).append('\n');
+        what.append("OpenBLAS kernels ").append(OpenBlasKernels.current()).append('\n');
         what.append(String.join(" ", new TreeSet<>(Nd4jRuntime.cpuFlags()))).append('\n');
         for (String entry : classPath()) {
             String name = Path.of(entry).getFileName() == null ? entry : Path.of(entry).getFileName().toString();

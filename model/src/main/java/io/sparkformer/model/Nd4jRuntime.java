@@ -52,6 +52,9 @@ public final class Nd4jRuntime {
             chosen = choose(cpuFlags(), Nd4jRuntime::bundled);
             System.setProperty(EXTENSION_PROPERTY, chosen);
         }
+        if (isCpuBackendPresent()) {
+            OpenBlasKernels.apply();
+        }
         if (System.getProperty(BLAS_LOAD_PROPERTY) == null) {
             String want = System.getProperty(BLAS_PROPERTY, System.getenv().getOrDefault(BLAS_ENV, "auto"))
                     .trim().toLowerCase(Locale.ROOT);
@@ -73,7 +76,7 @@ public final class Nd4jRuntime {
                 System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
             }
         }
-        LOG.debug("ND4J native build: linux-x86_64{}, BLAS {}", chosen, blas());
+        LOG.debug("ND4J native build: linux-x86_64{}, BLAS {}", chosen, blasDescription());
         return chosen;
     }
 
@@ -82,6 +85,12 @@ public final class Nd4jRuntime {
     /** "mkl" or "openblas": what ND4J's GEMMs run on once loaded. */
     public static String blas() {
         return "mkl_rt".equals(System.getProperty(BLAS_LOAD_PROPERTY)) ? "mkl" : "openblas";
+    }
+
+    /** The BLAS, and OpenBLAS's kernel set when it runs ("openblas (SkylakeX kernels)"). */
+    public static String blasDescription() {
+        String kernels = OpenBlasKernels.loaded().orElse(OpenBlasKernels.current());
+        return blas().equals("openblas") ? "openblas (" + (kernels.isEmpty() ? "its own pick of" : kernels) + " kernels)" : blas();
     }
 
     /** The CPU's model name from /proc/cpuinfo, or "unknown". */
@@ -98,7 +107,7 @@ public final class Nd4jRuntime {
         return "unknown";
     }
 
-    private static boolean isIntel() {
+    static boolean isIntel() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
                 if (line.startsWith("vendor_id")) {

@@ -45,7 +45,8 @@ class NativeThreadsTest {
     /** Runs StepHash in a new JVM with the given BLAS, OMP_NUM_THREADS and task threads. */
     private static String hash(String blas, int ompThreads, int taskThreads) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules=jdk.incubator.vector", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+                "--add-modules=jdk.incubator.vector,jdk.incubator.foreign", "--enable-native-access=ALL-UNNAMED", "-Xmx1g",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
         if (blas.equals("mkl")) {
             cmd.add("-D" + Nd4jRuntime.BLAS_LOAD_PROPERTY + "=mkl_rt");
         } else {

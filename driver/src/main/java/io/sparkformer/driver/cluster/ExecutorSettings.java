@@ -48,7 +48,8 @@ public final class ExecutorSettings {
     /**
      * Sets each default the user has not set; returns the keys it set. Executors also get the
      * Vector API module, which the model's host loops use when it is there (same bits without),
-     * and the BLAS the driver chose (call {@link Nd4jRuntime#init()} first).
+     * the foreign linker, with which each executor names OpenBLAS's kernels for its own CPU
+     * (OpenBlasKernels), and the BLAS the driver chose (call {@link Nd4jRuntime#init()} first).
      */
     public static List<String> applyDefaults(SparkConf conf, int threads) {
         List<String> set = new ArrayList<>();
@@ -61,8 +62,13 @@ public final class ExecutorSettings {
         }
         String options = conf.get(DEFAULT_JAVA_OPTIONS, "");
         String all = options + " " + conf.get("spark.executor.extraJavaOptions", "");
-        if (!all.contains(VECTOR_MODULE)) {
-            options = (options + " --add-modules=" + VECTOR_MODULE).trim();
+        for (String module : MODULES) {
+            if (!all.contains(module)) {
+                options = (options + " --add-modules=" + module).trim();
+            }
+        }
+        if (!all.contains(NATIVE_ACCESS)) {
+            options = (options + " " + NATIVE_ACCESS).trim();
         }
         // the driver's BLAS for every executor: tasks that may rerun elsewhere must give the same bits
         // (an environment variable: Spark refuses executor options that start with -Dspark)
@@ -79,7 +85,9 @@ public final class ExecutorSettings {
     }
 
     private static final String DEFAULT_JAVA_OPTIONS = "spark.executor.defaultJavaOptions";
-    private static final String VECTOR_MODULE = "jdk.incubator.vector";
+    /** The Vector API (host loops) and the foreign linker (OpenBlasKernels' setenv). */
+    private static final List<String> MODULES = List.of("jdk.incubator.vector", "jdk.incubator.foreign");
+    private static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
 
     /** The driver-side memory settings that decide whether ND4J's off-heap memory fits. */
     public static String describeConf(SparkConf conf) {
@@ -123,7 +131,7 @@ public final class ExecutorSettings {
             host = "?";
         }
         return new Report(host, ProcessHandle.current().pid(), Runtime.getRuntime().maxMemory(), Pointer.maxBytes(),
-                Pointer.maxPhysicalBytes(), build, Nd4jRuntime.blas(), NativeThreads.blasThreads(), threads.toString(), cache);
+                Pointer.maxPhysicalBytes(), build, Nd4jRuntime.blasDescription(), NativeThreads.blasThreads(), threads.toString(), cache);
     }
 
     /** One report per worker slot, gathered by a small job (it also warms ND4J's natives up). */

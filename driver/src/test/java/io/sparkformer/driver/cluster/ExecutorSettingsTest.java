@@ -32,13 +32,17 @@ class ExecutorSettingsTest {
         assertEquals("3", conf.get("spark.executorEnv.OMP_NUM_THREADS"));
         assertEquals("AUTO,STRICT", conf.get("spark.executorEnv.MKL_CBWR"));
         assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.vector"));
+        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.foreign"),
+                "executors name OpenBLAS's kernels through the foreign linker");
+        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--enable-native-access=ALL-UNNAMED"));
         assertEquals(Nd4jRuntime.blas(), conf.get("spark.executorEnv.SPARKFORMER_BLAS"), "executors run the driver's BLAS");
         assertFalse(conf.get("spark.executor.defaultJavaOptions").contains("-Dspark"), "Spark refuses -Dspark* executor options");
         assertFalse(set.contains("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"));
-        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions", "-Xss4m --add-modules=jdk.incubator.vector")
+        SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions",
+                        "-Xss4m --add-modules=jdk.incubator.vector,jdk.incubator.foreign --enable-native-access=ALL-UNNAMED")
                 .set("spark.executorEnv.SPARKFORMER_BLAS", "openblas");
         ExecutorSettings.applyDefaults(own, 1);
-        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the module is not added twice");
+        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the modules are not added twice");
         assertEquals("openblas", own.get("spark.executorEnv.SPARKFORMER_BLAS"), "the user's BLAS stays");
     }
 }

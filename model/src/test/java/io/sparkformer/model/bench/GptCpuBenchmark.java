@@ -69,7 +69,7 @@ public final class GptCpuBenchmark {
         double mfu = 6.0 * params * tokensPerS / (gflops * 1e9);
         System.out.printf("CPU %s; native build: linux-x86_64%s, BLAS %s with %d threads, params %d, last loss %.4f"
                         + " (random tokens: ln 65 = %.4f)%n",
-                cpuModel(), ext, Nd4jRuntime.blas(), io.sparkformer.model.NativeThreads.blasThreads(), params, loss, Math.log(65));
+                cpuModel(), ext, Nd4jRuntime.blasDescription(), io.sparkformer.model.NativeThreads.blasThreads(), params, loss, Math.log(65));
         System.out.printf("step ms: median %.1f, min %.1f, max %.1f over %d steps%n", msPerStep,
                 Arrays.stream(ms).min().orElse(0), Arrays.stream(ms).max().orElse(0), steps);
         System.out.printf("median ms: forward %.1f, backward %.1f, clip+adamw %.1f; of the step, GEMMs %.1f and the rest %.1f%n",
