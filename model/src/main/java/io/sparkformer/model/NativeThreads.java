@@ -10,14 +10,15 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>What a step computes depends on one thread count only: the BLAS's. OpenBLAS splits a
  * transposed GEMM differently with 1 and 2 threads, so the last bits of a weight gradient follow
- * the count; everything else a float32 step does runs in the model's own single-threaded loops
- * (see layers.FloatKernels), and MKL under conditional numerical reproducibility (MKL_CBWR
- * STRICT) gives the same bits with any count. So a task sets its BLAS threads from the cores it
- * was given, at the start of its work: local mode and a cluster then compute the same numbers
- * whenever their tasks have the same cores, and W tasks sharing one JVM in local mode each get
- * their share instead of all of them.
+ * the count; everything else a float32 step does runs in the model's own loops (see
+ * layers.FloatKernels), which split their work by the data's shape alone and give the same bits
+ * on any number of threads (layers.HostThreads), and MKL under conditional numerical
+ * reproducibility (MKL_CBWR STRICT) gives the same bits with any count. So a task sets its BLAS
+ * and host-loop threads from the cores it was given, at the start of its work: local mode and a
+ * cluster then compute the same numbers whenever their tasks have the same cores, and W tasks
+ * sharing one JVM in local mode each get their share instead of all of them.
  *
- * <p>The BLAS's thread count is per process; tasks that share a JVM get the same count, so they
+ * <p>The thread counts are per process; tasks that share a JVM get the same count, so they
  * agree on it.
  */
 public final class NativeThreads {
@@ -40,7 +41,7 @@ public final class NativeThreads {
         return env;
     }
 
-    /** Gives the BLAS and libnd4j's own loops {@code threads} threads; cheap when unchanged. */
+    /** Gives the BLAS, libnd4j's own loops and the host loops {@code threads} threads; cheap when unchanged. */
     public static synchronized void apply(int threads) {
         if (threads < 1) {
             throw new IllegalArgumentException("a task needs at least one thread, got " + threads);
@@ -52,6 +53,7 @@ public final class NativeThreads {
         Nd4j.factory().blas().setMaxThreads(threads);
         // libnd4j cannot grow its pool past OMP_NUM_THREADS, only use fewer of them
         Nd4j.getEnvironment().setMaxMasterThreads(Math.min(threads, Nd4j.getEnvironment().maxThreads()));
+        io.sparkformer.model.layers.HostThreads.set(threads);
         applied = threads;
     }
 

@@ -67,7 +67,14 @@ class OpenBlasKernelsTest {
             cmd.addAll(List.of("--add-modules=jdk.incubator.foreign", "--enable-native-access=ALL-UNNAMED"));
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Loaded.class.getName()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        // an environment of its own: a child given none inherits this JVM's native one, where
+        // Nd4jRuntime may have named the kernels already (System.getenv does not show that)
+        pb.environment().remove(OpenBlasKernels.ENV);
+        if (System.getenv(OpenBlasKernels.ENV) != null) {
+            pb.environment().put(OpenBlasKernels.ENV, System.getenv(OpenBlasKernels.ENV));
+        }
+        Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the child JVM did not finish");
         assertEquals(0, p.exitValue(), out);

@@ -60,6 +60,80 @@ final class ElementMath {
         }
     }
 
+    // ------------------------------------------------------------------ reductions
+    // Eight running sums in float, element i of a range into sum i mod 8, then a fixed tree: the
+    // same bits on every path, and eight independent chains of additions keep the FP units busy
+    // where one chain (or four in double) waits on each add's latency. Plain Java on purpose: a
+    // Vector API version ran no faster on rows of 64-128, and its second species made C2 fall
+    // back to boxed vectors in the exp and Φ loops (a step's host time 28 -> 50 ms).
+
+    /** Σ a[from, from + n). */
+    static float sum(float[] a, int from, int n) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int i = from;
+        for (int end = from + (n & ~7); i < end; i += 8) {
+            s0 += a[i];
+            s1 += a[i + 1];
+            s2 += a[i + 2];
+            s3 += a[i + 3];
+            s4 += a[i + 4];
+            s5 += a[i + 5];
+            s6 += a[i + 6];
+            s7 += a[i + 7];
+        }
+        for (int end = from + n; i < end; i++) {
+            s0 += a[i];
+        }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    }
+
+    /** Σ a[aFrom + i]·b[bFrom + i] over i < n, each product rounded to float before it is added. */
+    static float dot(float[] a, int aFrom, float[] b, int bFrom, int n) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int i = 0;
+        for (int end = n & ~7; i < end; i += 8) {
+            int p = aFrom + i;
+            int q = bFrom + i;
+            s0 += a[p] * b[q];
+            s1 += a[p + 1] * b[q + 1];
+            s2 += a[p + 2] * b[q + 2];
+            s3 += a[p + 3] * b[q + 3];
+            s4 += a[p + 4] * b[q + 4];
+            s5 += a[p + 5] * b[q + 5];
+            s6 += a[p + 6] * b[q + 6];
+            s7 += a[p + 7] * b[q + 7];
+        }
+        for (; i < n; i++) {
+            s0 += a[aFrom + i] * b[bFrom + i];
+        }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    }
+
+    /** max of a[from, from + n): Math.max is exact, so the order does not change the bits. */
+    static float max(float[] a, int from, int n) {
+        float m0 = Float.NEGATIVE_INFINITY, m1 = m0, m2 = m0, m3 = m0;
+        int i = from;
+        for (int end = from + (n & ~3); i < end; i += 4) {
+            m0 = Math.max(m0, a[i]);
+            m1 = Math.max(m1, a[i + 1]);
+            m2 = Math.max(m2, a[i + 2]);
+            m3 = Math.max(m3, a[i + 3]);
+        }
+        for (int end = from + n; i < end; i++) {
+            m0 = Math.max(m0, a[i]);
+        }
+        return Math.max(Math.max(m0, m1), Math.max(m2, m3));
+    }
+
+    /** dg[c] += dy[from + c]·x[from + c] (the product in float) and db[c] += dy[from + c], c < d. */
+    static void addColumnSums(double[] dg, double[] db, float[] dy, float[] x, int from, int d) {
+        for (int c = 0; c < d; c++) {
+            float v = dy[from + c];
+            dg[c] += v * x[from + c];
+            db[c] += v;
+        }
+    }
+
     /**
      * e^x to about 2 ulp: x = k·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its Taylor series to r⁷,
      * 2^k from the exponent bits. 0 below MIN_ARG, +∞ above MAX_ARG.

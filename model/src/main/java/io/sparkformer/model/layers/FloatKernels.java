@@ -1,7 +1,5 @@
 package io.sparkformer.model.layers;
 
-import java.nio.FloatBuffer;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -49,7 +47,7 @@ final class FloatKernels {
     /** Copies n values of a, from element {@code from} of the array, into scratch {@code slot}. */
     private static float[] read(INDArray a, long from, int n, int slot) {
         float[] out = scratch(slot, n);
-        nio(a).get(Math.toIntExact(a.offset() + from), out, 0, n);
+        NativeCopy.toArray(a, from, out, n);
         return out;
     }
 
@@ -58,31 +56,41 @@ final class FloatKernels {
     }
 
     private static void write(float[] src, INDArray a, long from, int n) {
-        nio(a).put(Math.toIntExact(a.offset() + from), src, 0, n);
+        NativeCopy.fromArray(src, a, from, n);
     }
 
     private static void write(float[] src, INDArray a) {
         write(src, a, 0, Math.toIntExact(a.length()));
     }
 
-    private static FloatBuffer nio(INDArray a) {
-        return a.data().asNioFloat();
-    }
+    /**
+     * Whole buffers are walked in pieces of about CHUNK elements that hold whole rows: scratch
+     * stays small at any model size, and the pieces run on the task's threads (HostThreads). A
+     * piece's size depends on the data's shape alone, so the bits do not depend on the threads.
+     */
+    private static final int CHUNK = 1 << 14;
 
-    /** Whole buffers are walked in chunks so scratch stays small at any model size. */
-    private static final int CHUNK = 1 << 16;
-
-    /** The work on elements [from, from + len) of a buffer. */
+    /** The work on elements [from, from + len) of a buffer, piece {@code index} of the split. */
     private interface Chunk {
-        void run(long from, int len);
+        void run(int index, long from, int len);
     }
 
-    /** Walks {@code total} elements in chunks of about CHUNK that hold whole rows of {@code row}. */
+    /** Elements per piece: about CHUNK, whole rows of {@code row}. */
+    private static long pieceSize(int row) {
+        return (long) Math.max(1, CHUNK / row) * row;
+    }
+
+    private static int pieces(long total, int row) {
+        return Math.toIntExact((total + pieceSize(row) - 1) / pieceSize(row));
+    }
+
+    /** Runs body on every piece of {@code total} elements in rows of {@code row}, in parallel. */
     private static void forEachChunk(long total, int row, Chunk body) {
-        long step = (long) Math.max(1, CHUNK / row) * row;
-        for (long from = 0; from < total; from += step) {
-            body.run(from, (int) Math.min(step, total - from));
-        }
+        long step = pieceSize(row);
+        HostThreads.run(pieces(total, row), i -> {
+            long from = i * step;
+            body.run(i, from, (int) Math.min(step, total - from));
+        });
     }
 
     // ------------------------------------------------------------------ math
@@ -90,57 +98,35 @@ final class FloatKernels {
     private static final float INV_SQRT_2PI = 0.39894228f;
 
     // ------------------------------------------------------------------ reductions
-    // Four running sums in a fixed pattern, added in a fixed order: the same bits every time, and
-    // four times the throughput of one chain of dependent additions.
+    // Row sums and dots run as ElementMath's eight lanes (vector or scalar, the same bits); the
+    // gradient norm over whole buffers keeps four double sums.
 
-    static double sum(float[] a, int from, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = from;
-        for (int end = from + (n & ~3); i < end; i += 4) {
-            s0 += a[i];
-            s1 += a[i + 1];
-            s2 += a[i + 2];
-            s3 += a[i + 3];
-        }
-        for (int end = from + n; i < end; i++) {
-            s0 += a[i];
-        }
-        return (s0 + s1) + (s2 + s3);
+    private static float sum(float[] a, int from, int n) {
+        return ElementMath.sum(a, from, n);
     }
 
-    static double dot(float[] a, float[] b, int from, int n) {
-        return dot(a, b, from, from, n);
+    private static float dot(float[] a, float[] b, int from, int n) {
+        return ElementMath.dot(a, from, b, from, n);
     }
 
-    /** Σ a[aFrom + i]·b[bFrom + i]; each product in float, as the loops that use it. */
-    static double dot(float[] a, float[] b, int aFrom, int bFrom, int n) {
+    private static float max(float[] a, int from, int n) {
+        return ElementMath.max(a, from, n);
+    }
+
+    /** Σ a[i]² over [0, n) in double, four running sums in a fixed pattern. */
+    private static double squares(float[] a, int n) {
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int i = 0;
         for (int end = n & ~3; i < end; i += 4) {
-            s0 += a[aFrom + i] * b[bFrom + i];
-            s1 += a[aFrom + i + 1] * b[bFrom + i + 1];
-            s2 += a[aFrom + i + 2] * b[bFrom + i + 2];
-            s3 += a[aFrom + i + 3] * b[bFrom + i + 3];
+            s0 += a[i] * a[i];
+            s1 += a[i + 1] * a[i + 1];
+            s2 += a[i + 2] * a[i + 2];
+            s3 += a[i + 3] * a[i + 3];
         }
         for (; i < n; i++) {
-            s0 += a[aFrom + i] * b[bFrom + i];
+            s0 += a[i] * a[i];
         }
         return (s0 + s1) + (s2 + s3);
-    }
-
-    static float max(float[] a, int from, int n) {
-        float m0 = Float.NEGATIVE_INFINITY, m1 = m0, m2 = m0, m3 = m0;
-        int i = from;
-        for (int end = from + (n & ~3); i < end; i += 4) {
-            m0 = Math.max(m0, a[i]);
-            m1 = Math.max(m1, a[i + 1]);
-            m2 = Math.max(m2, a[i + 2]);
-            m3 = Math.max(m3, a[i + 3]);
-        }
-        for (int end = from + n; i < end; i++) {
-            m0 = Math.max(m0, a[i]);
-        }
-        return Math.max(Math.max(m0, m1), Math.max(m2, m3));
     }
 
     // ------------------------------------------------------------------ kernels
@@ -149,7 +135,7 @@ final class FloatKernels {
     static void addRowVector(INDArray y, INDArray b) {
         int n = Math.toIntExact(b.length());
         float[] bias = read(b, 1);
-        forEachChunk(y.length(), n, (from, len) -> {
+        forEachChunk(y.length(), n, (piece, from, len) -> {
             float[] v = read(y, from, len, 0);
             for (int base = 0; base < len; base += n) {
                 for (int c = 0; c < n; c++) {
@@ -162,7 +148,7 @@ final class FloatKernels {
 
     /** out = a + b. */
     static void add(INDArray a, INDArray b, INDArray out) {
-        forEachChunk(a.length(), 1, (from, len) -> {
+        forEachChunk(a.length(), 1, (piece, from, len) -> {
             float[] x = read(a, from, len, 0);
             float[] y = read(b, from, len, 1);
             for (int i = 0; i < len; i++) {
@@ -178,7 +164,7 @@ final class FloatKernels {
      * transcendental and no copy through the heap.
      */
     static void geluForward(INDArray pre, INDArray derivative, INDArray act) {
-        forEachChunk(pre.length(), 1, (from, len) -> {
+        forEachChunk(pre.length(), 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
             float[] g = scratch(2, len);
@@ -202,7 +188,7 @@ final class FloatKernels {
      * −1e9, so blocked keys get exactly 0.
      */
     static void maskedSoftmax(INDArray scores, INDArray bias, INDArray probs, int n) {
-        forEachChunk(scores.length(), n, (from, len) -> {
+        forEachChunk(scores.length(), n, (piece, from, len) -> {
             float[] s = read(scores, from, len, 0);
             float[] m = read(bias, from, len, 1);
             for (int i = 0; i < len; i++) {
@@ -213,8 +199,10 @@ final class FloatKernels {
                 for (int k = 0; k < n; k++) {
                     s[base + k] -= max;
                 }
-                ElementMath.exp(s, base, n);
-                float inv = (float) (1.0 / sum(s, base, n));
+            }
+            ElementMath.exp(s, 0, len); // one long vector loop: per row, the calls cost as much as the math
+            for (int base = 0; base < len; base += n) {
+                float inv = 1.0f / sum(s, base, n);
                 for (int k = 0; k < n; k++) {
                     s[base + k] *= inv;
                 }
@@ -229,14 +217,14 @@ final class FloatKernels {
         int d = Math.toIntExact(gain.length());
         float[] g = read(gain, 3);
         float[] b = read(bias, 4);
-        forEachChunk(x.length(), d, (from, len) -> {
+        forEachChunk(x.length(), d, (piece, from, len) -> {
             int rows = len / d;
             float[] xs = read(x, from, len, 0);
             float[] o = scratch(1, len);
             float[] rs = scratch(2, rows);
             for (int r = 0; r < rows; r++) {
                 int base = r * d;
-                float mean = (float) (sum(xs, base, d) / d);
+                float mean = sum(xs, base, d) / d;
                 for (int c = 0; c < d; c++) {
                     o[base + c] = xs[base + c] - mean;
                 }
@@ -262,31 +250,27 @@ final class FloatKernels {
                                   INDArray biasGrad, INDArray dx, INDArray addend) {
         int d = Math.toIntExact(gain.length());
         float[] g = read(gain, 4);
-        double[] dg = new double[d];
-        double[] db = new double[d];
-        float[] dxhat = new float[d];
-        forEachChunk(dy.length(), d, (from, len) -> {
+        // gain and bias gradients: a partial sum per piece, added in piece order
+        int pieces = pieces(dy.length(), d);
+        double[][] dgs = new double[pieces][d];
+        double[][] dbs = new double[pieces][d];
+        forEachChunk(dy.length(), d, (piece, from, len) -> {
             int rows = len / d;
             float[] dys = read(dy, from, len, 0);
             float[] xh = read(xhat, from, len, 1);
             float[] rs = read(rstd, from / d, rows, 2);
             float[] out = addend == null ? scratch(3, len) : read(addend, from, len, 3);
+            float[] dxhat = scratch(5, d);
+            double[] dg = dgs[piece];
+            double[] db = dbs[piece];
             for (int r = 0; r < rows; r++) {
                 int base = r * d;
-                double m1 = 0;
-                double m2 = 0;
                 for (int c = 0; c < d; c++) {
-                    float dyv = dys[base + c];
-                    float x = xh[base + c];
-                    float dxh = dyv * g[c];
-                    dxhat[c] = dxh;
-                    m1 += dxh;
-                    m2 += dxh * x;
-                    dg[c] += dyv * x;
-                    db[c] += dyv;
+                    dxhat[c] = dys[base + c] * g[c];
                 }
-                float mean1 = (float) (m1 / d);
-                float mean2 = (float) (m2 / d);
+                float mean1 = sum(dxhat, 0, d) / d;
+                float mean2 = ElementMath.dot(dxhat, 0, xh, base, d) / d;
+                ElementMath.addColumnSums(dg, db, dys, xh, base, d);
                 float inv = rs[r];
                 if (addend == null) {
                     for (int c = 0; c < d; c++) {
@@ -303,8 +287,14 @@ final class FloatKernels {
         float[] gg = read(gainGrad, 0);
         float[] bg = read(biasGrad, 1);
         for (int c = 0; c < d; c++) {
-            gg[c] = (float) (gg[c] + dg[c]);
-            bg[c] = (float) (bg[c] + db[c]);
+            double dg = 0;
+            double db = 0;
+            for (int p = 0; p < pieces; p++) {
+                dg += dgs[p][c];
+                db += dbs[p][c];
+            }
+            gg[c] = (float) (gg[c] + dg);
+            bg[c] = (float) (bg[c] + db);
         }
         write(gg, gainGrad);
         write(bg, biasGrad);
@@ -312,11 +302,11 @@ final class FloatKernels {
 
     /** In place: dP ← P ⊙ (dP − Σ_k P·dP) over rows of length n (the softmax backward). */
     static void softmaxBackward(INDArray probs, INDArray dProbs, int n) {
-        forEachChunk(probs.length(), n, (from, len) -> {
+        forEachChunk(probs.length(), n, (piece, from, len) -> {
             float[] p = read(probs, from, len, 0);
             float[] d = read(dProbs, from, len, 1);
             for (int base = 0; base < len; base += n) {
-                float dot = (float) dot(p, d, base, n);
+                float dot = dot(p, d, base, n);
                 for (int k = 0; k < n; k++) {
                     d[base + k] = p[base + k] * (d[base + k] - dot);
                 }
@@ -374,12 +364,11 @@ final class FloatKernels {
 
     /** Σ x² over a whole buffer, in a fixed order, accumulated in double. */
     static double sumOfSquares(INDArray a) {
-        long total = a.length();
+        double[] partial = new double[pieces(a.length(), 1)];
+        forEachChunk(a.length(), 1, (piece, from, len) -> partial[piece] = squares(read(a, from, len, 0), len));
         double sum = 0;
-        for (long from = 0; from < total; from += CHUNK) {
-            int len = (int) Math.min(CHUNK, total - from);
-            float[] x = read(a, from, len, 0);
-            sum += dot(x, x, 0, len);
+        for (double p : partial) {
+            sum += p;
         }
         return sum;
     }
@@ -387,7 +376,7 @@ final class FloatKernels {
     /** a ⊙= c, in place. */
     static void scale(INDArray a, double c) {
         float f = (float) c;
-        forEachChunk(a.length(), 1, (from, len) -> {
+        forEachChunk(a.length(), 1, (piece, from, len) -> {
             float[] x = read(a, from, len, 0);
             for (int i = 0; i < len; i++) {
                 x[i] *= f;
@@ -410,7 +399,7 @@ final class FloatKernels {
         float c1 = (float) (1.0 - beta1);
         float b2 = (float) beta2;
         float c2 = (float) (1.0 - beta2);
-        forEachChunk(w.length(), 1, (from, len) -> {
+        forEachChunk(w.length(), 1, (piece, from, len) -> {
             float[] ws = read(w, from, len, 0);
             float[] gs = read(g, from, len, 1);
             float[] ms = read(m, from, len, 2);

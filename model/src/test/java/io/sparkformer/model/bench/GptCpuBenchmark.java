@@ -27,6 +27,8 @@ public final class GptCpuBenchmark {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 60;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         String ext = Nd4jRuntime.init();
+        // the process's cores for this one task, as a one-worker job gets them (OMP_NUM_THREADS)
+        io.sparkformer.model.NativeThreads.apply(io.sparkformer.model.NativeThreads.blasThreads());
         int batch = 12;
         int block = 64;
         TransformerConfig cfg = new TransformerConfig(TransformerConfig.Kind.DECODER, 65, 128, 4, 4, 512, block,
@@ -67,7 +69,7 @@ public final class GptCpuBenchmark {
         double gflops = gemmGflops(batch * block, 128, 512);
         long params = model.parameterCount();
         double mfu = 6.0 * params * tokensPerS / (gflops * 1e9);
-        System.out.printf("CPU %s; native build: linux-x86_64%s, BLAS %s with %d threads, params %d, last loss %.4f"
+        System.out.printf("CPU %s; native build: linux-x86_64%s, BLAS %s, %d threads, params %d, last loss %.4f"
                         + " (random tokens: ln 65 = %.4f)%n",
                 cpuModel(), ext, Nd4jRuntime.blasDescription(), io.sparkformer.model.NativeThreads.blasThreads(), params, loss, Math.log(65));
         System.out.printf("step ms: median %.1f, min %.1f, max %.1f over %d steps%n", msPerStep,
