@@ -52,6 +52,25 @@ final class Gemm {
         int ldc = leading(c, r);
         int ta = transA ? TRANS : NO_TRANS;
         int tb = transB ? TRANS : NO_TRANS;
+        // MKL splits even a 64x64x32 product over its threads, and on a 2-core AMD EPYC the wake-up
+        // per call cost more than the product: the step's attention GEMMs took 250 ms instead of 9
+        boolean oneThread = MKL && 2.0 * m * n * k < SMALL_FLOPS;
+        int previous = oneThread ? org.bytedeco.mkl.global.mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
+        try {
+            return product(a, b, c, type, rank, batch, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+        } finally {
+            if (oneThread) {
+                org.bytedeco.mkl.global.mkl_rt.MKL_Set_Num_Threads_Local(previous);
+            }
+        }
+    }
+
+    /** Below this many FLOPs a product runs on one MKL thread (OpenBLAS decides so itself). */
+    private static final double SMALL_FLOPS = 4e6;
+    private static final boolean MKL = "mkl".equals(io.sparkformer.model.Nd4jRuntime.blas());
+
+    private static boolean product(INDArray a, INDArray b, INDArray c, DataType type, int rank, long batch, int m, int n,
+                                   int k, int lda, int ldb, int ldc, int ta, int tb, double alpha, double beta) {
         long sa = rank == 3 ? a.stride(0) : 0;
         long sb = rank == 3 ? b.stride(0) : 0;
         long sc = rank == 3 ? c.stride(0) : 0;
