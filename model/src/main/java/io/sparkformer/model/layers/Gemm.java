@@ -2,6 +2,7 @@ package io.sparkformer.model.layers;
 
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.mkl.global.mkl_rt;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -52,17 +53,49 @@ final class Gemm {
         int ldc = leading(c, r);
         int ta = transA ? TRANS : NO_TRANS;
         int tb = transB ? TRANS : NO_TRANS;
+        boolean small = 2.0 * m * n * k < SMALL_FLOPS;
+        if (small && batch > 1 && type == DataType.FLOAT && HostThreads.get() > 1) {
+            // the heads' small products spread over the task's threads, each one whole on one thread
+            batchedOnHostThreads(a, b, c, batch, m, n, k, lda, ldb, ldc, ta, tb, (float) alpha, (float) beta);
+            return true;
+        }
         // MKL splits even a 64x64x32 product over its threads, and on a 2-core AMD EPYC the wake-up
         // per call cost more than the product: the step's attention GEMMs took 250 ms instead of 9
-        boolean oneThread = MKL && 2.0 * m * n * k < SMALL_FLOPS;
-        int previous = oneThread ? org.bytedeco.mkl.global.mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
+        boolean oneThread = MKL && small;
+        int previous = oneThread ? mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
         try {
             return product(a, b, c, type, rank, batch, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
         } finally {
             if (oneThread) {
-                org.bytedeco.mkl.global.mkl_rt.MKL_Set_Num_Threads_Local(previous);
+                mkl_rt.MKL_Set_Num_Threads_Local(previous);
             }
         }
+    }
+
+    /**
+     * Products below SMALL_FLOPS run on the calling thread in both libraries (OpenBLAS does not
+     * split them; MKL is told so per thread), so calls from several threads at once are safe, and
+     * each product's bits are those of a call on one thread.
+     */
+    private static void batchedOnHostThreads(INDArray a, INDArray b, INDArray c, long batch, int m, int n, int k, int lda,
+                                             int ldb, int ldc, int ta, int tb, float alpha, float beta) {
+        long sa = a.stride(0);
+        long sb = b.stride(0);
+        long sc = c.stride(0);
+        FloatPointer pa = new FloatPointer(a.data().addressPointer());
+        FloatPointer pb = new FloatPointer(b.data().addressPointer());
+        FloatPointer pc = new FloatPointer(c.data().addressPointer());
+        HostThreads.run(Math.toIntExact(batch), i -> {
+            int previous = MKL ? mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
+            try {
+                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, new FloatPointer(pa).position(i * sa), lda,
+                        new FloatPointer(pb).position(i * sb), ldb, beta, new FloatPointer(pc).position(i * sc), ldc);
+            } finally {
+                if (MKL) {
+                    mkl_rt.MKL_Set_Num_Threads_Local(previous);
+                }
+            }
+        });
     }
 
     /** Below this many FLOPs a product runs on one MKL thread (OpenBLAS decides so itself). */
