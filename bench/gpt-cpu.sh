@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains nanoGPT's CPU setting with the project's model on random tokens and prints
-#   RESULT tokens_per_s=X ms_per_step=Y gemm_ms=G other_ms=O gemm_gflops=Z mfu=W
+#   RESULT tokens_per_s=X ms_per_step=Y gemm_ms=G other_ms=O forward_ms=F backward_ms=B optimizer_ms=A gemm_gflops=Z mfu=W
 # Usage: [BLAS=auto|openblas|mkl] bench/gpt-cpu.sh [steps] [warmup]
 #   BLAS: the library behind the GEMMs; auto is Nd4jRuntime's choice (the faster on this CPU,
 #   timed once by BlasChoice and remembered in ~/.cache/sparkformer).

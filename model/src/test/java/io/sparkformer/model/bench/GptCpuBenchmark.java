@@ -76,8 +76,9 @@ public final class GptCpuBenchmark {
                 Arrays.stream(ms).min().orElse(0), Arrays.stream(ms).max().orElse(0), steps);
         System.out.printf("median ms: forward %.1f, backward %.1f, clip+adamw %.1f; of the step, GEMMs %.1f and the rest %.1f%n",
                 median(fwd), median(bwd), median(opt), median(gemm), msPerStep - median(gemm));
-        System.out.printf("RESULT tokens_per_s=%.0f ms_per_step=%.1f gemm_ms=%.1f other_ms=%.1f gemm_gflops=%.1f mfu=%.3f%n",
-                tokensPerS, msPerStep, median(gemm), msPerStep - median(gemm), gflops, mfu);
+        System.out.printf("RESULT tokens_per_s=%.0f ms_per_step=%.1f gemm_ms=%.1f other_ms=%.1f forward_ms=%.1f backward_ms=%.1f"
+                        + " optimizer_ms=%.1f gemm_gflops=%.1f mfu=%.3f%n",
+                tokensPerS, msPerStep, median(gemm), msPerStep - median(gemm), median(fwd), median(bwd), median(opt), gflops, mfu);
     }
 
     static String cpuModel() {
