@@ -81,4 +81,17 @@ public final class ParameterBuffer {
     public void copyFrom(ParameterBuffer other) {
         flat.assign(other.flat);
     }
+
+    /** flat ← values, a float or double flat buffer of the same length, without a temporary copy. */
+    public static void copyInto(float[] values, INDArray flat) {
+        if (values.length != flat.length()) {
+            throw new IllegalArgumentException(values.length + " values for a buffer of " + flat.length());
+        }
+        if (flat.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT && flat.ordering() == 'c'
+                && (flat.length() <= 1 || flat.elementWiseStride() == 1)) {
+            flat.data().asNioFloat().put(Math.toIntExact(flat.offset()), values, 0, values.length);
+        } else {
+            io.sparkformer.model.layers.Ops.assignAndFree(flat, org.nd4j.linalg.factory.Nd4j.createFromArray(values));
+        }
+    }
 }

@@ -50,13 +50,19 @@ public final class LocalTrainer {
      */
     public RoundResult round(float[] params, float[] m, float[] v, long optimizerStep, BatchSource batches,
                              long firstBatch, int steps, long globalStep) {
+        return round(params, m, v, optimizerStep, batches, firstBatch, steps, globalStep, false);
+    }
+
+    /**
+     * As {@link #round(float[], float[], float[], long, BatchSource, long, int, long)}; with
+     * {@code intoInputs} the result is written into params, m and v themselves (the caller owns
+     * them and needs them no more): at 124M parameters that is 1.5 GB of heap a round less.
+     */
+    public RoundResult round(float[] params, float[] m, float[] v, long optimizerStep, BatchSource batches,
+                             long firstBatch, int steps, long globalStep, boolean intoInputs) {
         long t0 = System.nanoTime();
         load(params);
-        INDArray mArr = Nd4j.createFromArray(m);
-        INDArray vArr = Nd4j.createFromArray(v);
-        adamw.restore(optimizerStep, mArr, vArr);
-        mArr.close();
-        vArr.close();
+        adamw.restore(optimizerStep, m, v);
         double lossSum = 0;
         long tokens = 0;
         for (int i = 0; i < steps; i++) {
@@ -77,9 +83,21 @@ public final class LocalTrainer {
             lossSum += loss;
             tokens += (long) batch.size() * batch.length();
         }
-        return new RoundResult(model.parameters().flat().toFloatVector(),
-                adamw.firstMoment().flat().toFloatVector(), adamw.secondMoment().flat().toFloatVector(),
+        return new RoundResult(copy(model.parameters().flat(), intoInputs ? params : null),
+                copy(adamw.firstMoment().flat(), intoInputs ? m : null), copy(adamw.secondMoment().flat(), intoInputs ? v : null),
                 adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+    }
+
+    /** The values of a flat float array, into {@code out} when given (same length). */
+    private static float[] copy(INDArray flat, float[] out) {
+        if (out == null) {
+            return flat.toFloatVector();
+        }
+        if (out.length != flat.length()) {
+            throw new IllegalArgumentException("a result of " + flat.length() + " values into an array of " + out.length);
+        }
+        flat.data().asNioFloat().get((int) flat.offset(), out, 0, out.length);
+        return out;
     }
 
     /**
@@ -107,7 +125,7 @@ public final class LocalTrainer {
             throw new IllegalArgumentException("parameter array has " + params.length + " values, the model needs "
                     + model.parameterCount());
         }
-        io.sparkformer.model.layers.Ops.assignAndFree(model.parameters().flat(), Nd4j.createFromArray(params));
+        io.sparkformer.model.ParameterBuffer.copyInto(params, model.parameters().flat());
     }
 
     private static double seconds(long t0) {
