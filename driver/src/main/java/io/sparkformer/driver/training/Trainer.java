@@ -78,8 +78,9 @@ public final class Trainer {
 
     /**
      * Trains from scratch, from {@code initFrom}'s weights, or from the run's latest checkpoint.
-     * With train.sync allreduce, a worker state lost with its executor (and not replicated)
-     * costs the rounds since the last checkpoint: the run resumes from it, with the same bits.
+     * With train.sync allreduce, a worker state lost with its executor (and not replicated), or an
+     * executor lost inside a round's barrier stage, costs the rounds since the last checkpoint: the
+     * run resumes from it, with the same bits.
      */
     public Summary run(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
         for (int attempt = 0; ; attempt++) {
@@ -95,17 +96,31 @@ public final class Trainer {
         }
     }
 
-    /** The lost-state message in a failed job's causes, or null. */
-    private static String lostState(Throwable e) {
+    /**
+     * Why a failed job lost worker state, or null when it did not: a state block gone with its
+     * executor, or an executor lost inside a barrier stage, which Spark does not rerun (it aborts
+     * the job: "Could not recover from a failed barrier ResultStage"). Any other failure, an out
+     * of memory or a bug, would fail again and is not retried.
+     */
+    static String lostState(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             String m = t.getMessage();
             if (m != null && m.contains(BlockVectors.LOST)) {
-                int at = m.indexOf(BlockVectors.LOST);
-                int end = m.indexOf('\n', at);
-                return m.substring(at, end < 0 ? m.length() : end);
+                return line(m, m.indexOf(BlockVectors.LOST));
+            }
+            if (m != null && m.contains(FAILED_BARRIER) && m.contains(EXECUTOR_LOST)) {
+                return "a barrier round lost its executor: " + line(m, m.indexOf(EXECUTOR_LOST));
             }
         }
         return null;
+    }
+
+    private static final String FAILED_BARRIER = "failed barrier";
+    private static final String EXECUTOR_LOST = "ExecutorLostFailure";
+
+    private static String line(String m, int at) {
+        int end = m.indexOf('\n', at);
+        return m.substring(at, end < 0 ? m.length() : end);
     }
 
     private Summary runFrom(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {

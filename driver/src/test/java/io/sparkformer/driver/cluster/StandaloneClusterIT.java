@@ -140,11 +140,28 @@ class StandaloneClusterIT {
     @Test
     @Order(2)
     void executorKilledMidRoundGivesTheSameWeights() throws Exception {
-        String run = hdfs + "/runs/executor-killed";
+        killAnExecutorMidRound("executor-killed", List.of(), 4);
+    }
+
+    /**
+     * train.sync allreduce runs each round as a barrier stage, which Spark does not rerun after a
+     * lost executor: the trainer resumes from the last checkpoint, and the weights end bit-equal
+     * to the unbroken driver-mode run (the two modes give the same bits, TrainerTest).
+     */
+    @Test
+    @Order(3)
+    void executorKilledInAnAllReduceRoundResumesWithTheSameWeights() throws Exception {
+        // past round 4's checkpoint (its report task and six rounds done): there is one to resume from
+        killAnExecutorMidRound("executor-killed-allreduce", List.of("--set", "train.sync=allreduce"), 7);
+    }
+
+    private void killAnExecutorMidRound(String name, List<String> settings, int tasksBefore) throws Exception {
+        String run = hdfs + "/runs/" + name;
         int uiPort = freePort();
-        Path log = WORK.resolve("submit-killed.log");
-        Process job = ClusterProcesses.start(submit(List.of("--conf", "spark.ui.port=" + uiPort),
-                job(run, hdfs + "/shards/grammar")), ENV, log);
+        Path log = WORK.resolve("submit-" + name + ".log");
+        List<String> jobArgs = new ArrayList<>(job(run, hdfs + "/shards/grammar"));
+        jobArgs.addAll(settings);
+        Process job = ClusterProcesses.start(submit(List.of("--conf", "spark.ui.port=" + uiPort), jobArgs), ENV, log);
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         String api = "http://127.0.0.1:" + uiPort + "/api/v1/applications";
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
@@ -164,7 +181,7 @@ class StandaloneClusterIT {
             for (JsonNode e : executors == null ? JSON.createArrayNode() : executors) {
                 String id = e.get("id").asText();
                 // past the executor report and the first rounds, inside a task now
-                if (!"driver".equals(id) && e.get("activeTasks").asInt() > 0 && e.get("completedTasks").asInt() >= 4) {
+                if (!"driver".equals(id) && e.get("activeTasks").asInt() > 0 && e.get("completedTasks").asInt() >= tasksBefore) {
                     List<Long> pid = pids("CoarseGrainedExecutorBackend", "--executor-id " + id + " ", appId);
                     assertEquals(1, pid.size(), "one process for executor " + id);
                     ProcessHandle.of(pid.get(0)).ifPresent(ProcessHandle::destroyForcibly); // SIGKILL
@@ -179,7 +196,8 @@ class StandaloneClusterIT {
         assertEquals(0, job.exitValue(), "the job failed after losing an executor:\n" + tail(log));
         assertTrue(taskLost, "no executor was killed inside a task (" + kills + " kills):\n" + tail(log));
         double diff = maxRelativeDifference(clusterModel, finalModel(run), CONF);
-        System.out.println("executor killed mid-round (" + kills + " kill(s)) vs unbroken: max relative weight difference " + diff);
+        System.out.println(name + ": executor killed mid-round (" + kills + " kill(s)) vs unbroken: max relative weight difference "
+                + diff);
         assertTrue(diff <= 1e-5, "the rerun round changed the weights by " + diff);
     }
 

@@ -21,6 +21,20 @@ import io.sparkformer.model.Transformer;
 import io.sparkformer.model.io.Checkpoint;
 
 class TrainerTest extends SparkTestBase {
+    /** Only a lost executor or lost state is worth resuming from a checkpoint; anything else would fail again. */
+    @Test
+    void aLostExecutorInABarrierRoundIsRecoverableAndOtherFailuresAreNot() {
+        String aborted = "Job aborted due to stage failure: Could not recover from a failed barrier ResultStage. Most recent"
+                + " failure reason: Stage failed because barrier task ResultTask(2, 1) finished unsuccessfully.\n";
+        String lost = Trainer.lostState(new RuntimeException("job failed", new IllegalStateException(aborted
+                + "ExecutorLostFailure (executor 1 exited caused by one of the running tasks) Reason: Command exited with code 137")));
+        assertTrue(lost != null && lost.contains("executor 1 exited"), String.valueOf(lost));
+        assertEquals(null, Trainer.lostState(new IllegalStateException(aborted
+                + "io.sparkformer.driver.cluster.OutOfMemory: out of memory in worker 1's round (Java heap space)")));
+        assertEquals(null, Trainer.lostState(new IllegalStateException("Task 3 failed: ExecutorLostFailure (executor 2)")),
+                "outside a barrier stage Spark reruns the task itself");
+    }
+
     @TempDir
     Path tmp;
 
