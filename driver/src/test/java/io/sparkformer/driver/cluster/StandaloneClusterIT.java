@@ -140,7 +140,7 @@ class StandaloneClusterIT {
     @Test
     @Order(2)
     void executorKilledMidRoundGivesTheSameWeights() throws Exception {
-        killAnExecutorMidRound("executor-killed", List.of(), 4);
+        killAnExecutorMidRound("executor-killed", List.of("--set", "train.sync=driver"), 4);
     }
 
     /**

@@ -118,7 +118,7 @@ class TrainerTest extends SparkTestBase {
     @Test
     void allReduceAmongWorkersGivesTheDriversBitsAndResumes() throws IOException {
         for (String state : List.of("average", "local")) {
-            JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=" + state, "train.steps=24");
+            JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=" + state, "train.steps=24", "train.sync=driver");
             JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=" + state, "train.steps=24",
                     "train.sync=allreduce");
             CorpusBuilder.Corpus c = corpus(viaDriver);
@@ -156,7 +156,7 @@ class TrainerTest extends SparkTestBase {
      */
     @Test
     void allReduceSurvivesALostWorkerState() throws IOException {
-        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24");
+        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=driver");
         JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
         CorpusBuilder.Corpus c = corpus(viaDriver);
         Path driverRun = tmp.resolve("driver");
