@@ -94,4 +94,18 @@ public final class ParameterBuffer {
             io.sparkformer.model.layers.Ops.assignAndFree(flat, org.nd4j.linalg.factory.Nd4j.createFromArray(values));
         }
     }
+
+    /** out ← flat, the inverse of {@link #copyInto}; returns out. */
+    public static float[] copyOut(INDArray flat, float[] out) {
+        if (out.length != flat.length()) {
+            throw new IllegalArgumentException("a buffer of " + flat.length() + " values into an array of " + out.length);
+        }
+        if (flat.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT && flat.ordering() == 'c'
+                && (flat.length() <= 1 || flat.elementWiseStride() == 1)) {
+            flat.data().asNioFloat().get(Math.toIntExact(flat.offset()), out, 0, out.length);
+        } else {
+            System.arraycopy(flat.toFloatVector(), 0, out, 0, out.length);
+        }
+        return out;
+    }
 }

@@ -83,22 +83,12 @@ public final class LocalTrainer {
             lossSum += loss;
             tokens += (long) batch.size() * batch.length();
         }
-        return new RoundResult(copy(model.parameters().flat(), intoInputs ? params : null),
-                copy(adamw.firstMoment().flat(), intoInputs ? m : null), copy(adamw.secondMoment().flat(), intoInputs ? v : null),
+        return new RoundResult(copyOut(model.parameters().flat(), intoInputs ? params : null),
+                copyOut(adamw.firstMoment().flat(), intoInputs ? m : null),
+                copyOut(adamw.secondMoment().flat(), intoInputs ? v : null),
                 adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
     }
 
-    /** The values of a flat float array, into {@code out} when given (same length). */
-    private static float[] copy(INDArray flat, float[] out) {
-        if (out == null) {
-            return flat.toFloatVector();
-        }
-        if (out.length != flat.length()) {
-            throw new IllegalArgumentException("a result of " + flat.length() + " values into an array of " + out.length);
-        }
-        flat.data().asNioFloat().get((int) flat.offset(), out, 0, out.length);
-        return out;
-    }
 
     /**
      * Sum of per-token losses and the number of counted tokens, with params, over batches first,
@@ -126,6 +116,11 @@ public final class LocalTrainer {
                     + model.parameterCount());
         }
         io.sparkformer.model.ParameterBuffer.copyInto(params, model.parameters().flat());
+    }
+
+    /** The values of a flat buffer, into {@code out} when given. */
+    private static float[] copyOut(INDArray flat, float[] out) {
+        return out == null ? flat.toFloatVector() : io.sparkformer.model.ParameterBuffer.copyOut(flat, out);
     }
 
     private static double seconds(long t0) {
