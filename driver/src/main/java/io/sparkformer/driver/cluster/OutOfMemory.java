@@ -7,10 +7,15 @@ import java.util.concurrent.Callable;
  * local-mode driver) with exit code 52 when a task throws OutOfMemoryError; a task's work runs
  * inside {@link #guard}, which turns it into this exception, so the job fails through the normal
  * path and the command exits with its own code and this message.
+ *
+ * <p>The error is kept as a suppressed exception, not as the cause: Spark's executor looks down a
+ * failed task's cause chain (spark.executor.killOnFatalError.depth) and exits the JVM with 52 when
+ * it finds an OutOfMemoryError there, which aborted the barrier stage of an all-reduce round.
  */
 public class OutOfMemory extends RuntimeException {
-    public OutOfMemory(String message, Throwable cause) {
-        super(message, cause);
+    public OutOfMemory(String message, Throwable error) {
+        super(message);
+        addSuppressed(error);
     }
 
     /** Runs a task's work; an OutOfMemoryError leaves it as an OutOfMemory naming the setting. */

@@ -159,8 +159,7 @@ public final class Trainer {
             params = readWeights(ckpt, model);
             for (int w = 0; w < m.length; w++) {
                 AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT, settings.adamw());
-                String name = localMoments ? "optimizer-w" + w + ".safetensors" : Checkpoint.OPTIMIZER_FILE;
-                try (SafeTensors.Reader r = SafeTensors.open(source(ckpt + "/" + name))) {
+                try (SafeTensors.Reader r = SafeTensors.open(source(ckpt + "/" + optimizerFile(w, m.length)))) {
                     Checkpoint.readOptimizer(r, opt);
                 }
                 m[w] = opt.firstMoment().flat().toFloatVector();
@@ -350,14 +349,18 @@ public final class Trainer {
             float[][] mv = sync.moments(w);
             opt.restore(sync.optimizerStep, org.nd4j.linalg.factory.Nd4j.createFromArray(mv[0]),
                     org.nd4j.linalg.factory.Nd4j.createFromArray(mv[1]));
-            String file = sets == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
-            writeSafeTensors(dir + "/" + file, Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
+            writeSafeTensors(dir + "/" + optimizerFile(w, sets), Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
         }
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
         writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         writeAtomically(dir + "/state.json", state.toJson());
         // the pointer moves last: a crash before this line leaves the previous checkpoint current
         writeAtomically(runDir + "/latest", name.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Moment set w's file: one set (averaged, or a single worker's own) is optimizer.safetensors. */
+    static String optimizerFile(int w, int sets) {
+        return sets == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
     }
 
     private float[] readWeights(String dir, Transformer model) throws IOException {
