@@ -95,6 +95,20 @@ public final class ParameterBuffer {
         }
     }
 
+    /**
+     * The native memory of a dense float flat buffer as a FloatBuffer (position 0, its length):
+     * the way to move a replica's vectors into and out of Spark's blocks without heap copies.
+     */
+    public static java.nio.FloatBuffer view(INDArray flat) {
+        if (flat.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT || flat.ordering() != 'c'
+                || (flat.length() > 1 && flat.elementWiseStride() != 1)) {
+            throw new IllegalArgumentException("a view needs a dense float buffer, got " + flat.dataType() + " "
+                    + flat.ordering() + " stride " + flat.elementWiseStride());
+        }
+        int from = Math.toIntExact(flat.offset());
+        return flat.data().asNioFloat().position(from).limit(from + Math.toIntExact(flat.length())).slice();
+    }
+
     /** out ← flat, the inverse of {@link #copyInto}; returns out. */
     public static float[] copyOut(INDArray flat, float[] out) {
         if (out.length != flat.length()) {

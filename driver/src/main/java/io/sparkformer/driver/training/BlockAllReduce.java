@@ -1,5 +1,7 @@
 package io.sparkformer.driver.training;
 
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -83,63 +85,102 @@ final class BlockAllReduce {
         return run + "_r" + round + "_" + vector + "_own_w" + worker;
     }
 
+    /** Floats averaged at a time: a double sum of this size instead of one the slice's size (8P/W bytes). */
+    private static final int PIECE = 1 << 16;
+
     /**
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
-     * {@code round}: store its slices, wait for every peer's, average slice {@code worker}.
-     * Every task of the round calls it. Waiting is on the blocks themselves; the barrier stage
-     * only makes Spark start (and rerun) the W tasks together. Returns the bytes it fetched.
+     * {@code round}: store its slices, wait for every peer's, average slice {@code worker} piece
+     * by piece and store it. The vectors may be native memory (a replica's own buffers): they
+     * are read, never written. Every task of the round calls it. Waiting is on the blocks
+     * themselves; the barrier stage only makes Spark start the W tasks together. A peer's raw
+     * slice is dropped once averaged. Returns the bytes it fetched.
      */
-    static long reduceScatter(String run, long round, List<String> names, List<float[]> vectors,
+    static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
                                  int worker, int workers, StorageLevel kept) {
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            float[] v = vectors.get(k);
+            FloatBuffer v = vectors.get(k);
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), v,
-                            sliceStart(v.length, workers, s), sliceStart(v.length, workers, s + 1), TRANSIENT);
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(v, workers, s), TRANSIENT);
                 }
             }
         }
+        double[] sum = new double[PIECE];
+        float[] part = new float[PIECE];
+        FloatBuffer partView = FloatBuffer.wrap(part);
         for (int k = 0; k < names.size(); k++) {
-            float[] v = vectors.get(k);
-            long from = sliceStart(v.length, workers, worker);
-            int n = (int) (sliceStart(v.length, workers, worker + 1) - from);
-            double[] sum = new double[n];
-            float[] peer = new float[n];
-            for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
-                float[] src;
-                int offset;
-                if (w == worker) {
-                    src = v;
-                    offset = (int) from;
-                } else {
-                    BlockVectors.await(raw(run, round, names.get(k), w, worker), WAIT_MILLIS);
-                    in += BlockVectors.read(raw(run, round, names.get(k), w, worker), peer, 0, n);
-                    src = peer;
-                    offset = 0;
+            FloatBuffer own = slice(vectors.get(k), workers, worker);
+            int n = own.remaining();
+            List<BlockVectors.Floats> peers = new ArrayList<>();
+            try {
+                for (int w = 0; w < workers; w++) {
+                    if (w == worker) {
+                        peers.add(null);
+                    } else {
+                        BlockVectors.await(raw(run, round, names.get(k), w, worker), WAIT_MILLIS);
+                        peers.add(BlockVectors.open(raw(run, round, names.get(k), w, worker), n));
+                        in += 4L * n;
+                    }
                 }
-                for (int i = 0; i < n; i++) {
-                    sum[i] += src[offset + i];
+                ByteBuffer[] out = BlockVectors.allocate(n);
+                for (int at = 0; at < n; at += PIECE) {
+                    int len = Math.min(PIECE, n - at);
+                    java.util.Arrays.fill(sum, 0, len, 0.0);
+                    for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
+                        partView.clear();
+                        if (w == worker) {
+                            partView.put(own.duplicate().position(at).limit(at + len));
+                        } else {
+                            peers.get(w).read(partView, len);
+                        }
+                        for (int i = 0; i < len; i++) {
+                            sum[i] += part[i];
+                        }
+                    }
+                    FloatBuffer dst = out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS);
+                    for (int i = 0; i < len; i++) {
+                        dst.put((float) (sum[i] / workers));
+                    }
+                }
+                BlockVectors.store(averaged(run, round, names.get(k), worker), out, kept);
+            } finally {
+                for (BlockVectors.Floats f : peers) {
+                    if (f != null) {
+                        f.close();
+                    }
                 }
             }
-            float[] avg = new float[n];
-            for (int i = 0; i < n; i++) {
-                avg[i] = (float) (sum[i] / workers);
+            for (int w = 0; w < workers; w++) {
+                if (w != worker) { // a rerun round stores them again
+                    BlockVectors.remove(raw(run, round, names.get(k), w, worker));
+                }
             }
-            BlockVectors.put(averaged(run, round, names.get(k), worker), avg, 0, n, kept);
         }
         return in;
     }
 
-    /** The averaged vector of {@code round}: all W slices, from wherever they are stored. */
+    /** Slice s of a vector (its part between position and limit), as a buffer of its own. */
+    static FloatBuffer slice(FloatBuffer v, int workers, int s) {
+        int n = v.remaining();
+        int from = v.position() + (int) sliceStart(n, workers, s);
+        int to = v.position() + (int) sliceStart(n, workers, s + 1);
+        return v.duplicate().position(from).limit(to).slice();
+    }
+
+    /** The averaged vector of {@code round}, all W slices from wherever they are stored, into out (not moved). */
+    static void gather(String run, long round, String vector, FloatBuffer out, int workers) {
+        for (int s = 0; s < workers; s++) {
+            BlockVectors.await(averaged(run, round, vector, s), WAIT_MILLIS);
+            BlockVectors.read(averaged(run, round, vector, s), slice(out, workers, s));
+        }
+    }
+
+    /** The averaged vector of {@code round} as a heap array (the driver's, to validate or checkpoint). */
     static float[] gather(String run, long round, String vector, long length, int workers) {
         float[] out = new float[Math.toIntExact(length)];
-        for (int s = 0; s < workers; s++) {
-            long from = sliceStart(length, workers, s);
-            BlockVectors.await(averaged(run, round, vector, s), WAIT_MILLIS);
-            BlockVectors.read(averaged(run, round, vector, s), out, from, sliceStart(length, workers, s + 1) - from);
-        }
+        gather(run, round, vector, FloatBuffer.wrap(out), workers);
         return out;
     }
 

@@ -25,7 +25,7 @@ abstract class ParameterSync {
 
     /** What one task of a round reports; bytes: what it received and sent to synchronise. */
     record Outcome(double meanLoss, long tokens, double computeSeconds, long optimizerStep, boolean diverged,
-                   long divergedStep, long bytes) implements java.io.Serializable {}
+                   long divergedStep, long bytes, String executor) implements java.io.Serializable {}
 
     /** The first round's inputs (and, driver-side, every round's). */
     record RoundInput(float[] params, float[][] firstMoments, float[][] secondMoments, long optimizerStep)
@@ -61,8 +61,11 @@ abstract class ParameterSync {
                 : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
     }
 
-    /** Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages. */
-    abstract RoundStats round(long round, long firstBatch, int steps, long step);
+    /**
+     * Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages;
+     * {@code checkpoint}: the driver will read {@link #moments} after this round.
+     */
+    abstract RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint);
 
     /** The averaged parameters after the last round (or the starting ones). */
     abstract float[] params();
@@ -115,7 +118,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step) {
+        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint) {
             Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
             WorkerState.Spec spec = this.spec;
             List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
@@ -132,7 +135,7 @@ abstract class ParameterSync {
             long bytes = 4L * length * (1 + 2L * m.length + 3);
             for (LocalTrainer.RoundResult r : results) {
                 outs.add(new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(), r.diverged(),
-                        r.divergedStep(), bytes));
+                        r.divergedStep(), bytes, null));
             }
             RoundStats stats = stats(outs, bytes * workers);
             if (stats.divergedWorker() >= 0) {
@@ -180,19 +183,24 @@ abstract class ParameterSync {
     }
 
     /**
-     * Averaging among the workers, in a barrier stage per round. Round r's tasks read round r−1's
-     * averaged slices from the BlockManager (the first round: a broadcast), so a rerun round
-     * reads exactly what the first attempt read; the driver drops a round's blocks once the next
-     * round has finished. Per-worker moments stay in the worker's state between rounds (read
-     * from there when the task runs where it ran before) and are stored as blocks too, since a
-     * barrier stage may place worker w on another executor; a worker whose moments are gone
-     * everywhere fails the round with {@link BlockVectors#LOST}, and the trainer resumes from
-     * the last checkpoint, which gives the same bits.
+     * Averaging among the workers, in a barrier stage per round. The replica's parameters and
+     * moments live in its trainer's native buffers from round to round; they go into and come
+     * out of the blocks straight from there, with no Java array of the vector on the executor.
+     * Round r's tasks read round r−1's averaged slices from the BlockManager (the first round: a
+     * broadcast), so a rerun round reads exactly what the first attempt read; the driver drops
+     * a round's blocks once the next round has finished. Per-worker moments stay in the replica;
+     * they are stored as blocks only in checkpoint rounds (for the driver to write them). Worker
+     * w's task is asked to run where worker w ran last (its executor as preferred location); if
+     * Spark places it elsewhere and the moments were not stored in that round, the round fails
+     * with {@link BlockVectors#LOST} and the trainer resumes from the last checkpoint, which
+     * gives the same bits.
      */
     static final class AllReduce extends ParameterSync {
         private final String run;
         private RoundInput start;
         private long last = -1;
+        /** Where each worker's task ran last ("executor_host_id"), or null before the first round. */
+        private String[] placement;
 
         AllReduce(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, float[] params,
                   float[][] m, float[][] v, long optimizerStep) {
@@ -213,7 +221,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step) {
+        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint) {
             Broadcast<RoundInput> input = start == null ? null : sc.broadcast(start);
             WorkerState.Spec spec = this.spec;
             String run = this.run;
@@ -224,72 +232,62 @@ abstract class ParameterSync {
             long optStep = optimizerStep;
             org.apache.spark.storage.StorageLevel kept = sc.isLocal() ? BlockAllReduce.KEPT_LOCAL : BlockAllReduce.KEPT;
             List<String> averaged = averagedNames();
-            List<String> own = ownNames();
             scala.Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<Outcome>> task = new TaskBody(
                     it -> {
                         int w = it.next();
                         return OutOfMemory.guard("worker " + w + "'s round", () -> {
                             WorkerState state = WorkerState.get(spec, w);
+                            long resident = state.residentRound;
+                            state.residentRound = -1; // the replica changes from here on
+                            LocalTrainer trainer = state.trainer;
+                            java.nio.FloatBuffer p = trainer.parameterView();
+                            java.nio.FloatBuffer[] mv = trainer.momentViews();
                             long bytes = 0;
-                            float[] p;
-                            float[] m;
-                            float[] v;
                             if (input != null) {
-                                // the broadcast's arrays are shared by the tasks of a JVM: this task's copies
                                 RoundInput in = input.value();
-                                p = in.params().clone();
+                                p.duplicate().put(in.params());
                                 if (in.firstMoments() == null) {
-                                    m = new float[(int) length];
-                                    v = new float[(int) length];
+                                    trainer.resetOptimizer();
                                 } else {
                                     int k = in.firstMoments().length == 1 ? 0 : w;
-                                    m = in.firstMoments()[k].clone();
-                                    v = in.secondMoments()[k].clone();
+                                    mv[0].duplicate().put(in.firstMoments()[k]);
+                                    mv[1].duplicate().put(in.secondMoments()[k]);
                                 }
                             } else {
-                                p = BlockAllReduce.gather(run, prev, "p", length, workers);
+                                BlockAllReduce.gather(run, prev, "p", p, workers);
                                 bytes += BlockAllReduce.peerShare(length, workers);
-                                if (local && state.momentsRound == prev) {
-                                    m = state.firstMoment; // still here from the last round: no copy
-                                    v = state.secondMoment;
-                                } else if (local) {
-                                    // published at a checkpoint round, or gone with the executor that held them
-                                    m = new float[(int) length];
-                                    v = new float[(int) length];
-                                    BlockVectors.read(BlockAllReduce.own(run, prev, "m", w), m, 0, length);
-                                    BlockVectors.read(BlockAllReduce.own(run, prev, "v", w), v, 0, length);
-                                } else {
-                                    m = BlockAllReduce.gather(run, prev, "m", length, workers);
-                                    v = BlockAllReduce.gather(run, prev, "v", length, workers);
+                                if (local && resident != prev) {
+                                    // this executor does not hold worker w's moments: the ones stored at a
+                                    // checkpoint round, or gone (MissingBlockException, and a resume)
+                                    BlockVectors.read(BlockAllReduce.own(run, prev, "m", w), mv[0]);
+                                    BlockVectors.read(BlockAllReduce.own(run, prev, "v", w), mv[1]);
+                                } else if (!local) {
+                                    BlockAllReduce.gather(run, prev, "m", mv[0], workers);
+                                    BlockAllReduce.gather(run, prev, "v", mv[1], workers);
                                     bytes += 2 * BlockAllReduce.peerShare(length, workers);
                                 }
                             }
-                            // p, m and v are this task's own: the results overwrite them (1.5 GB less heap at 124M)
-                            LocalTrainer.RoundResult r = state.trainer.round(p, m, v, optStep, state.train, firstBatch, steps,
-                                    step, true);
+                            trainer.restoreStep(optStep);
+                            LocalTrainer.RoundResult r = trainer.continueRound(state.train, firstBatch, steps, step);
+                            String executor = executorLocation();
                             if (BlockAllReduce.anyDiverged(run, round, w, workers, r.diverged())) {
                                 return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
-                                        r.diverged(), r.divergedStep(), 0);
+                                        r.diverged(), r.divergedStep(), 0, executor);
                             }
-                            List<float[]> vectors = local ? List.of(r.params())
-                                    : List.of(r.params(), r.firstMoment(), r.secondMoment());
+                            List<java.nio.FloatBuffer> vectors = local ? List.of(p) : List.of(p, mv[0], mv[1]);
                             long reduced = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept);
-                            if (local) {
-                                state.firstMoment = r.firstMoment();
-                                state.secondMoment = r.secondMoment();
-                                state.momentsRound = round;
-                                // also as blocks, every round: Spark may run worker w's next task on
-                                // another executor (seen on the standalone cluster from round 2 on)
-                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), r.firstMoment(), 0, length, BlockAllReduce.OWN);
-                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), r.secondMoment(), 0, length, BlockAllReduce.OWN);
+                            if (local && checkpoint) {
+                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), mv[0], BlockAllReduce.OWN);
+                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), mv[1], BlockAllReduce.OWN);
                             }
+                            state.residentRound = round;
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
-                                    false, -1, 2 * (bytes + reduced)); // what it fetched, and as much served
+                                    false, -1, 2 * (bytes + reduced), executor); // what it fetched, and as much served
                         });
                     });
             scala.reflect.ClassTag<Outcome> tag = ClassTag$.MODULE$.apply(Outcome.class);
-            List<Outcome> outs = new org.apache.spark.api.java.JavaRDD<>(sc.parallelize(range(workers), workers).rdd()
-                    .barrier().mapPartitions(task, false, tag), tag).collect();
+            List<Outcome> outs = new org.apache.spark.api.java.JavaRDD<>(workerTasks().barrier().mapPartitions(task, false, tag),
+                    tag).collect();
             if (input != null) {
                 input.destroy();
             }
@@ -299,11 +297,31 @@ abstract class ParameterSync {
             if (stats.divergedWorker() < 0) {
                 start = null; // the driver holds no vector from here on
                 if (prev >= 0) {
-                    BlockAllReduce.remove(run, prev, averaged, own, workers);
+                    BlockAllReduce.remove(run, prev, averaged, ownNames(), workers);
                 }
                 last = round;
+                placement = outs.stream().map(Outcome::executor).toArray(String[]::new);
             }
             return stats;
+        }
+
+        /** One partition per worker, each preferring the executor its worker ran on last. */
+        private org.apache.spark.rdd.RDD<Integer> workerTasks() {
+            if (placement == null || sc.isLocal()) {
+                return sc.parallelize(range(workers), workers).rdd();
+            }
+            List<scala.Tuple2<Integer, scala.collection.immutable.Seq<String>>> placed = new ArrayList<>();
+            for (int w = 0; w < workers; w++) {
+                placed.add(new scala.Tuple2<>(w, scala.jdk.javaapi.CollectionConverters.asScala(List.of(placement[w])).toList()));
+            }
+            return sc.sc().makeRDD(scala.jdk.javaapi.CollectionConverters.asScala(placed).toList(),
+                    ClassTag$.MODULE$.apply(Integer.class));
+        }
+
+        /** This executor as Spark names a preferred location that is one executor (ExecutorCacheTaskLocation). */
+        private static String executorLocation() {
+            var env = org.apache.spark.SparkEnv.get();
+            return "executor_" + env.blockManager().blockManagerId().host() + "_" + env.executorId();
         }
 
         @Override

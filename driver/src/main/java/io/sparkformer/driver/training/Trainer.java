@@ -206,7 +206,9 @@ public final class Trainer {
             long step = round * h;
             int steps = (int) Math.min(h, cfg.train().steps() - step);
             long t0 = System.nanoTime();
-            ParameterSync.RoundStats stats = sync.round(round, step, steps, step);
+            boolean last = round + 1 == rounds;
+            boolean checkpointRound = (round + 1) % cfg.checkpoint().every() == 0 || last;
+            ParameterSync.RoundStats stats = sync.round(round, step, steps, step, checkpointRound);
             if (stats.divergedWorker() >= 0) {
                 metrics.flush();
                 sync.close();
@@ -222,7 +224,6 @@ public final class Trainer {
             long roundTokens = stats.tokens();
             tokens += roundTokens;
             lastTrain = stats.meanLoss();
-            boolean last = round + 1 == rounds;
             Double val = null;
             if ((round + 1) % cfg.eval().every() == 0 || last) {
                 val = evaluate(spec, sync.params(), workers);
@@ -251,7 +252,7 @@ public final class Trainer {
             if (progress != null) {
                 progress.round(round + 1, rounds, lastTrain, val);
             }
-            if ((round + 1) % cfg.checkpoint().every() == 0 || last) {
+            if (checkpointRound) {
                 metrics.flush();
                 checkpoint(model, sync, corpus.tokenizer(), new RunState(round + 1, step + steps, tokens, best, cfg.seed()));
             }
@@ -339,7 +340,7 @@ public final class Trainer {
     private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, RunState state) throws IOException {
         String name = String.format("checkpoints/round-%06d", state.round());
         String dir = runDir + "/" + name;
-        Ops.assignAndFree(model.parameters().flat(), org.nd4j.linalg.factory.Nd4j.createFromArray(sync.params()));
+        io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
         writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
                 Checkpoint.modelMetadata(model.config()));
         int sets = sync.momentSets();
@@ -347,8 +348,8 @@ public final class Trainer {
             AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT,
                     new AdamW.Settings(cfg.train().beta1(), cfg.train().beta2(), cfg.train().eps(), cfg.train().weightDecay()));
             float[][] mv = sync.moments(w);
-            opt.restore(sync.optimizerStep, org.nd4j.linalg.factory.Nd4j.createFromArray(mv[0]),
-                    org.nd4j.linalg.factory.Nd4j.createFromArray(mv[1]));
+            opt.restore(sync.optimizerStep, mv[0], mv[1]);
+            mv = null;
             writeSafeTensors(dir + "/" + optimizerFile(w, sets), Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
         }
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());

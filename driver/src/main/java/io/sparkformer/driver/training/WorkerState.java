@@ -29,10 +29,11 @@ final class WorkerState {
     final LocalTrainer trainer;
     final BatchSource train;
     final BatchSource validation;
-    /** train.sync allreduce with per-worker moments: the moments after round {@link #momentsRound}, kept here. */
-    long momentsRound = -1;
-    float[] firstMoment;
-    float[] secondMoment;
+    /**
+     * train.sync allreduce: the round whose end the replica's optimizer state is (its moments
+     * stay in the trainer between rounds), or -1 while a round changes it or after a failure.
+     */
+    long residentRound = -1;
 
     private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
         this.trainer = trainer;

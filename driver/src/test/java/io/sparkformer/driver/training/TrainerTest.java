@@ -152,9 +152,11 @@ class TrainerTest extends SparkTestBase {
     }
 
     /**
-     * A worker state gone between rounds: when only the executor's copy is lost (or the task
-     * moves), the moments come from their blocks; when every copy is lost, the run resumes from
-     * the last checkpoint. Either way not a bit changes.
+     * A worker state gone between rounds (its executor lost, or its task placed on another
+     * executor): after a checkpoint round its moments come from the blocks stored for the
+     * checkpoint; after any other round, or when those blocks are gone too (here before the
+     * driver has read them for the last round's checkpoint), the run resumes from the last checkpoint.
+     * Either way not a bit changes.
      */
     @Test
     void allReduceSurvivesALostWorkerState() throws IOException {
@@ -163,20 +165,21 @@ class TrainerTest extends SparkTestBase {
         CorpusBuilder.Corpus c = corpus(viaDriver);
         Path driverRun = tmp.resolve("driver");
         new Trainer(sc, viaDriver, driverRun.toString(), 1).run(c, false, null, null);
-        for (boolean blocksToo : new boolean[] {false, true}) {
-            Path workerRun = tmp.resolve("allreduce-lost-" + blocksToo);
+        record Loss(int afterRound, boolean blocksToo, boolean resumes) {}
+        for (Loss loss : List.of(new Loss(4, false, false), new Loss(5, false, true), new Loss(6, true, true))) {
+            Path workerRun = tmp.resolve("allreduce-lost-" + loss.afterRound() + "-" + loss.blocksToo());
             int[] seen = {0};
             var summary = new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, false, null, (round, rounds, train, val) -> {
-                if (round == 5 && seen[0]++ == 0) {
+                if (round == loss.afterRound() && seen[0]++ == 0) {
                     WorkerState.forgetAll(); // in local mode the tasks run in this JVM: as if the executor died
-                    if (blocksToo) {
+                    if (loss.blocksToo()) {
                         BlockVectors.removeMatching("_own_"); // and every replica of the moments with it
                     }
                 }
             }).values();
-            assertEquals(blocksToo ? 2 : 1, seen[0], "round 5 runs again only when the moments are gone everywhere");
-            assertEquals(blocksToo ? 4L : null, summary.get("resumed_from_round"));
-            assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), "bit-equal to the unbroken run, blocks lost: " + blocksToo);
+            assertEquals(loss.resumes() ? 2 : 1, seen[0], loss + ": the round runs again only after a resume");
+            assertEquals(loss.resumes() ? 4L : null, summary.get("resumed_from_round"), loss.toString());
+            assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), "bit-equal to the unbroken run: " + loss);
         }
     }
 

@@ -81,6 +81,14 @@ public final class AdamW {
         this.step = step;
     }
 
+    /** The step count alone, for moments written into their buffers directly. */
+    public void restoreStep(long step) {
+        if (step < 0) {
+            throw new IllegalArgumentException("optimizer step must be non-negative, got " + step);
+        }
+        this.step = step;
+    }
+
     public void reset() {
         step = 0;
         firstMoment.zero();

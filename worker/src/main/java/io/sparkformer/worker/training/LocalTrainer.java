@@ -63,6 +63,26 @@ public final class LocalTrainer {
         long t0 = System.nanoTime();
         load(params);
         adamw.restore(optimizerStep, m, v);
+        RoundResult r = continueRound(batches, firstBatch, steps, globalStep, t0);
+        if (r.diverged()) {
+            return r;
+        }
+        return new RoundResult(copyOut(model.parameters().flat(), intoInputs ? params : null),
+                copyOut(adamw.firstMoment().flat(), intoInputs ? m : null),
+                copyOut(adamw.secondMoment().flat(), intoInputs ? v : null),
+                r.optimizerStep(), r.meanLoss(), r.tokens(), r.computeSeconds(), false, -1);
+    }
+
+    /**
+     * Runs {@code steps} steps from the parameters and optimizer state the replica holds now
+     * (set through {@link #parameterView}, {@link #momentViews} and {@link #restoreStep}, or left
+     * by the last round): the result carries no arrays, the vectors stay in native memory.
+     */
+    public RoundResult continueRound(BatchSource batches, long firstBatch, int steps, long globalStep) {
+        return continueRound(batches, firstBatch, steps, globalStep, System.nanoTime());
+    }
+
+    private RoundResult continueRound(BatchSource batches, long firstBatch, int steps, long globalStep, long t0) {
         double lossSum = 0;
         long tokens = 0;
         for (int i = 0; i < steps; i++) {
@@ -83,10 +103,28 @@ public final class LocalTrainer {
             lossSum += loss;
             tokens += (long) batch.size() * batch.length();
         }
-        return new RoundResult(copyOut(model.parameters().flat(), intoInputs ? params : null),
-                copyOut(adamw.firstMoment().flat(), intoInputs ? m : null),
-                copyOut(adamw.secondMoment().flat(), intoInputs ? v : null),
-                adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+        return new RoundResult(null, null, null, adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+    }
+
+    /** The replica's parameters, in native memory: read them or write them in place. */
+    public java.nio.FloatBuffer parameterView() {
+        return io.sparkformer.model.ParameterBuffer.view(model.parameters().flat());
+    }
+
+    /** AdamW's first and second moments, in native memory. */
+    public java.nio.FloatBuffer[] momentViews() {
+        return new java.nio.FloatBuffer[] {io.sparkformer.model.ParameterBuffer.view(adamw.firstMoment().flat()),
+            io.sparkformer.model.ParameterBuffer.view(adamw.secondMoment().flat())};
+    }
+
+    /** A fresh optimizer: zero moments, step 0. */
+    public void resetOptimizer() {
+        adamw.reset();
+    }
+
+    /** The optimizer's step count, for moments written through {@link #momentViews}. */
+    public void restoreStep(long optimizerStep) {
+        adamw.restoreStep(optimizerStep);
     }
 
 
