@@ -97,13 +97,13 @@ final class BlockAllReduce {
      * slice is dropped once averaged. Returns the bytes it fetched.
      */
     static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
-                                 int worker, int workers, StorageLevel kept) {
+                                 int worker, int workers, StorageLevel kept, BlockBuffers pool) {
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
             FloatBuffer v = vectors.get(k);
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(v, workers, s), TRANSIENT);
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(v, workers, s), TRANSIENT, pool);
                 }
             }
         }
@@ -124,7 +124,7 @@ final class BlockAllReduce {
                         in += 4L * n;
                     }
                 }
-                ByteBuffer[] out = BlockVectors.allocate(n);
+                ByteBuffer[] out = pool.take(n);
                 for (int at = 0; at < n; at += PIECE) {
                     int len = Math.min(PIECE, n - at);
                     java.util.Arrays.fill(sum, 0, len, 0.0);
@@ -139,10 +139,10 @@ final class BlockAllReduce {
                             sum[i] += part[i];
                         }
                     }
-                    FloatBuffer dst = out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS);
                     for (int i = 0; i < len; i++) {
-                        dst.put((float) (sum[i] / workers));
+                        part[i] = (float) (sum[i] / workers);
                     }
+                    out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
                 }
                 BlockVectors.store(averaged(run, round, names.get(k), worker), out, kept);
             } finally {

@@ -50,7 +50,15 @@ final class BlockVectors {
 
     /** Stores the floats between src's position and limit (a heap array's or native memory's) as block {@code name}. */
     static long put(String name, FloatBuffer src, StorageLevel level) {
-        ByteBuffer[] buffers = allocate(src.remaining());
+        return put(name, src, level, allocate(src.remaining()));
+    }
+
+    /** As {@link #put(String, FloatBuffer, StorageLevel)}, in buffers from {@code pool}. */
+    static long put(String name, FloatBuffer src, StorageLevel level, BlockBuffers pool) {
+        return put(name, src, level, pool.take(src.remaining()));
+    }
+
+    private static long put(String name, FloatBuffer src, StorageLevel level, ByteBuffer[] buffers) {
         FloatBuffer from = src.duplicate();
         for (ByteBuffer b : buffers) {
             FloatBuffer part = from.duplicate();

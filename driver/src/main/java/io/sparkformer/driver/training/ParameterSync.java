@@ -275,8 +275,11 @@ abstract class ParameterSync {
                                         r.diverged(), r.divergedStep(), 0, executor);
                             }
                             List<java.nio.FloatBuffer> vectors = local ? List.of(p) : List.of(p, mv[0], mv[1]);
-                            long reduced = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept);
+                            state.blockBuffers.startRound(round);
+                            long reduced = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept,
+                                    state.blockBuffers);
                             if (local && checkpoint) {
+                                // once a checkpoint: fresh buffers, which the pool would otherwise keep (8P bytes)
                                 BlockVectors.put(BlockAllReduce.own(run, round, "m", w), mv[0], BlockAllReduce.OWN);
                                 BlockVectors.put(BlockAllReduce.own(run, round, "v", w), mv[1], BlockAllReduce.OWN);
                             }

@@ -34,6 +34,8 @@ final class WorkerState {
      * stay in the trainer between rounds), or -1 while a round changes it or after a failure.
      */
     long residentRound = -1;
+    /** Heap buffers for the blocks this worker stores, reused across rounds. */
+    final BlockBuffers blockBuffers = new BlockBuffers();
 
     private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
         this.trainer = trainer;
