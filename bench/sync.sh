@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Seconds and bytes a round spends synchronising, by model size, workers and train.sync, in local
-# mode, each next to one copy of the parameter vector through loopback TCP. Trains 4 rounds of
-# one step (batch 1, block 32: compute is small) on the embedded corpus and reads metrics.jsonl
-# from rounds 2-4 (round 1 also pays the start-up broadcast).
+# mode, each next to one copy of the parameter vector through loopback TCP. Trains 10 rounds of
+# one step (batch 1, block 32: compute is small) on the embedded corpus and reads metrics.jsonl:
+# the median of rounds 3-9 (round 1 pays the start-up broadcast, round 2 the JIT's warm-up) and,
+# apart, round 10, a checkpoint round (per-worker moments are stored for the driver then).
 # Prints one table row per run:
-#   params workers sync | sync_s (median) | bytes/worker | bytes via driver | loopback copy s | peak RSS
+#   params workers sync | sync_s (median) | checkpoint round s | bytes/worker | bytes via driver |
+#   loopback copy s | peak RSS
 # Usage: bench/sync.sh [sizes] [workers] [syncs]
-#   defaults: "1m 25m 124m" "1 2 4" "driver allreduce"; 124m with 4 workers needs ~40 GB in one
-#   JVM and is skipped here unless asked for.
+#   defaults: "1m 25m 124m" "1 2 4" "driver allreduce"; 124m through the driver with 4 workers
+#   needs ~40 GB in one JVM and is skipped here unless asked for (SYNC_BENCH_BIG=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1m 25m 124m"}
@@ -50,36 +52,38 @@ print("%.3f" % statistics.median(once() for _ in range(3)))
 EOF
 }
 
-printf '%-6s %-3s %-10s %10s %14s %14s %12s %10s\n' params W sync sync_s bytes/worker bytes/driver loopback_s peak_rss
+printf '%-6s %-3s %-10s %10s %10s %14s %14s %12s %10s\n' params W sync sync_s ckpt_s bytes/worker bytes/driver loopback_s peak_rss
 for size in $sizes; do
   for w in $workers_list; do
-    if [ "$size" = 124m ] && [ "$w" -gt 2 ] && [ -z "${SYNC_BENCH_BIG:-}" ]; then
-      echo "# 124m with $w workers skipped (one JVM would need ~$((w * 10)) GB; SYNC_BENCH_BIG=1 runs it)"
-      continue
-    fi
     for sync in $syncs; do
+      if [ "$size" = 124m ] && [ "$w" -gt 2 ] && [ "$sync" = driver ] && [ -z "${SYNC_BENCH_BIG:-}" ]; then
+        echo "# 124m W=$w driver skipped (one JVM would need ~$((w * 10)) GB; SYNC_BENCH_BIG=1 runs it)"
+        continue
+      fi
       run="$out/$size-w$w-$sync"
       rm -rf "$run"
       # shellcheck disable=SC2046
-      /usr/bin/time -f '%M' -o "$run.rss" env SPARKFORMER_DRIVER_MEMORY="${SYNC_BENCH_HEAP:-18g}" \
+      /usr/bin/time -f '%M' -o "$run.rss" env SPARKFORMER_DRIVER_MEMORY="${SYNC_BENCH_HEAP:-12g}" \
         scripts/sparkformer train --output "$run" $(printf -- '--set %s ' $(shape "$size") \
         "train.workers=$w" "train.sync=$sync" train.batch_size=1 train.block_size=32 model.max_len=32 \
-        train.steps=4 train.local_steps=1 train.warmup=0 eval.every=1000 checkpoint.every=1000 \
+        train.steps=10 train.local_steps=1 train.warmup=0 eval.every=1000 checkpoint.every=1000 \
         train.optimizer_state=local) > "$run.log" 2>&1 || { echo "# $size W=$w $sync failed: see $run.log"; continue; }
       python3 - "$run" "$size" "$w" "$sync" "$(cat "$run.rss")" <<'EOF'
 import json, statistics, sys
 run, size, w, sync, rss = sys.argv[1:]
-rows = [json.loads(l) for l in open(run + "/metrics.jsonl")][1:]
+rows = [json.loads(l) for l in open(run + "/metrics.jsonl")]
 params = json.load(open(run + "/summary.json"))["parameters"]
+ckpt = rows[-1]["sync_s"]
+rows = rows[2:-1]
 s = statistics.median(r["sync_s"] for r in rows)
 bw = statistics.median(r["sync_bytes_per_worker"] for r in rows)
 bd = statistics.median(r["sync_bytes_driver"] for r in rows)
-print("%s %d %s %.3f %d %d %d %d" % (size, int(w), sync, s, bw, bd, params, int(rss) * 1024))
+print("%s %d %s %.3f %.3f %d %d %d %d" % (size, int(w), sync, s, ckpt, bw, bd, params, int(rss) * 1024))
 EOF
     done
   done
-done | while read -r size w sync s bw bd params rss; do
-  case "$size" in \#*) echo "$size $w $sync $s $bw $bd $params $rss"; continue ;; esac
-  printf '%-6s %-3s %-10s %10s %14s %14s %12s %9sM\n' "$size" "$w" "$sync" "$s" "$bw" "$bd" \
+done | while read -r size w sync s ckpt bw bd params rss; do
+  case "$size" in \#*) echo "$size $w $sync $s $ckpt $bw $bd $params $rss"; continue ;; esac
+  printf '%-6s %-3s %-10s %10s %10s %14s %14s %12s %9sM\n' "$size" "$w" "$sync" "$s" "$ckpt" "$bw" "$bd" \
     "$(loopback $((params * 4)))" "$((rss / 1048576))"
 done

@@ -14,9 +14,13 @@ import java.util.UUID;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileContext;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocalFileSystem;
+import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RawLocalFileSystem;
 
 /** Files on any Hadoop FileSystem (file:, hdfs:, s3a:), with errors that name the path. */
 public final class HadoopFiles {
@@ -75,36 +79,73 @@ public final class HadoopFiles {
         void write(OutputStream out) throws IOException;
     }
 
-    /** As above, for streamed content; returns the SHA-256 of what was written. */
+    /**
+     * As above, for streamed content; returns the SHA-256 of what was written. Readers see the old
+     * content or the new, never neither: the temporary file replaces the target in one step (the
+     * local FS: rename(2), which replaces; HDFS and other file systems: FileContext's rename with
+     * OVERWRITE, one namenode operation on HDFS). Object stores (s3a, gs, abfs, ...) have no
+     * rename, only copies; there the object is written in place, and it appears whole when its
+     * stream closes. A crash leaves at most a hidden temporary file, which no reader lists.
+     */
     public static String writeAtomically(String path, Writer writer, Configuration conf) throws IOException {
         Path target = new Path(path);
         FileSystem fs = target.getFileSystem(conf);
+        FaultInjection.point("before " + target.getName());
+        if (OBJECT_STORES.contains(fs.getScheme())) {
+            String sha = write(fs, target, writer);
+            FaultInjection.point("replaced " + target.getName());
+            return sha;
+        }
+        // the local FS's checksum sidecar would be a second file to rename: write the raw file alone
+        FileSystem raw = fs instanceof LocalFileSystem local ? local.getRaw() : fs;
         Path tmp = new Path(target.getParent(), "._" + target.getName() + "." + UUID.randomUUID() + ".tmp");
+        try {
+            String sha = write(raw, tmp, writer);
+            FaultInjection.point("written " + target.getName());
+            replace(raw, tmp, target, conf);
+            FaultInjection.point("replaced " + target.getName());
+            return sha;
+        } finally {
+            if (raw.exists(tmp)) {
+                raw.delete(tmp, false);
+            }
+        }
+    }
+
+    /** Schemes whose "rename" is a copy and a delete, and whose writes appear whole on close. */
+    private static final java.util.Set<String> OBJECT_STORES = java.util.Set.of("s3a", "s3", "s3n", "gs", "abfs", "abfss",
+            "wasb", "wasbs", "oss", "cos", "obs");
+
+    private static String write(FileSystem fs, Path p, Writer writer) throws IOException {
         MessageDigest sha;
         try {
             sha = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        try {
-            try (FSDataOutputStream raw = fs.create(tmp, true);
-                 DigestOutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(raw, 1 << 20), sha)) {
-                writer.write(out);
-                out.flush();
-                raw.hsync();
-            }
-            if (fs.exists(target) && !fs.delete(target, false)) {
-                throw new IOException(target + ": cannot replace the existing file");
-            }
-            if (!fs.rename(tmp, target)) {
-                throw new IOException(target + ": rename from " + tmp.getName() + " failed");
-            }
-        } finally {
-            if (fs.exists(tmp)) {
-                fs.delete(tmp, false);
-            }
+        try (FSDataOutputStream raw = fs.create(p, true);
+             DigestOutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(raw, 1 << 20), sha)) {
+            writer.write(out);
+            out.flush();
+            raw.hsync();
         }
         return HexFormat.of().formatHex(sha.digest());
+    }
+
+    /** tmp takes target's place in one step; target may exist. */
+    private static void replace(FileSystem fs, Path tmp, Path target, Configuration conf) throws IOException {
+        if (fs instanceof RawLocalFileSystem local) {
+            // an old checksum sidecar would fail every read of the new content; without one, reads are unverified
+            Path crc = new Path(target.getParent(), "." + target.getName() + ".crc");
+            if (local.exists(crc)) {
+                local.delete(crc, false);
+            }
+            java.nio.file.Files.move(local.pathToFile(tmp).toPath(), local.pathToFile(target).toPath(),
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE); // rename(2): replaces an existing file
+            return;
+        }
+        Path qualified = fs.makeQualified(target);
+        FileContext.getFileContext(qualified.toUri(), conf).rename(fs.makeQualified(tmp), qualified, Options.Rename.OVERWRITE);
     }
 
     public static String sha256(byte[] bytes) {

@@ -72,7 +72,10 @@ public final class Promotion {
         }
         double loss = summary.get("final_val_loss").asDouble();
         String validationSet = summary.path("validation_set").asText(null);
-        String checkpoint = runDir + "/" + new String(HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim();
+        String checkpoint = io.sparkformer.driver.training.RunCheckpoints.latest(runDir, conf);
+        if (checkpoint == null) {
+            throw new ConfigException("--run", runDir + " has no complete checkpoint");
+        }
         verifyLoads(checkpoint);
 
         Current current = current(modelsDir);

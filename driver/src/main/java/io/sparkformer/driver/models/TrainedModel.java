@@ -28,8 +28,9 @@ public record TrainedModel(String checkpoint, Transformer model, Tokenizer token
         if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
             return path;
         }
-        if (HadoopFiles.exists(path + "/latest", conf)) {
-            return path + "/" + new String(HadoopFiles.read(path + "/latest", conf), StandardCharsets.UTF_8).trim();
+        String latest = io.sparkformer.driver.training.RunCheckpoints.latest(path, conf);
+        if (latest != null) {
+            return latest;
         }
         if (HadoopFiles.exists(path + "/" + Promotion.CURRENT, conf)) {
             return new ObjectMapper().readTree(HadoopFiles.read(path + "/" + Promotion.CURRENT, conf)).get("checkpoint").asText();

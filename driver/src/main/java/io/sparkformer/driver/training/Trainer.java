@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.UUID;
 
 import org.apache.hadoop.conf.Configuration;
@@ -88,7 +89,7 @@ public final class Trainer {
                 return attempt == 0 ? runFrom(corpus, resume, initFrom, progress) : runFrom(corpus, true, null, progress);
             } catch (Exception e) { // Spark's job failures arrive as SparkException, undeclared
                 String lost = lostState(e);
-                if (lost == null || attempt == RECOVERIES || !HadoopFiles.exists(runDir + "/latest", conf)) {
+                if (lost == null || attempt == RECOVERIES || RunCheckpoints.latest(runDir, conf) == null) {
                     throw e;
                 }
                 LOG.warn("{}; resuming {} from its last checkpoint (recovery {} of {})", lost, runDir, attempt + 1, RECOVERIES);
@@ -153,9 +154,16 @@ public final class Trainer {
         Metrics metrics = new Metrics(runDir, conf);
         double best = Double.POSITIVE_INFINITY;
         long tokens = 0;
-        if (resume && HadoopFiles.exists(runDir + "/latest", conf)) {
-            String ckpt = runDir + "/" + new String(HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim();
+        String ckpt = resume ? RunCheckpoints.latest(runDir, conf) : null;
+        if (ckpt != null) {
             RunState state = RunState.read(ckpt, conf);
+            if (state.step() != state.round() * cfg.train().localSteps()) {
+                // the data cursor and the schedule are functions of round x H: another H would shift both
+                throw new io.sparkformer.model.ConfigException("train.local_steps", "the checkpoint " + ckpt + " is at round "
+                        + state.round() + ", step " + state.step() + ", written with " + (state.round() == 0 ? "?"
+                        : String.valueOf(state.step() / state.round())) + " local steps a round; the config asks for "
+                        + cfg.train().localSteps() + ": resume with the run's own config.yaml");
+            }
             params = readWeights(ckpt, model);
             for (int w = 0; w < m.length; w++) {
                 AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT, settings.adamw());
@@ -214,8 +222,7 @@ public final class Trainer {
                 sync.close();
                 throw new TrainingDivergedException("training diverged: worker " + stats.divergedWorker() + " saw loss "
                         + stats.divergedLoss() + " at step " + stats.divergedStep() + "; the last good checkpoint is "
-                        + (HadoopFiles.exists(runDir + "/latest", conf) ? runDir + "/" + new String(
-                                HadoopFiles.read(runDir + "/latest", conf), StandardCharsets.UTF_8).trim() : "none"));
+                        + Objects.requireNonNullElse(RunCheckpoints.latest(runDir, conf), "none"));
             }
             double wall = (System.nanoTime() - t0) / 1e9;
             double compute = stats.computeSeconds();
@@ -338,7 +345,7 @@ public final class Trainer {
 
     /** Writes a checkpoint; the driver holds one moment set at a time, however many workers keep their own. */
     private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, RunState state) throws IOException {
-        String name = String.format("checkpoints/round-%06d", state.round());
+        String name = RunCheckpoints.name(state.round());
         String dir = runDir + "/" + name;
         io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
         writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
@@ -354,9 +361,10 @@ public final class Trainer {
         }
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
         writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
-        writeAtomically(dir + "/state.json", state.toJson());
-        // the pointer moves last: a crash before this line leaves the previous checkpoint current
-        writeAtomically(runDir + "/latest", name.getBytes(StandardCharsets.UTF_8));
+        // state.json last: its presence makes the checkpoint complete (RunCheckpoints)
+        writeAtomically(dir + "/" + RunCheckpoints.STATE, state.toJson());
+        // the pointer moves after: a crash before this line leaves the previous checkpoint current
+        writeAtomically(runDir + "/" + RunCheckpoints.POINTER, name.getBytes(StandardCharsets.UTF_8));
     }
 
     /** Moment set w's file: one set (averaged, or a single worker's own) is optimizer.safetensors. */

@@ -1,0 +1,95 @@
+package io.sparkformer.driver.training;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.ConfigException;
+
+/**
+ * A run directory's checkpoints: {@code checkpoints/round-NNNNNN/}, each complete once its
+ * {@code state.json} is there (written last), and the {@code latest} pointer, moved after it.
+ */
+public final class RunCheckpoints {
+    private static final Logger LOG = LoggerFactory.getLogger(RunCheckpoints.class);
+    public static final String POINTER = "latest";
+    public static final String STATE = "state.json";
+    private static final Pattern NAME = Pattern.compile("checkpoints/round-(\\d{6,18})");
+    /** A pointer holds one short name; anything longer is not one. */
+    private static final long POINTER_MAX_BYTES = 4096;
+
+    private RunCheckpoints() {}
+
+    /** The directory name of round r's checkpoint, relative to the run. */
+    static String name(long round) {
+        return String.format("checkpoints/round-%06d", round);
+    }
+
+    /**
+     * The run's newest complete checkpoint (a path), or null when it has none. The pointer is
+     * trusted only to name a complete checkpoint of this run; without a pointer (lost, or a crash
+     * before the first one moved) the newest complete checkpoint is found by listing.
+     */
+    public static String latest(String runDir, Configuration conf) throws IOException {
+        String pointer = runDir + "/" + POINTER;
+        if (HadoopFiles.exists(pointer, conf)) {
+            Path p = new Path(pointer);
+            long size = p.getFileSystem(conf).getFileStatus(p).getLen();
+            if (size > POINTER_MAX_BYTES) {
+                throw new ConfigException(pointer, "holds " + size + " bytes: not a checkpoint pointer");
+            }
+            String name = new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim();
+            if (!NAME.matcher(name).matches()) {
+                throw new ConfigException(pointer, "names \"" + abbreviate(name) + "\", not a checkpoint of this run"
+                        + " (checkpoints/round-NNNNNN)");
+            }
+            String dir = runDir + "/" + name;
+            if (!HadoopFiles.exists(dir + "/" + STATE, conf)) {
+                throw new ConfigException(pointer, "names " + dir + ", which is not a complete checkpoint (no " + STATE + ")");
+            }
+            return dir;
+        }
+        String newest = newestComplete(runDir, conf);
+        if (newest != null) {
+            LOG.warn("{} has no {} pointer; its newest complete checkpoint is {}", runDir, POINTER, newest);
+        }
+        return newest;
+    }
+
+    /** True when the run directory holds any checkpoint directory, complete or not. */
+    static boolean anyCheckpoint(String runDir, Configuration conf) throws IOException {
+        Path dir = new Path(runDir, "checkpoints");
+        FileSystem fs = dir.getFileSystem(conf);
+        return fs.exists(dir) && fs.listStatus(dir).length > 0;
+    }
+
+    private static String newestComplete(String runDir, Configuration conf) throws IOException {
+        Path dir = new Path(runDir, "checkpoints");
+        FileSystem fs = dir.getFileSystem(conf);
+        if (!fs.exists(dir)) {
+            return null;
+        }
+        long best = -1;
+        for (FileStatus s : fs.listStatus(dir)) {
+            Matcher m = NAME.matcher("checkpoints/" + s.getPath().getName());
+            if (s.isDirectory() && m.matches() && fs.exists(new Path(s.getPath(), STATE))) {
+                best = Math.max(best, Long.parseLong(m.group(1)));
+            }
+        }
+        return best < 0 ? null : runDir + "/" + name(best);
+    }
+
+    private static String abbreviate(String s) {
+        String oneLine = s.replaceAll("\\p{Cntrl}", "?");
+        return oneLine.length() > 80 ? oneLine.substring(0, 80) + "..." : oneLine;
+    }
+}

@@ -1,0 +1,63 @@
+package io.sparkformer.driver.training;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.ConfigException;
+
+/** The run's newest complete checkpoint, whatever a crash left of the pointer; pointers stay inside the run. */
+class RunCheckpointsTest {
+    @TempDir
+    Path run;
+
+    private final Configuration conf = new Configuration();
+
+    private void checkpoint(long round, boolean complete) throws Exception {
+        Path dir = run.resolve(RunCheckpoints.name(round));
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("model.safetensors"), "x");
+        if (complete) {
+            Files.writeString(dir.resolve(RunCheckpoints.STATE), "{}");
+        }
+    }
+
+    @Test
+    void withoutAPointerTheNewestCompleteCheckpointIsFound() throws Exception {
+        assertNull(RunCheckpoints.latest(run.toString(), conf), "a run with no checkpoint starts from round 0");
+        checkpoint(4, true);
+        checkpoint(8, true);
+        checkpoint(12, false); // a crash while round 12's checkpoint was being written
+        // a crash that loses the pointer (the delete-then-rename writes did): resume from round 8, not 0
+        assertEquals(run + "/checkpoints/round-000008", RunCheckpoints.latest(run.toString(), conf));
+    }
+
+    @Test
+    void aReplacedPointerIsNeverAbsentAndAHostileOneIsRefused() throws Exception {
+        checkpoint(4, true);
+        checkpoint(8, true);
+        String pointer = run + "/latest";
+        HadoopFiles.writeAtomically(pointer, "checkpoints/round-000004".getBytes(), conf);
+        HadoopFiles.writeAtomically(pointer, "checkpoints/round-000008".getBytes(), conf);
+        assertEquals(run + "/checkpoints/round-000008", RunCheckpoints.latest(run.toString(), conf));
+        try (var files = Files.list(run)) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".tmp")), "no temporary file left");
+        }
+        for (String hostile : new String[] {"../../etc", "/etc/passwd", "checkpoints/round-000012"}) {
+            HadoopFiles.writeAtomically(pointer, hostile.getBytes(), conf);
+            ConfigException e = assertThrows(ConfigException.class, () -> RunCheckpoints.latest(run.toString(), conf));
+            assertTrue(e.getMessage().contains("latest"), e.getMessage());
+        }
+        HadoopFiles.writeAtomically(pointer, new byte[10_000], conf);
+        assertThrows(ConfigException.class, () -> RunCheckpoints.latest(run.toString(), conf));
+    }
+}
