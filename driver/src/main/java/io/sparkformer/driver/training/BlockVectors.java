@@ -75,7 +75,7 @@ final class BlockVectors {
         ByteBuffer[] buffers = new ByteBuffer[chunks];
         long left = n;
         for (int c = 0; c < chunks; c++) {
-            int floats = (int) Math.min(CHUNK_BYTES / 4, left);
+            int floats = (int) Math.min(CHUNK_FLOATS, left);
             buffers[c] = ByteBuffer.allocate(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
             left -= floats;
         }
@@ -191,11 +191,6 @@ final class BlockVectors {
                 release.run();
             }
         }
-    }
-
-    /** True when block {@code name} is stored somewhere. */
-    static boolean exists(String name) {
-        return !SparkEnv.get().blockManager().master().getLocations(id(name)).isEmpty();
     }
 
     /**

@@ -31,7 +31,6 @@ import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.io.RandomAccessSource;
 import io.sparkformer.model.io.SafeTensors;
-import io.sparkformer.model.layers.Ops;
 import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.model.optim.LearningRateSchedule;
 import io.sparkformer.model.text.Tokenizer;
