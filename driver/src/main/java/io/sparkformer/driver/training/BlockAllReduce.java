@@ -19,21 +19,13 @@ import org.apache.spark.storage.StorageLevel;
  * <p>Slices are summed in worker order in double and divided by W, element for element as the
  * driver's own averaging does, so both give the same bits. Averaged slices are stored with two
  * replicas: a lost executor's blocks survive on another one, and a rerun round reads the same
- * inputs; each worker's own moments have one (see {@link #OWN}). Block names carry the run and the round.
+ * inputs. Block names carry the run and the round.
  */
 final class BlockAllReduce {
-    /** Survives one executor's loss: the averaged slices (and moments at checkpoint rounds). */
+    /** Survives one executor's loss: the averaged slices. */
     static final StorageLevel KEPT = StorageLevels.MEMORY_AND_DISK_SER_2;
     /** Local mode has one BlockManager: a second replica has nowhere to go. */
     static final StorageLevel KEPT_LOCAL = StorageLevels.MEMORY_AND_DISK_SER;
-    /**
-     * A worker's own moments, stored each round in case Spark runs its next task on another
-     * executor: on disk, one replica. In memory, with a second replica, they held 4P more bytes
-     * in every executor's heap than the worker's own copy (at 124M parameters a 5 GB executor
-     * heap ran out on the standalone cluster); they are read back only when a task moved. If the
-     * executor holding them is lost, the run resumes from its last checkpoint.
-     */
-    static final StorageLevel OWN = StorageLevels.DISK_ONLY;
     /** Needed only until the slice's owner has averaged it. */
     static final StorageLevel TRANSIENT = StorageLevels.MEMORY_ONLY_SER;
 
@@ -79,10 +71,6 @@ final class BlockAllReduce {
 
     static String averaged(String run, long round, String vector, int slice) {
         return run + "_r" + round + "_" + vector + "_avg_s" + slice;
-    }
-
-    static String own(String run, long round, String vector, int worker) {
-        return run + "_r" + round + "_" + vector + "_own_w" + worker;
     }
 
     /** Floats averaged at a time: a double sum of this size instead of one the slice's size (8P/W bytes). */
@@ -185,7 +173,7 @@ final class BlockAllReduce {
     }
 
     /** Every block of {@code round} (driver side, once nothing will read them again). */
-    static void remove(String run, long round, List<String> averagedNames, List<String> ownNames, int workers) {
+    static void remove(String run, long round, List<String> averagedNames, int workers) {
         List<String> names = new ArrayList<>();
         for (String v : averagedNames) {
             for (int s = 0; s < workers; s++) {
@@ -195,11 +183,6 @@ final class BlockAllReduce {
                         names.add(raw(run, round, v, w, s));
                     }
                 }
-            }
-        }
-        for (String v : ownNames) {
-            for (int w = 0; w < workers; w++) {
-                names.add(own(run, round, v, w));
             }
         }
         for (int w = 0; w < workers; w++) {

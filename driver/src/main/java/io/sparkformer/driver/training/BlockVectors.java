@@ -217,27 +217,6 @@ final class BlockVectors {
         }
     }
 
-    /** Drops every block whose name contains {@code part}: what losing every replica does (for tests). */
-    static void removeMatching(String part) {
-        var master = SparkEnv.get().blockManager().master();
-        var ids = master.getMatchingBlockIds(new MatchName(part), true);
-        scala.jdk.javaapi.CollectionConverters.asJava(ids).forEach(master::removeBlock);
-    }
-
-    private static final class MatchName extends scala.runtime.AbstractFunction1<BlockId, Object>
-            implements java.io.Serializable {
-        private final String part;
-
-        MatchName(String part) {
-            this.part = part;
-        }
-
-        @Override
-        public Object apply(BlockId id) {
-            return id.name().startsWith("test_sparkformer_") && id.name().contains(part);
-        }
-    }
-
     /** Drops a block wherever it is stored; from the driver. */
     static void remove(String name) {
         SparkEnv.get().blockManager().master().removeBlock(id(name));

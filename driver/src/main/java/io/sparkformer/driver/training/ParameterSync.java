@@ -7,6 +7,10 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 
 import io.sparkformer.driver.cluster.OutOfMemory;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.io.Checkpoint;
+import io.sparkformer.model.io.SafeTensors;
+import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.worker.training.LocalTrainer;
 
 import scala.reflect.ClassTag$;
@@ -27,9 +31,15 @@ abstract class ParameterSync {
     record Outcome(double meanLoss, long tokens, double computeSeconds, long optimizerStep, boolean diverged,
                    long divergedStep, long bytes, String executor) implements java.io.Serializable {}
 
-    /** The first round's inputs (and, driver-side, every round's). */
+    /** The driver sync's inputs, every round. */
     record RoundInput(float[] params, float[][] firstMoments, float[][] secondMoments, long optimizerStep)
             implements java.io.Serializable {}
+
+    /**
+     * The all-reduce's first round: the parameters, and the checkpoint whose optimizer files
+     * each worker reads its moments from (null: a fresh optimizer).
+     */
+    record Start(float[] params, String momentsFrom, long optimizerStep) implements java.io.Serializable {}
 
     final JavaSparkContext sc;
     final WorkerState.Spec spec;
@@ -47,25 +57,63 @@ abstract class ParameterSync {
         this.optimizerStep = optimizerStep;
     }
 
-    /** {@code m} and {@code v} may hold nulls on a fresh run (optimizerStep 0): zero moments. */
+    /**
+     * {@code checkpoint}: the checkpoint whose optimizer files hold the moments to resume with
+     * (their step is {@code optimizerStep}), or null for a fresh optimizer. The all-reduce
+     * never loads them on the driver: each worker reads its own file.
+     */
     static ParameterSync of(String kind, JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments,
-                            float[] params, float[][] m, float[][] v, long optimizerStep) {
-        if (!kind.equals("allreduce")) { // the driver ships every moment set, zeros included
-            for (int k = 0; k < m.length; k++) {
-                m[k] = m[k] == null ? new float[params.length] : m[k];
-                v[k] = v[k] == null ? new float[params.length] : v[k];
+                            float[] params, String checkpoint, long optimizerStep) throws java.io.IOException {
+        if (kind.equals("allreduce")) {
+            return new AllReduce(sc, spec, workers, localMoments, params, checkpoint, optimizerStep);
+        }
+        int sets = localMoments ? workers : 1;
+        float[][] m = new float[sets][];
+        float[][] v = new float[sets][];
+        for (int k = 0; k < sets; k++) {
+            if (checkpoint == null) { // the driver ships every moment set, zeros included
+                m[k] = new float[params.length];
+                v[k] = new float[params.length];
+            } else {
+                AdamW opt = optimizer(spec);
+                readOptimizer(checkpoint, k, sets, opt, spec.conf().get());
+                m[k] = opt.firstMoment().flat().toFloatVector();
+                v[k] = opt.secondMoment().flat().toFloatVector();
             }
         }
-        return kind.equals("allreduce")
-                ? new AllReduce(sc, spec, workers, localMoments, params, m, v, optimizerStep)
-                : new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
+        return new Driver(sc, spec, workers, localMoments, params, m, v, optimizerStep);
+    }
+
+    static AdamW optimizer(WorkerState.Spec spec) {
+        return new AdamW(io.sparkformer.model.ParameterLayout.of(spec.model()), org.nd4j.linalg.api.buffer.DataType.FLOAT,
+                spec.settings().adamw());
+    }
+
+    /** Reads moment set {@code k} of {@code sets} from checkpoint {@code dir} into {@code opt}. */
+    static void readOptimizer(String dir, int k, int sets, AdamW opt, org.apache.hadoop.conf.Configuration conf)
+            throws java.io.IOException {
+        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(dir + "/" + optimizerFile(k, sets), conf))) {
+            Checkpoint.readOptimizer(r, opt);
+        }
+    }
+
+    /** Writes {@code opt}'s state as moment set {@code k} of {@code sets} of checkpoint {@code dir}. */
+    static void writeOptimizer(String dir, int k, int sets, AdamW opt, org.apache.hadoop.conf.Configuration conf)
+            throws java.io.IOException {
+        HadoopFiles.writeAtomically(dir + "/" + optimizerFile(k, sets), out -> SafeTensors.write(out,
+                Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt)), conf);
+    }
+
+    /** Moment set k's file: one set (averaged, or a single worker's own) is optimizer.safetensors. */
+    static String optimizerFile(int k, int sets) {
+        return sets == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + k + ".safetensors";
     }
 
     /**
      * Runs {@code steps} local steps on every worker from batch {@code firstBatch} and averages;
-     * {@code checkpoint}: the driver will read {@link #moments} after this round.
+     * {@code checkpoint}: the directory of the checkpoint written after this round, or null.
      */
-    abstract RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint);
+    abstract RoundStats round(long round, long firstBatch, int steps, long step, String checkpoint);
 
     /** The averaged parameters after the last round (or the starting ones). */
     abstract float[] params();
@@ -75,8 +123,18 @@ abstract class ParameterSync {
         return localMoments ? workers : 1;
     }
 
-    /** Moment set {@code k}: {first, second}. */
-    abstract float[][] moments(int k);
+    /**
+     * Writes the moment sets into checkpoint {@code dir} after a round that was told of it, as
+     * {@link #optimizerFile} names them, unless the workers have written their own.
+     */
+    abstract void writeMoments(String dir) throws java.io.IOException;
+
+    /** Writes one moment set, from the driver's arrays. */
+    void writeMoments(String dir, int k, float[] m, float[] v) throws java.io.IOException {
+        AdamW opt = optimizer(spec);
+        opt.restore(optimizerStep, m, v);
+        writeOptimizer(dir, k, momentSets(), opt, spec.conf().get());
+    }
 
     /** Frees what the sync holds outside the driver. */
     void close() {}
@@ -118,7 +176,7 @@ abstract class ParameterSync {
         }
 
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint) {
+        RoundStats round(long round, long firstBatch, int steps, long step, String checkpoint) {
             Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, m, v, optimizerStep));
             WorkerState.Spec spec = this.spec;
             List<LocalTrainer.RoundResult> results = sc.parallelize(range(workers), workers).map(w ->
@@ -158,7 +216,11 @@ abstract class ParameterSync {
         float[] params() { return params; }
 
         @Override
-        float[][] moments(int k) { return new float[][] {m[k], v[k]}; }
+        void writeMoments(String dir) throws java.io.IOException {
+            for (int k = 0; k < m.length; k++) {
+                writeMoments(dir, k, m[k], v[k]);
+            }
+        }
 
         /** Summed in partition order, in double: deterministic, and what the all-reduce reproduces. */
         private static float[] average(List<LocalTrainer.RoundResult> results,
@@ -187,27 +249,30 @@ abstract class ParameterSync {
      * moments live in its trainer's native buffers from round to round; they go into and come
      * out of the blocks straight from there, with no Java array of the vector on the executor.
      * Round r's tasks read round r−1's averaged slices from the BlockManager (the first round: a
-     * broadcast), so a rerun round reads exactly what the first attempt read; the driver drops
-     * a round's blocks once the next round has finished. Per-worker moments stay in the replica;
-     * they are stored as blocks only in checkpoint rounds (for the driver to write them). Worker
-     * w's task is asked to run where worker w ran last (its executor as preferred location); if
-     * Spark places it elsewhere and the moments were not stored in that round, the round fails
-     * with {@link BlockVectors#LOST} and the trainer resumes from the last checkpoint, which
-     * gives the same bits.
+     * broadcast of the parameters, each worker reading its moments from the checkpoint it
+     * resumes), so a rerun round reads exactly what the first attempt read; the driver drops a
+     * round's blocks once the next round has finished.
+     *
+     * <p>Per-worker moments stay in the replica and never travel: at a checkpoint round each
+     * worker writes its own optimizer file into the checkpoint. Worker w's task is asked to run
+     * where worker w ran last (its executor as preferred location); if Spark places it
+     * elsewhere, it reads its moments from the checkpoint just written, and after any other
+     * round the round fails with {@link BlockVectors#LOST} and the trainer resumes from the last
+     * checkpoint, which gives the same bits.
      */
     static final class AllReduce extends ParameterSync {
         private final String run;
-        private RoundInput start;
+        private Start start;
         private long last = -1;
+        /** The checkpoint written after round {@link #last}, or null when that round wrote none. */
+        private String lastCheckpoint;
         /** Where each worker's task ran last ("executor_host_id"), or null before the first round. */
         private String[] placement;
 
         AllReduce(JavaSparkContext sc, WorkerState.Spec spec, int workers, boolean localMoments, float[] params,
-                  float[][] m, float[][] v, long optimizerStep) {
+                  String checkpoint, long optimizerStep) {
             super(sc, spec, workers, localMoments, params.length, optimizerStep);
-            // a fresh optimizer's moments are zeros: the tasks make their own instead of W sets by broadcast
-            boolean fresh = optimizerStep == 0;
-            this.start = new RoundInput(params, fresh ? null : m, fresh ? null : v, optimizerStep);
+            this.start = new Start(params, checkpoint, optimizerStep);
             // block names become file names when spilled: letters and digits only
             this.run = java.util.UUID.randomUUID().toString().replace("-", "");
         }
@@ -216,19 +281,17 @@ abstract class ParameterSync {
             return localMoments ? List.of("p") : List.of("p", "m", "v");
         }
 
-        private List<String> ownNames() {
-            return localMoments ? List.of("m", "v") : List.of();
-        }
-
         @Override
-        RoundStats round(long round, long firstBatch, int steps, long step, boolean checkpoint) {
-            Broadcast<RoundInput> input = start == null ? null : sc.broadcast(start);
+        RoundStats round(long round, long firstBatch, int steps, long step, String checkpoint) {
+            Broadcast<Start> input = start == null ? null : sc.broadcast(start);
             WorkerState.Spec spec = this.spec;
             String run = this.run;
             long prev = last;
+            String movedFrom = lastCheckpoint;
             long length = this.length;
             int workers = this.workers;
             boolean local = localMoments;
+            int sets = momentSets();
             long optStep = optimizerStep;
             org.apache.spark.storage.StorageLevel kept = sc.isLocal() ? BlockAllReduce.KEPT_LOCAL : BlockAllReduce.KEPT;
             List<String> averaged = averagedNames();
@@ -244,23 +307,23 @@ abstract class ParameterSync {
                             java.nio.FloatBuffer[] mv = trainer.momentViews();
                             long bytes = 0;
                             if (input != null) {
-                                RoundInput in = input.value();
+                                Start in = input.value();
                                 p.duplicate().put(in.params());
-                                if (in.firstMoments() == null) {
+                                if (in.momentsFrom() == null) {
                                     trainer.resetOptimizer();
                                 } else {
-                                    int k = in.firstMoments().length == 1 ? 0 : w;
-                                    mv[0].duplicate().put(in.firstMoments()[k]);
-                                    mv[1].duplicate().put(in.secondMoments()[k]);
+                                    readOptimizer(in.momentsFrom(), w, sets, trainer.optimizer(), spec.conf().get());
                                 }
                             } else {
                                 BlockAllReduce.gather(run, prev, "p", p, workers);
                                 bytes += BlockAllReduce.peerShare(length, workers);
                                 if (local && resident != prev) {
-                                    // this executor does not hold worker w's moments: the ones stored at a
-                                    // checkpoint round, or gone (MissingBlockException, and a resume)
-                                    BlockVectors.read(BlockAllReduce.own(run, prev, "m", w), mv[0]);
-                                    BlockVectors.read(BlockAllReduce.own(run, prev, "v", w), mv[1]);
+                                    // this executor does not hold worker w's moments
+                                    if (movedFrom == null) {
+                                        throw new IllegalStateException(BlockVectors.LOST + "worker " + w + "'s moments of round "
+                                                + (prev + 1) + " stayed with an executor this task did not run on");
+                                    }
+                                    readOptimizer(movedFrom, w, sets, trainer.optimizer(), spec.conf().get());
                                 } else if (!local) {
                                     BlockAllReduce.gather(run, prev, "m", mv[0], workers);
                                     BlockAllReduce.gather(run, prev, "v", mv[1], workers);
@@ -278,10 +341,9 @@ abstract class ParameterSync {
                             state.blockBuffers.startRound(round);
                             long reduced = BlockAllReduce.reduceScatter(run, round, averaged, vectors, w, workers, kept,
                                     state.blockBuffers);
-                            if (local && checkpoint) {
-                                // once a checkpoint: fresh buffers, which the pool would otherwise keep (8P bytes)
-                                BlockVectors.put(BlockAllReduce.own(run, round, "m", w), mv[0], BlockAllReduce.OWN);
-                                BlockVectors.put(BlockAllReduce.own(run, round, "v", w), mv[1], BlockAllReduce.OWN);
+                            if (local && checkpoint != null) {
+                                // straight from the replica's buffers into the checkpoint: the driver never holds them
+                                writeOptimizer(checkpoint, w, sets, trainer.optimizer(), spec.conf().get());
                             }
                             state.residentRound = round;
                             return new Outcome(r.meanLoss(), r.tokens(), r.computeSeconds(), r.optimizerStep(),
@@ -294,15 +356,15 @@ abstract class ParameterSync {
             if (input != null) {
                 input.destroy();
             }
-            // the first round's inputs are broadcast (4 bytes a float, to every worker); then nothing
-            RoundStats stats = stats(outs, input == null ? 0
-                    : 4L * length * (1 + (start.firstMoments() == null ? 0 : 2L * momentSets())) * workers);
+            // the first round's parameters are broadcast (4 bytes a float, to every worker); then nothing
+            RoundStats stats = stats(outs, input == null ? 0 : 4L * length * workers);
             if (stats.divergedWorker() < 0) {
                 start = null; // the driver holds no vector from here on
                 if (prev >= 0) {
-                    BlockAllReduce.remove(run, prev, averaged, ownNames(), workers);
+                    BlockAllReduce.remove(run, prev, averaged, workers);
                 }
                 last = round;
+                lastCheckpoint = checkpoint;
                 placement = outs.stream().map(Outcome::executor).toArray(String[]::new);
             }
             return stats;
@@ -333,26 +395,18 @@ abstract class ParameterSync {
         }
 
         @Override
-        float[][] moments(int k) {
-            if (last < 0) {
-                return start.firstMoments() == null ? new float[][] {new float[(int) length], new float[(int) length]}
-                        : new float[][] {start.firstMoments()[k], start.secondMoments()[k]};
+        void writeMoments(String dir) throws java.io.IOException {
+            if (localMoments) {
+                return; // each worker wrote its own in the round
             }
-            if (!localMoments) {
-                return new float[][] {BlockAllReduce.gather(run, last, "m", length, workers),
-                    BlockAllReduce.gather(run, last, "v", length, workers)};
-            }
-            float[] m = new float[(int) length];
-            float[] v = new float[(int) length];
-            BlockVectors.read(BlockAllReduce.own(run, last, "m", k), m, 0, length);
-            BlockVectors.read(BlockAllReduce.own(run, last, "v", k), v, 0, length);
-            return new float[][] {m, v};
+            writeMoments(dir, 0, BlockAllReduce.gather(run, last, "m", length, workers),
+                    BlockAllReduce.gather(run, last, "v", length, workers));
         }
 
         @Override
         void close() {
             if (last >= 0) {
-                BlockAllReduce.remove(run, last, averagedNames(), ownNames(), workers);
+                BlockAllReduce.remove(run, last, averagedNames(), workers);
             }
         }
     }

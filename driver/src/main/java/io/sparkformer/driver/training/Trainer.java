@@ -143,11 +143,7 @@ public final class Trainer {
             throw new io.sparkformer.model.ConfigException("model", "the model has " + parameterCount
                     + " parameters; a worker's flat vectors hold at most " + (Integer.MAX_VALUE - 8));
         }
-        int p = (int) parameterCount;
         float[] params;
-        // filled on resume; a fresh run's zero moments are made where they are used (ParameterSync)
-        float[][] m = new float[localMoments ? workers : 1][];
-        float[][] v = new float[localMoments ? workers : 1][];
         long optimizerStep = 0;
         long startRound = 0;
         Metrics metrics = new Metrics(runDir, conf);
@@ -164,14 +160,10 @@ public final class Trainer {
                         + cfg.train().localSteps() + ": resume with the run's own config.yaml");
             }
             params = readWeights(ckpt, model);
-            for (int w = 0; w < m.length; w++) {
-                AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT, settings.adamw());
-                try (SafeTensors.Reader r = SafeTensors.open(source(ckpt + "/" + optimizerFile(w, m.length)))) {
-                    Checkpoint.readOptimizer(r, opt);
-                }
-                m[w] = opt.firstMoment().flat().toFloatVector();
-                v[w] = opt.secondMoment().flat().toFloatVector();
-                optimizerStep = opt.step();
+            // the moments themselves are read where they are used (ParameterSync)
+            try (SafeTensors.Reader r = SafeTensors.open(source(ckpt + "/"
+                    + ParameterSync.optimizerFile(0, localMoments ? workers : 1)))) {
+                optimizerStep = Checkpoint.optimizerStep(r);
             }
             startRound = state.round();
             best = state.bestValLoss();
@@ -205,17 +197,16 @@ public final class Trainer {
         long round = startRound;
         double computeTotal = 0;
         double syncTotal = 0;
-        ParameterSync sync = ParameterSync.of(cfg.train().sync(), sc, spec, workers, localMoments, params, m, v, optimizerStep);
+        ParameterSync sync = ParameterSync.of(cfg.train().sync(), sc, spec, workers, localMoments, params, ckpt, optimizerStep);
         params = null; // held by the sync from here on
-        m = null;
-        v = null;
         for (; round < rounds; round++) {
             long step = round * h;
             int steps = (int) Math.min(h, cfg.train().steps() - step);
             long t0 = System.nanoTime();
             boolean last = round + 1 == rounds;
             boolean checkpointRound = (round + 1) % cfg.checkpoint().every() == 0 || last;
-            ParameterSync.RoundStats stats = sync.round(round, step, steps, step, checkpointRound);
+            ParameterSync.RoundStats stats = sync.round(round, step, steps, step,
+                    checkpointRound ? runDir + "/" + RunCheckpoints.name(round + 1) : null);
             if (stats.divergedWorker() >= 0) {
                 metrics.flush();
                 sync.close();
@@ -342,33 +333,20 @@ public final class Trainer {
         return count == 0 ? null : sum / count;
     }
 
-    /** Writes a checkpoint; the driver holds one moment set at a time, however many workers keep their own. */
+    /** Writes a checkpoint; the driver holds one moment set at a time at most, however many workers keep their own. */
     private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, RunState state) throws IOException {
         String name = RunCheckpoints.name(state.round());
         String dir = runDir + "/" + name;
         io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
         writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
                 Checkpoint.modelMetadata(model.config()));
-        int sets = sync.momentSets();
-        for (int w = 0; w < sets; w++) {
-            AdamW opt = new AdamW(model.layout(), org.nd4j.linalg.api.buffer.DataType.FLOAT,
-                    new AdamW.Settings(cfg.train().beta1(), cfg.train().beta2(), cfg.train().eps(), cfg.train().weightDecay()));
-            float[][] mv = sync.moments(w);
-            opt.restore(sync.optimizerStep, mv[0], mv[1]);
-            mv = null;
-            writeSafeTensors(dir + "/" + optimizerFile(w, sets), Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt));
-        }
+        sync.writeMoments(dir);
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
         writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         // state.json last: its presence makes the checkpoint complete (RunCheckpoints)
         writeAtomically(dir + "/" + RunCheckpoints.STATE, state.toJson());
         // the pointer moves after: a crash before this line leaves the previous checkpoint current
         writeAtomically(runDir + "/" + RunCheckpoints.POINTER, name.getBytes(StandardCharsets.UTF_8));
-    }
-
-    /** Moment set w's file: one set (averaged, or a single worker's own) is optimizer.safetensors. */
-    static String optimizerFile(int w, int sets) {
-        return sets == 1 ? Checkpoint.OPTIMIZER_FILE : "optimizer-w" + w + ".safetensors";
     }
 
     private float[] readWeights(String dir, Transformer model) throws IOException {

@@ -104,18 +104,24 @@ public final class Checkpoint {
         return meta;
     }
 
+    /**
+     * Reads moments and step straight into the optimizer's own buffers (no second copy of 2P
+     * floats); on an error the optimizer is left part-read and must not be used.
+     */
     public static void readOptimizer(SafeTensors.Reader reader, AdamW adamw) throws IOException {
-        ParameterLayout layout = adamw.firstMoment().layout();
-        DataType type = adamw.firstMoment().dataType();
-        ParameterBuffer m = new ParameterBuffer(layout, type);
-        ParameterBuffer v = new ParameterBuffer(layout, type);
-        readNamed(reader, m, "exp_avg.");
-        readNamed(reader, v, "exp_avg_sq.");
+        long step = optimizerStep(reader);
+        readNamed(reader, adamw.firstMoment(), "exp_avg.");
+        readNamed(reader, adamw.secondMoment(), "exp_avg_sq.");
+        adamw.restoreStep(step);
+    }
+
+    /** The step count an optimizer file holds, without reading its moments. */
+    public static long optimizerStep(SafeTensors.Reader reader) throws IOException {
         double[] step = reader.doubles("step");
         if (step.length != 1 || step[0] < 0 || step[0] != Math.rint(step[0])) {
             throw new SafeTensorsException(reader.name(), "'step' must be one non-negative whole number");
         }
-        adamw.restore((long) step[0], m.flat(), v.flat());
+        return (long) step[0];
     }
 
     // ------------------------------------------------------------------ local directories

@@ -43,6 +43,9 @@ public final class LocalTrainer {
 
     public long parameterCount() { return model.parameterCount(); }
 
+    /** The replica's optimizer, to write its state into a checkpoint or read it from one. */
+    public AdamW optimizer() { return adamw; }
+
     /**
      * Loads params and optimizer state, runs {@code steps} steps on batches firstBatch,
      * firstBatch+1, ..., with learning rates schedule(globalStep), schedule(globalStep+1), ...
@@ -126,7 +129,6 @@ public final class LocalTrainer {
     public void restoreStep(long optimizerStep) {
         adamw.restoreStep(optimizerStep);
     }
-
 
     /**
      * Sum of per-token losses and the number of counted tokens, with params, over batches first,
