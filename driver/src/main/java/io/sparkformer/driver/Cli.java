@@ -240,6 +240,7 @@ public final class Cli implements Callable<Integer> {
             SparkConf sparkConf = sparkConf("sparkformer-" + cfg.name(), master, cfg.train().workers());
             int taskThreads = ExecutorSettings.threadsPerTask(sparkConf, cfg.train().workers());
             List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf, taskThreads);
+            envDefaults.addAll(ExecutorSettings.applyMemoryDefaults(sparkConf, cfg.parameterEstimate()));
             logNativeSettings(sparkConf, envDefaults, taskThreads);
             try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
                 sc.setLogLevel("WARN");
@@ -285,7 +286,7 @@ public final class Cli implements Callable<Integer> {
                     System.getProperty("org.bytedeco.javacpp.maxphysicalbytes", "default (2 x -Xmx)"));
             System.out.println("sparkformer: " + ExecutorSettings.describeConf(conf));
             if (!envDefaults.isEmpty()) {
-                System.out.println("sparkformer: executor environment defaults " + String.join(" ", envDefaults));
+                System.out.println("sparkformer: executor defaults " + String.join(" ", envDefaults));
             }
         }
     }

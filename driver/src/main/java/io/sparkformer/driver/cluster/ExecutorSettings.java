@@ -84,6 +84,52 @@ public final class ExecutorSettings {
         return set;
     }
 
+    /**
+     * On a cluster, sizes the executor memory the user has not set from the model's parameter
+     * count P, instead of Spark's 1g heap and 10% overhead, which a 124M-parameter replica
+     * outgrows in its first round; returns the keys it set. Heap: the all-reduce's blocks, about
+     * six vectors of 4P bytes at the peak (a round's raw and averaged slices, the replica of a
+     * peer's, the previous round's kept for a rerun), plus 1 GiB for Spark and the batches.
+     * Overhead (off-heap, what YARN and Kubernetes enforce): ND4J's parameters, gradients and two
+     * moments (16P bytes) plus 1 GiB of activations, which JavaCPP's limits are raised to match.
+     * Models under 16M parameters keep Spark's defaults.
+     */
+    public static List<String> applyMemoryDefaults(SparkConf conf, long parameters) {
+        List<String> set = new ArrayList<>();
+        if (conf.get("spark.master", "local").startsWith("local")) {
+            return set; // the tasks run in the driver: SPARKFORMER_DRIVER_MEMORY sizes them
+        }
+        if (16 * parameters < 256 * MIB) {
+            return set; // under 16M parameters Spark's defaults hold a replica
+        }
+        long heapMiB = roundUp(1024 + 6 * 4 * parameters / MIB);
+        long nativeMiB = roundUp(1024 + 16 * parameters / MIB);
+        if (!conf.contains("spark.executor.memory")) {
+            conf.set("spark.executor.memory", heapMiB + "m");
+            set.add("spark.executor.memory=" + heapMiB + "m");
+        }
+        if (!conf.contains("spark.executor.memoryOverhead")) {
+            conf.set("spark.executor.memoryOverhead", nativeMiB + "m");
+            set.add("spark.executor.memoryOverhead=" + nativeMiB + "m");
+        }
+        String all = conf.get(DEFAULT_JAVA_OPTIONS, "") + " " + conf.get("spark.executor.extraJavaOptions", "");
+        if (!all.contains("org.bytedeco.javacpp.maxbytes")) {
+            long heap = conf.getSizeAsMb("spark.executor.memory", "1g");
+            // maxphysicalbytes bounds the whole process: heap, ND4J's buffers, and the JVM's own
+            String options = (conf.get(DEFAULT_JAVA_OPTIONS, "") + " -Dorg.bytedeco.javacpp.maxbytes=" + nativeMiB + "m"
+                    + " -Dorg.bytedeco.javacpp.maxphysicalbytes=" + (heap + nativeMiB + 1024) + "m").trim();
+            conf.set(DEFAULT_JAVA_OPTIONS, options);
+            set.add(DEFAULT_JAVA_OPTIONS + "=" + options);
+        }
+        return set;
+    }
+
+    private static final long MIB = 1 << 20;
+
+    private static long roundUp(long mib) {
+        return (mib + 255) / 256 * 256;
+    }
+
     private static final String DEFAULT_JAVA_OPTIONS = "spark.executor.defaultJavaOptions";
     /** The Vector API (host loops) and the foreign linker (OpenBlasKernels' setenv). */
     private static final List<String> MODULES = List.of("jdk.incubator.vector", "jdk.incubator.foreign");

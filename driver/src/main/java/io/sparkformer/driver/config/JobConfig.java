@@ -241,6 +241,15 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     // ------------------------------------------------------------------ derived
 
+    /**
+     * The model's parameter count before the tokenizer exists, for sizing executors: an
+     * automatic vocabulary is taken as the BPE's target, or 256 for characters and bytes.
+     */
+    public long parameterEstimate() {
+        int vocab = "bpe".equals(data.tokenizer()) ? data.bpeVocabSize() : isTokenizerPath() ? 50_000 : 256;
+        return io.sparkformer.model.ParameterLayout.of(transformerConfig(vocab)).size();
+    }
+
     /** The model for a vocabulary size (auto resolved by the caller); errors name model.* keys. */
     public TransformerConfig transformerConfig(int tokenizerVocab) {
         int vocab = "auto".equals(model.vocabSize()) ? tokenizerVocab : Integer.parseInt(model.vocabSize());

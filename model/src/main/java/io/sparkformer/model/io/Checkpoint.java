@@ -168,8 +168,7 @@ public final class Checkpoint {
                 throw new SafeTensorsException(reader.name(), "tensor '" + name + "' has dtype " + info.dtype()
                         + ", expected F32 or F64");
             }
-            INDArray values = reader.array(name, target.dataType());
-            target.tensor(t.name()).assign(values);
+            reader.readInto(name, target.tensor(t.name()));
         }
     }
 

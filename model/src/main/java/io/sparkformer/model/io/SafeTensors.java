@@ -173,6 +173,36 @@ public final class SafeTensors {
             return info.shape().length == 0 ? a.reshape() : a.reshape(info.shape());
         }
 
+        /**
+         * Copies the tensor into {@code target} (its shape and row-major order already checked by
+         * the caller's layout), a megabyte at a time when the file's dtype is the target's: no
+         * heap copy of the whole tensor.
+         */
+        public void readInto(String tensor, INDArray target) throws IOException {
+            Info info = info(tensor);
+            if (info.elements() != target.length()) {
+                throw new SafeTensorsException(source.name(), "tensor '" + tensor + "' has " + info.elements()
+                        + " values, the target holds " + target.length());
+            }
+            boolean direct = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN && target.ordering() == 'c'
+                    && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(target)
+                    && (info.dtype() == DType.F32 && target.dataType() == DataType.FLOAT
+                        || info.dtype() == DType.F64 && target.dataType() == DataType.DOUBLE);
+            if (!direct) {
+                target.assign(array(tensor, target.dataType()));
+                return;
+            }
+            ByteBuffer all = target.data().asNio();
+            int from = Math.toIntExact(target.offset() * info.dtype().bytes);
+            long n = info.end() - info.begin();
+            byte[] chunk = new byte[(int) Math.min(CHUNK_BYTES, n)];
+            for (long done = 0; done < n; done += chunk.length) {
+                int len = (int) Math.min(chunk.length, n - done);
+                source.readFully(dataStart + info.begin() + done, chunk, 0, len);
+                all.duplicate().position(Math.toIntExact(from + done)).put(chunk, 0, len);
+            }
+        }
+
         @Override
         public void close() throws IOException {
             source.close();
@@ -310,12 +340,35 @@ public final class SafeTensors {
 
     // ------------------------------------------------------------------ writing
 
-    /** A tensor to write: its dtype, shape and little-endian bytes. */
-    public record Tensor(DType dtype, long[] shape, byte[] data) {
+    /** Bytes copied at a time when a tensor streams between a file and native memory. */
+    private static final int CHUNK_BYTES = 1 << 20;
+
+    /**
+     * A tensor to write: its dtype, shape and little-endian bytes. A float32 or float64 array
+     * in row-major order (a view into a flat buffer included) is not copied: its values stream
+     * from native memory to the file a megabyte at a time when it is written.
+     */
+    public static final class Tensor {
+        private final DType dtype;
+        private final long[] shape;
+        private final byte[] bytes;
+        private final INDArray source;
+
+        private Tensor(DType dtype, long[] shape, byte[] bytes, INDArray source) {
+            this.dtype = dtype;
+            this.shape = shape;
+            this.bytes = bytes;
+            this.source = source;
+        }
+
         public static Tensor of(INDArray array) {
             DType dtype = DType.of(array.dataType());
-            INDArray c = array.isView() || array.ordering() != 'c' ? array.dup('c') : array;
-            ByteBuffer bb = ByteBuffer.allocate((int) (c.length() * dtype.bytes)).order(ByteOrder.LITTLE_ENDIAN);
+            INDArray c = array.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(array)
+                    ? array : array.dup('c');
+            if ((dtype == DType.F32 || dtype == DType.F64) && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+                return new Tensor(dtype, array.shape(), null, c);
+            }
+            ByteBuffer bb = ByteBuffer.allocate(Math.toIntExact(c.length() * dtype.bytes)).order(ByteOrder.LITTLE_ENDIAN);
             switch (dtype) {
                 case F64 -> { for (double v : c.data().asDouble()) { bb.putDouble(v); } }
                 case F32 -> { for (float v : c.data().asFloat()) { bb.putFloat(v); } }
@@ -323,12 +376,37 @@ public final class SafeTensors {
                 case I32 -> { for (int v : c.data().asInt()) { bb.putInt(v); } }
                 default -> throw new IllegalArgumentException("cannot write " + dtype);
             }
-            return new Tensor(dtype, array.shape(), bb.array());
+            return new Tensor(dtype, array.shape(), bb.array(), null);
         }
 
         public static Tensor scalarLong(long v) {
             return new Tensor(DType.I64, new long[] {1},
-                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v).array());
+                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v).array(), null);
+        }
+
+        public DType dtype() { return dtype; }
+
+        public long[] shape() { return shape.clone(); }
+
+        public long byteLength() {
+            return bytes != null ? bytes.length : source.length() * dtype.bytes;
+        }
+
+        void writeTo(OutputStream out) throws IOException {
+            if (bytes != null) {
+                out.write(bytes);
+                return;
+            }
+            // the buffer's bytes in native order, which is little-endian here (checked in of)
+            ByteBuffer all = source.data().asNio();
+            long from = source.offset() * dtype.bytes;
+            long end = from + byteLength();
+            byte[] chunk = new byte[(int) Math.min(CHUNK_BYTES, byteLength())];
+            for (long at = from; at < end; at += chunk.length) {
+                int n = (int) Math.min(chunk.length, end - at);
+                all.duplicate().position(Math.toIntExact(at)).get(chunk, 0, n);
+                out.write(chunk, 0, n);
+            }
         }
     }
 
@@ -351,8 +429,8 @@ public final class SafeTensors {
             }
             var offs = entry.putArray("data_offsets");
             offs.add(offset);
-            offs.add(offset + t.data().length);
-            offset += t.data().length;
+            offs.add(offset + t.byteLength());
+            offset += t.byteLength();
         }
         byte[] json = JSON.writeValueAsBytes(header);
         int padded = (json.length + 7) / 8 * 8; // data then starts 8-byte aligned
@@ -362,7 +440,7 @@ public final class SafeTensors {
         out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
         out.write(headerBytes);
         for (Tensor t : sorted.values()) {
-            out.write(t.data());
+            t.writeTo(out);
         }
         out.flush();
     }
