@@ -118,6 +118,43 @@ abstract class ParameterSync {
     /** The averaged parameters after the last round (or the starting ones). */
     abstract float[] params();
 
+    /** Where a task reads the averaged parameters of {@link #params} from, until the next round. */
+    interface Averaged extends java.io.Serializable {
+        void into(java.nio.FloatBuffer params);
+    }
+
+    /** One partition per worker, for jobs on the workers' replicas between rounds (validation). */
+    org.apache.spark.api.java.JavaRDD<Integer> workerPartitions() {
+        return sc.parallelize(range(workers), workers);
+    }
+
+    /** The averaged parameters for tasks to load; {@link #release} it once their job is done. */
+    Averaged averagedForTasks() {
+        Broadcast<float[]> p = sc.broadcast(params());
+        return new Broadcasted(p);
+    }
+
+    void release(Averaged averaged) {
+        if (averaged instanceof Broadcasted b) {
+            b.params().destroy();
+        }
+    }
+
+    private record Broadcasted(Broadcast<float[]> params) implements Averaged {
+        @Override
+        public void into(java.nio.FloatBuffer target) {
+            target.duplicate().put(params.value());
+        }
+    }
+
+    /** The all-reduce's averaged slices of a round, fetched from the BlockManager. */
+    private record InBlocks(String run, long round, int workers) implements Averaged {
+        @Override
+        public void into(java.nio.FloatBuffer target) {
+            BlockAllReduce.gather(run, round, "p", target, workers);
+        }
+    }
+
     /** Sets of moments kept: one when averaged, W when each worker keeps its own. */
     int momentSets() {
         return localMoments ? workers : 1;
@@ -392,6 +429,17 @@ abstract class ParameterSync {
         @Override
         float[] params() {
             return last < 0 ? start.params() : BlockAllReduce.gather(run, last, "p", length, workers);
+        }
+
+        @Override
+        org.apache.spark.api.java.JavaRDD<Integer> workerPartitions() {
+            return workerTasks().toJavaRDD(); // where the replicas are
+        }
+
+        @Override
+        Averaged averagedForTasks() {
+            // straight from the blocks into each replica: the next round would fetch the same vector
+            return last < 0 ? super.averagedForTasks() : new InBlocks(run, last, workers);
         }
 
         @Override

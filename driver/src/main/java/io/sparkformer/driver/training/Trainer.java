@@ -223,7 +223,7 @@ public final class Trainer {
             lastTrain = stats.meanLoss();
             Double val = null;
             if ((round + 1) % cfg.eval().every() == 0 || last) {
-                val = evaluate(spec, sync.params(), workers);
+                val = evaluate(spec, sync, workers);
                 if (val != null) {
                     lastVal = val;
                     best = Math.min(best, val);
@@ -309,10 +309,10 @@ public final class Trainer {
     }
 
     /** Mean validation loss per counted token over the fixed validation batches, or null. */
-    private Double evaluate(WorkerState.Spec spec, float[] params, int workers) {
-        Broadcast<float[]> p = sc.broadcast(params);
+    private Double evaluate(WorkerState.Spec spec, ParameterSync sync, int workers) {
+        ParameterSync.Averaged p = sync.averagedForTasks();
         int batches = cfg.eval().batches();
-        List<double[]> parts = sc.parallelize(range(workers), workers).map(w -> OutOfMemory.guard("worker " + w + "'s validation", () -> {
+        List<double[]> parts = sync.workerPartitions().map(w -> OutOfMemory.guard("worker " + w + "'s validation", () -> {
             WorkerState s = WorkerState.get(spec, w);
             if (s.validation == null) {
                 return new double[] {0, 0};
@@ -321,9 +321,10 @@ public final class Trainer {
             if (s.validation instanceof io.sparkformer.worker.batches.PairBatches pairs) {
                 n = Math.min(batches, pairs.batchesPerEpoch());
             }
-            return s.trainer.evaluate(p.value(), s.validation, w, n, workers);
+            p.into(s.trainer.parameterView());
+            return s.trainer.evaluate(s.validation, w, n, workers);
         })).collect();
-        p.destroy();
+        sync.release(p);
         double sum = 0;
         double count = 0;
         for (double[] part : parts) {

@@ -136,6 +136,11 @@ public final class LocalTrainer {
      */
     public double[] evaluate(float[] params, BatchSource batches, long first, long end, int stride) {
         load(params);
+        return evaluate(batches, first, end, stride);
+    }
+
+    /** As {@link #evaluate(float[], BatchSource, long, long, int)} with the parameters the replica holds now. */
+    public double[] evaluate(BatchSource batches, long first, long end, int stride) {
         double sum = 0;
         long counted = 0;
         for (long i = first; i < end; i += stride) {
