@@ -234,9 +234,9 @@ public final class Cli implements Callable<Integer> {
             String runDir = output != null ? absolute(output)
                     : home().resolve("runs").resolve(cfg.name() + "-"
                             + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))).toString();
-            // beside the run directory, on its file system: executors on other machines can read it
-            String shards = cfg.data().shards() != null ? cfg.data().shards()
-                    : new org.apache.hadoop.fs.Path(runDir).getParent() + "/shards/" + cfg.name();
+            // inside the run directory, on its file system: executors on other machines can read it,
+            // and no other run (another Airflow date, the same config elsewhere) shares or rebuilds it
+            String shards = cfg.data().shards() != null ? cfg.data().shards() : runDir + "/shards";
             SparkConf sparkConf = sparkConf("sparkformer-" + cfg.name(), master, cfg.train().workers());
             int taskThreads = ExecutorSettings.threadsPerTask(sparkConf, cfg.train().workers());
             List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf, taskThreads);

@@ -302,8 +302,11 @@ public final class CorpusBuilder {
         Map<String, Long> lengths = new HashMap<>();
         long bytes = 0;
         List<String> paths = new ArrayList<>();
+        var codecs = new org.apache.hadoop.io.compress.CompressionCodecFactory(sc.hadoopConfiguration());
         for (FileStatus f : files) {
-            lengths.put(f.getPath().toString(), f.getLen());
+            // a compressed file's offsets count uncompressed bytes: its length says nothing of where
+            // its last line ends, so every line of it is taken as ended by a newline (as text files are)
+            lengths.put(f.getPath().toString(), codecs.getCodec(f.getPath()) != null ? Long.MAX_VALUE : f.getLen());
             paths.add(f.getPath().toString());
             bytes += f.getLen();
         }
@@ -446,13 +449,35 @@ public final class CorpusBuilder {
     }
 
     /** Removes the manifest first, so a crash part-way leaves no manifest and the next run rebuilds. */
+    /** Marks a directory as shards this project writes: the only kind {@link #clearOutput} deletes from. */
+    static final String MARKER = "_SPARKFORMER_SHARDS";
+
+    /**
+     * Empties the shards directory for a new build. Only a directory this project made (its
+     * marker or manifest is there) or an empty one is touched: data.shards pointed at anything
+     * else is refused by name, with nothing deleted.
+     */
     private static void clearOutput(String dir, Configuration conf) throws IOException {
         Path d = new Path(dir);
         var fs = d.getFileSystem(conf);
+        if (fs.exists(d)) {
+            if (!fs.getFileStatus(d).isDirectory()) {
+                throw new CorpusException("data.shards: " + dir + " is a file, not a directory of token shards");
+            }
+            boolean ours = fs.exists(new Path(d, MARKER)) || fs.exists(new Path(d, Manifest.FILE_NAME));
+            var entries = fs.listStatus(d);
+            if (!ours && entries.length > 0) {
+                throw new CorpusException("data.shards: " + dir + " holds " + entries.length + " entries ("
+                        + entries[0].getPath().getName() + (entries.length > 1 ? ", ..." : "")
+                        + ") and is not a shards directory (no " + MARKER + " or " + Manifest.FILE_NAME
+                        + "); nothing was deleted: name an empty or new directory");
+            }
+        }
+        fs.mkdirs(d);
+        HadoopFiles.writeAtomically(dir + "/" + MARKER, new byte[0], conf);
         fs.delete(new Path(d, Manifest.FILE_NAME), false);
         fs.delete(new Path(d, TRAIN), true);
         fs.delete(new Path(d, VALIDATION), true);
-        fs.mkdirs(d);
     }
 
     private static String key(CorpusSpec spec, List<Manifest.Source> sources, Configuration conf) {

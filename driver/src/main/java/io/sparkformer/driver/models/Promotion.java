@@ -54,8 +54,17 @@ public final class Promotion {
         if (n == null || !n.hasNonNull("checkpoint") || !n.hasNonNull("val_loss")) {
             throw new ConfigException(path, "not a model pointer: needs \"checkpoint\" and \"val_loss\"");
         }
-        return new Current(n.get("checkpoint").asText(), n.path("run").asText(null), n.get("val_loss").asDouble(),
+        return new Current(n.get("checkpoint").asText(), n.path("run").asText(null), finiteLoss(n, "val_loss", path),
                 n.path("validation_set").asText(null), n.path("promoted_at").asText(null));
+    }
+
+    /** A loss field that must be a finite number: text, NaN or infinity would compare wrongly (text reads as 0). */
+    private static double finiteLoss(JsonNode n, String field, String file) {
+        JsonNode v = n.get(field);
+        if (!v.isNumber() || !Double.isFinite(v.doubleValue())) {
+            throw new ConfigException(file, "\"" + field + "\" must be a finite number, got " + v);
+        }
+        return v.doubleValue();
     }
 
     /**
@@ -70,7 +79,7 @@ public final class Promotion {
         if (!summary.hasNonNull("final_val_loss")) {
             throw new ConfigException("--run", runDir + "/summary.json has no final_val_loss: the run had no validation set");
         }
-        double loss = summary.get("final_val_loss").asDouble();
+        double loss = finiteLoss(summary, "final_val_loss", runDir + "/summary.json");
         String validationSet = summary.path("validation_set").asText(null);
         String checkpoint = io.sparkformer.driver.training.RunCheckpoints.latest(runDir, conf);
         if (checkpoint == null) {

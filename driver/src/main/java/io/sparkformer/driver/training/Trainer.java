@@ -211,7 +211,8 @@ public final class Trainer {
                 metrics.flush();
                 sync.close();
                 throw new TrainingDivergedException("training diverged: worker " + stats.divergedWorker() + " saw loss "
-                        + stats.divergedLoss() + " at step " + stats.divergedStep() + "; the last good checkpoint is "
+                        + stats.divergedLoss() + " at step " + stats.divergedStep()
+                        + " (a non-finite loss, gradient norm or weight); the last good checkpoint is "
                         + Objects.requireNonNullElse(RunCheckpoints.latest(runDir, conf), "none"));
             }
             double wall = (System.nanoTime() - t0) / 1e9;
@@ -224,6 +225,14 @@ public final class Trainer {
             Double val = null;
             if ((round + 1) % cfg.eval().every() == 0 || last) {
                 val = evaluate(spec, sync, workers);
+                if (val != null && !Double.isFinite(val)) {
+                    // averaged weights that score NaN are not a checkpoint to keep, nor a run to call finished
+                    metrics.flush();
+                    sync.close();
+                    throw new TrainingDivergedException("training diverged: the validation loss after round " + (round + 1)
+                            + " is " + val + "; the last good checkpoint is "
+                            + Objects.requireNonNullElse(RunCheckpoints.latest(runDir, conf), "none"));
+                }
                 if (val != null) {
                     lastVal = val;
                     best = Math.min(best, val);

@@ -217,4 +217,51 @@ class CorpusBuilderTest extends SparkTestBase {
         var e = assertThrows(IOException.class, () -> ShardReader.read(out, shard, sc.hadoopConfiguration()));
         assertTrue(e.getMessage().contains("checksum does not match"), e.getMessage());
     }
+
+    /** data.shards naming someone's directory: refused by name, and not a file deleted from it. */
+    @Test
+    void aDirectoryThatIsNotShardsIsNeverCleared() throws IOException {
+        Path in = tmp.resolve("c.txt");
+        Files.writeString(in, "a corpus line\n".repeat(100));
+        Path theirs = tmp.resolve("their-data");
+        Files.createDirectories(theirs.resolve("train"));
+        Files.writeString(theirs.resolve("train/keep.csv"), "precious");
+        Files.writeString(theirs.resolve("notes.txt"), "also precious");
+        var e = assertThrows(CorpusException.class,
+                () -> new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, in.toString(), "char", theirs.toString())));
+        assertTrue(e.getMessage().contains("data.shards") && e.getMessage().contains(theirs.toString())
+                && e.getMessage().contains("nothing was deleted"), e.getMessage());
+        assertEquals("precious", Files.readString(theirs.resolve("train/keep.csv")));
+        assertEquals("also precious", Files.readString(theirs.resolve("notes.txt")));
+
+        // a shards directory this project made is rebuilt in place when its inputs change
+        Path ours = tmp.resolve("ours");
+        new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, in.toString(), "char", ours.toString()));
+        assertTrue(Files.exists(ours.resolve(CorpusBuilder.MARKER)));
+        Files.writeString(in, "another corpus line\n".repeat(100));
+        var rebuilt = new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, in.toString(), "char", ours.toString()));
+        assertFalse(rebuilt.reused());
+    }
+
+    /** A gzip copy of a corpus is the same corpus: every newline kept, not only the first part's. */
+    @Test
+    void aGzipCorpusGivesTheTokensOfThePlainFile() throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 20000; i++) {
+            sb.append("line ").append(i % 97).append(" of the corpus\n");
+        }
+        Path plain = tmp.resolve("plain.txt");
+        Files.writeString(plain, sb);
+        Path gz = tmp.resolve("copy.txt.gz");
+        try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+            out.write(sb.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        assertTrue(Files.size(gz) < Files.size(plain) / 4, "compressed well below the plain size");
+        var a = new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, plain.toString(), "char", tmp.resolve("a").toString()));
+        var b = new CorpusBuilder(sc, 1).build(stream(Task.CAUSAL_LM, gz.toString(), "char", tmp.resolve("b").toString()));
+        long plainTokens = a.manifest().split("train").tokens() + a.manifest().split("validation").tokens();
+        long gzTokens = b.manifest().split("train").tokens() + b.manifest().split("validation").tokens();
+        assertEquals(sb.length(), plainTokens, "one token a character");
+        assertEquals(plainTokens, gzTokens);
+    }
 }

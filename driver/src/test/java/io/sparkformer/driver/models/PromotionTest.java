@@ -101,7 +101,19 @@ class PromotionTest {
         SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> promotion.promote(corrupt, models));
         assertTrue(e.getMessage().contains(model.toString()), e.getMessage());
 
+        // a loss that is not a finite number compares as nothing: text used to read as 0.0 and win
+        String nan = run("nan", 1.0, "v1");
+        Files.writeString(Path.of(nan, "summary.json"), "{\"final_val_loss\": \"NaN\", \"validation_set\": \"v1\"}");
+        ConfigException notFinite = assertThrows(ConfigException.class, () -> promotion.promote(nan, models));
+        assertTrue(notFinite.getMessage().contains("summary.json") && notFinite.getMessage().contains("final_val_loss"),
+                notFinite.getMessage());
+
         assertEquals(before, Files.readString(tmp.resolve("models/current")), "a refused candidate leaves current alone");
+
+        // a pointer whose val_loss is text: refused by name, not read as 0.0 (which no run could beat)
+        Files.writeString(tmp.resolve("models/current"), before.replaceFirst("\"val_loss\" : [0-9.]+", "\"val_loss\" : \"low\""));
+        ConfigException text = assertThrows(ConfigException.class, () -> promotion.promote(run("after", 1.0, "v1"), models));
+        assertTrue(text.getMessage().contains("models/current") && text.getMessage().contains("val_loss"), text.getMessage());
     }
 
     @Test

@@ -106,7 +106,21 @@ public final class LocalTrainer {
             lossSum += loss;
             tokens += (long) batch.size() * batch.length();
         }
+        // a finite loss says nothing of the last update: weights that overflowed must not leave the replica
+        if (steps > 0 && !allFinite(parameterView())) {
+            return new RoundResult(null, null, null, adamw.step(), Double.NaN, tokens, seconds(t0), true,
+                    globalStep + steps - 1);
+        }
         return new RoundResult(null, null, null, adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+    }
+
+    private static boolean allFinite(java.nio.FloatBuffer values) {
+        for (int i = values.position(); i < values.limit(); i++) {
+            if (!Float.isFinite(values.get(i))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The replica's parameters, in native memory: read them or write them in place. */

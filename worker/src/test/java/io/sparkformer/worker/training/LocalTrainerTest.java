@@ -88,4 +88,17 @@ class LocalTrainerTest {
         assertTrue(r.diverged());
         assertEquals(40, r.divergedStep());
     }
+
+    /**
+     * The last step's update is checked too: a finite loss followed by an update that overflows
+     * must not hand back infinite weights as a good round (they would be averaged and saved).
+     */
+    @Test
+    void nonFiniteParametersAfterTheLastUpdateStopTheRound() {
+        LocalTrainer t = trainer(1e39); // AdamW's step is about lr per weight: past float's range
+        float[] p = initial(t);
+        var r = t.round(p, new float[p.length], new float[p.length], 0, new CausalLmBatches(tokens(), 2, 8, 1), 0, 1, 40);
+        assertTrue(r.diverged(), "one step whose loss was finite, whose update was not");
+        assertEquals(40, r.divergedStep());
+    }
 }
