@@ -21,6 +21,7 @@ import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.CorpusException;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.Promotion;
+import io.sparkformer.driver.training.RunLock;
 import io.sparkformer.driver.training.Trainer;
 import io.sparkformer.driver.training.TrainingDivergedException;
 import io.sparkformer.model.ConfigException;
@@ -49,6 +50,8 @@ public final class Cli implements Callable<Integer> {
     public static final int BAD_INPUT = 2;
     public static final int DIVERGED = 3;
     public static final int OUT_OF_MEMORY = 4;
+    /** Another live job holds the run directory's lock. */
+    public static final int RUN_LOCKED = 5;
 
     @Override
     public Integer call() {
@@ -109,10 +112,13 @@ public final class Cli implements Callable<Integer> {
     private static final List<Class<?>> INPUT_ERRORS = List.of(ConfigException.class, CorpusException.class,
             SafeTensorsException.class, TokenizerException.class, ShardException.class, FileNotFoundException.class);
 
-    static int exitCode(Throwable e) {
+    public static int exitCode(Throwable e) {
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof TrainingDivergedException) {
                 return DIVERGED;
+            }
+            if (c instanceof io.sparkformer.driver.training.RunLock.HeldException) {
+                return RUN_LOCKED;
             }
             String text = String.valueOf(c.getMessage());
             if (c instanceof OutOfMemory || c instanceof OutOfMemoryError || text.contains(OutOfMemory.class.getName() + ": ")
@@ -242,9 +248,13 @@ public final class Cli implements Callable<Integer> {
             List<String> envDefaults = ExecutorSettings.applyDefaults(sparkConf, taskThreads);
             envDefaults.addAll(ExecutorSettings.applyMemoryDefaults(sparkConf, cfg.parameterEstimate()));
             logNativeSettings(sparkConf, envDefaults, taskThreads);
-            try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
+            try (JavaSparkContext sc = new JavaSparkContext(sparkConf);
+                 RunLock lock = RunLock.acquire(runDir, sc.hadoopConfiguration())) {
                 sc.setLogLevel("WARN");
                 System.out.println("sparkformer: run directory " + runDir);
+                if (!resume) {
+                    Trainer.requireNoRun(runDir, sc.hadoopConfiguration()); // before the shards inside it are touched
+                }
                 CorpusBuilder.Corpus corpus = new CorpusBuilder(sc, cfg.train().workers()).build(cfg.corpusSpec(shards));
                 System.out.println("sparkformer: corpus " + shards + (corpus.reused() ? " (reused)" : "") + ": "
                         + corpus.manifest().split("train").tokens() + " train tokens, "

@@ -83,6 +83,27 @@ public final class Trainer {
      * run resumes from it, with the same bits.
      */
     public Summary run(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
+        if (!resume) {
+            requireNoRun(runDir, conf);
+        }
+        return runWithRecovery(corpus, resume, initFrom, progress);
+    }
+
+    /**
+     * A new run (no --resume) into a directory that holds one would append to its metrics and
+     * leave its pointer and _SUCCESS behind: refused, with nothing touched.
+     */
+    public static void requireNoRun(String runDir, Configuration conf) throws IOException {
+        for (String name : List.of(RunCheckpoints.POINTER, "checkpoints", "metrics.jsonl", "_SUCCESS")) {
+            if (HadoopFiles.exists(runDir + "/" + name, conf)) {
+                throw new io.sparkformer.model.ConfigException("--output", runDir + " already holds a run (" + name
+                        + "): pass --resume to continue it, or give a new --output");
+            }
+        }
+    }
+
+    private Summary runWithRecovery(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress)
+            throws IOException {
         for (int attempt = 0; ; attempt++) {
             try {
                 return attempt == 0 ? runFrom(corpus, resume, initFrom, progress) : runFrom(corpus, true, null, progress);
