@@ -22,7 +22,23 @@ public final class ParameterBuffer {
     private final Map<String, INDArray> tensorViews = new HashMap<>();
 
     public ParameterBuffer(ParameterLayout layout, DataType dataType) {
-        this(layout, Nd4j.zeros(dataType, layout.size()));
+        this(layout, Nd4j.zeros(dataType, affordable(layout, dataType)));
+    }
+
+    /**
+     * The layout's size, once it is known to fit JavaCPP's limit: a size from a config or a file
+     * that does not fit ends as an OutOfMemoryError naming the limit, before ND4J is asked for it
+     * (an allocation that large has crashed the JVM in native code).
+     */
+    private static long affordable(ParameterLayout layout, DataType dataType) {
+        long size = layout.size();
+        long max = org.bytedeco.javacpp.Pointer.maxBytes();
+        if (max > 0 && (size > Long.MAX_VALUE / 8 || size * dataType.width() > max - org.bytedeco.javacpp.Pointer.totalBytes())) {
+            throw new OutOfMemoryError("a buffer of " + size + " parameters (" + (size / (1 << 20)) * dataType.width()
+                    + " MiB) does not fit what JavaCPP may still allocate: maxBytes " + (max >> 20) + " MiB, "
+                    + (org.bytedeco.javacpp.Pointer.totalBytes() >> 20) + " MiB in use");
+        }
+        return size;
     }
 
     /** Wraps an existing flat array, which must have the layout's length. */

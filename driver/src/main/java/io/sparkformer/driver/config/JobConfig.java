@@ -45,7 +45,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
-    public record Checkpoint(int every) implements java.io.Serializable {}
+    public record Checkpoint(int every, int keep) implements java.io.Serializable {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
@@ -224,6 +224,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(eval.batches() >= 1, "eval.batches", "must be at least 1");
         require(eval.batchSize() >= 0, "eval.batch_size", "must be non-negative");
         require(checkpoint.every() >= 1, "checkpoint.every", "must be at least 1");
+        require(checkpoint.keep() >= 0, "checkpoint.keep", "must be 0 (keep every checkpoint) or more");
         if (!"auto".equals(model.vocabSize())) {
             transformerConfig(Integer.parseInt(model.vocabSize()));
         }

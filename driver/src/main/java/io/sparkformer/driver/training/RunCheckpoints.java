@@ -2,6 +2,9 @@ package io.sparkformer.driver.training;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -86,6 +89,37 @@ public final class RunCheckpoints {
             }
         }
         return best < 0 ? null : runDir + "/" + name(best);
+    }
+
+    /**
+     * Deletes all but the newest {@code keep} complete checkpoints older than the one the
+     * pointer names (which always stays), and incomplete ones older than it; called once the
+     * pointer has moved. {@code keep} 0 keeps every checkpoint. Returns the rounds deleted.
+     */
+    static List<Long> prune(String runDir, long current, int keep, Configuration conf) throws IOException {
+        List<Long> deleted = new ArrayList<>();
+        Path dir = new Path(runDir, "checkpoints");
+        FileSystem fs = dir.getFileSystem(conf);
+        if (keep <= 0 || !fs.exists(dir)) {
+            return deleted;
+        }
+        java.util.TreeMap<Long, Boolean> older = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
+        for (FileStatus s : fs.listStatus(dir)) {
+            Matcher m = NAME.matcher("checkpoints/" + s.getPath().getName());
+            if (s.isDirectory() && m.matches() && Long.parseLong(m.group(1)) < current) {
+                older.put(Long.parseLong(m.group(1)), fs.exists(new Path(s.getPath(), STATE)));
+            }
+        }
+        int kept = 1; // the current one
+        for (Map.Entry<Long, Boolean> e : older.entrySet()) {
+            if (e.getValue() && kept < keep) {
+                kept++;
+                continue;
+            }
+            fs.delete(new Path(runDir, name(e.getKey())), true);
+            deleted.add(e.getKey());
+        }
+        return deleted;
     }
 
     private static String abbreviate(String s) {

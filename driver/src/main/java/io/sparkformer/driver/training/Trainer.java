@@ -378,6 +378,10 @@ public final class Trainer {
         writeAtomically(dir + "/" + RunCheckpoints.STATE, state.toJson());
         // the pointer moves after: a crash before this line leaves the previous checkpoint current
         writeAtomically(runDir + "/" + RunCheckpoints.POINTER, name.getBytes(StandardCharsets.UTF_8));
+        List<Long> pruned = RunCheckpoints.prune(runDir, state.round(), cfg.checkpoint().keep(), conf);
+        if (!pruned.isEmpty()) {
+            LOG.info("Deleted checkpoints of rounds {} (checkpoint.keep {})", pruned, cfg.checkpoint().keep());
+        }
     }
 
     private float[] readWeights(String dir, Transformer model) throws IOException {

@@ -60,4 +60,22 @@ class RunCheckpointsTest {
         HadoopFiles.writeAtomically(pointer, new byte[10_000], conf);
         assertThrows(ConfigException.class, () -> RunCheckpoints.latest(run.toString(), conf));
     }
+
+    /** checkpoint.keep: the newest complete ones stay, the one the pointer names always; 0 keeps all. */
+    @Test
+    void pruningKeepsTheNewestCompleteCheckpoints() throws Exception {
+        for (long r : new long[] {2, 4, 6, 8}) {
+            checkpoint(r, true);
+        }
+        checkpoint(5, false); // a crash while round 5's was written
+        checkpoint(10, true);
+        assertEquals(java.util.List.of(), RunCheckpoints.prune(run.toString(), 10, 0, conf), "0 keeps every one");
+        assertEquals(java.util.List.of(5L, 4L, 2L), RunCheckpoints.prune(run.toString(), 10, 3, conf));
+        try (var dirs = Files.list(run.resolve("checkpoints"))) {
+            assertEquals(java.util.List.of("round-000006", "round-000008", "round-000010"),
+                    dirs.map(d -> d.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(java.util.List.of(8L, 6L), RunCheckpoints.prune(run.toString(), 10, 1, conf));
+        assertEquals(run + "/checkpoints/round-000010", RunCheckpoints.latest(run.toString(), conf));
+    }
 }

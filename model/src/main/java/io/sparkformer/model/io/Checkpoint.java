@@ -75,7 +75,18 @@ public final class Checkpoint {
 
     /** Reads a model file: its config, then its weights, into a new model of the given type. */
     public static Transformer readModel(SafeTensors.Reader reader, DataType type) throws IOException {
-        Transformer model = new Transformer(config(reader), type);
+        TransformerConfig config = config(reader);
+        // the file must hold the tensors its metadata describes before that model is allocated:
+        // metadata claiming a huge model over a small file is refused, not allocated
+        ParameterLayout layout = ParameterLayout.of(config);
+        for (ParameterLayout.Tensor t : layout.tensors().values()) {
+            SafeTensors.Info info = reader.info(t.name());
+            if (!Arrays.equals(info.shape(), t.shape())) {
+                throw new SafeTensorsException(reader.name(), "tensor '" + t.name() + "' has shape "
+                        + Arrays.toString(info.shape()) + ", its metadata's model needs " + Arrays.toString(t.shape()));
+            }
+        }
+        Transformer model = new Transformer(config, type);
         readWeights(reader, model.parameters());
         return model;
     }

@@ -95,4 +95,22 @@ class CheckpointTest {
         Files.writeString(p, "garbage");
         assertThrows(SafeTensorsException.class, () -> Checkpoint.loadModel(tmp, DataType.FLOAT));
     }
+
+    /**
+     * Sizes come from the file only after the file is checked: metadata that claims a model of a
+     * hundred billion parameters over a few kilobytes of tensors is refused by name, before any
+     * allocation; and a model that does not fit JavaCPP's limit is an OutOfMemoryError naming it.
+     */
+    @Test
+    void aModelFileIsCheckedBeforeItsModelIsAllocated() throws IOException {
+        Transformer small = new Transformer(TransformerConfig.decoder(11, 8, 2, 1, 8), DataType.FLOAT);
+        TransformerConfig claimed = TransformerConfig.decoder(1_000_000_000, 128, 2, 1, 8);
+        Path p = tmp.resolve(Checkpoint.MODEL_FILE);
+        SafeTensors.writeAtomically(p, Checkpoint.weightTensors(small.parameters()), Checkpoint.modelMetadata(claimed));
+        SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> Checkpoint.loadModel(tmp, DataType.FLOAT));
+        assertTrue(e.getMessage().contains(p.toString()) && e.getMessage().contains("tok_emb"), e.getMessage());
+
+        OutOfMemoryError oom = assertThrows(OutOfMemoryError.class, () -> new Transformer(claimed, DataType.FLOAT));
+        assertTrue(oom.getMessage().contains("maxBytes"), oom.getMessage());
+    }
 }
