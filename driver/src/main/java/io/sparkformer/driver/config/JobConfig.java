@@ -59,6 +59,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         if (yaml != null && !yaml.isBlank()) {
             JsonNode user;
             try {
+                refuseAliases(yaml, source);
                 user = YAML.readTree(yaml);
             } catch (IOException e) {
                 throw new ConfigException(source, "not valid YAML: " + e.getMessage().split("\n")[0]);
@@ -83,6 +84,22 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         }
         cfg.validate();
         return cfg;
+    }
+
+    /**
+     * YAML aliases (*name) are refused: the parser does not expand them (a value would silently
+     * become the alias's name), and expanded they are how a few lines become 10^9 values.
+     */
+    private static void refuseAliases(String yaml, String source) throws IOException {
+        try (var parser = (com.fasterxml.jackson.dataformat.yaml.YAMLParser) YAML.getFactory().createParser(yaml)) {
+            while (parser.nextToken() != null) {
+                if (parser.isCurrentAlias()) {
+                    throw new ConfigException(source, "line " + parser.currentLocation().getLineNr()
+                            + " uses the YAML alias *" + parser.getText() + ": aliases are not supported in job configs,"
+                            + " write the value out");
+                }
+            }
+        }
     }
 
     private static JsonNode defaults() {
@@ -324,8 +341,16 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         }
     }
 
+    /** A job config is a page of YAML: anything larger is not one (and is not read whole). */
+    public static final int MAX_CONFIG_BYTES = 1 << 20;
+
     public static String read(java.nio.file.Path file) {
         try {
+            long size = java.nio.file.Files.size(file);
+            if (size > MAX_CONFIG_BYTES) {
+                throw new ConfigException("--config", file + " has " + size + " bytes; a job config has at most "
+                        + MAX_CONFIG_BYTES);
+            }
             return java.nio.file.Files.readString(file, StandardCharsets.UTF_8);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new ConfigException("--config", file + ": no such file");

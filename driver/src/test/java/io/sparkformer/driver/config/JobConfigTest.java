@@ -59,4 +59,37 @@ class JobConfigTest {
         c = JobConfig.parse(MINIMAL, "job.yaml", List.of("train.workers=2", "train.lr_scaling=linear"));
         assertEquals(2e-3, c.scaledLr(1e-3), 1e-15);
     }
+
+    /**
+     * Hostile configs end as a ConfigException naming the source, at once: a "billion laughs"
+     * of nested aliases (expanded it would be 10^9 strings), and a file too large to be a config.
+     */
+    @Test
+    void anAliasBombAndAnOversizedConfigAreRefused() throws Exception {
+        StringBuilder bomb = new StringBuilder("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for (char c = 'b'; c <= 'i'; c++) {
+            char prev = (char) (c - 1);
+            bomb.append(c).append(": &").append(c).append(" [");
+            for (int i = 0; i < 10; i++) {
+                bomb.append(i == 0 ? "" : ",").append('*').append(prev);
+            }
+            bomb.append("]\n");
+        }
+        bomb.append("name: *i\n");
+        ConfigException e = assertThrows(ConfigException.class, () -> JobConfig.parse(bomb.toString(), "bomb.yaml", List.of()));
+        assertTrue(e.getMessage().contains("bomb.yaml") && e.getMessage().contains("alias"), e.getMessage());
+        // one alias under known keys: refused too, not read as the alias's name ("a")
+        ConfigException one = assertThrows(ConfigException.class, () -> JobConfig.parse(
+                "data:\n  inputs: &a [x.txt]\n  validation: *a\n", "one.yaml", List.of()));
+        assertTrue(one.getMessage().contains("one.yaml") && one.getMessage().contains("line 3"), one.getMessage());
+
+        java.nio.file.Path big = java.nio.file.Files.createTempFile("huge", ".yaml");
+        try {
+            java.nio.file.Files.write(big, new byte[JobConfig.MAX_CONFIG_BYTES + 1]);
+            ConfigException tooBig = assertThrows(ConfigException.class, () -> JobConfig.read(big));
+            assertTrue(tooBig.getMessage().contains(big.toString()) && tooBig.getMessage().contains("bytes"), tooBig.getMessage());
+        } finally {
+            java.nio.file.Files.delete(big);
+        }
+    }
 }
