@@ -29,7 +29,7 @@ public final class BpeTokenizer implements Tokenizer {
     private final List<String> idToToken;             // id -> byte-alphabet spelling
     private final Map<String, Integer> tokenToId;
     private final List<String[]> merges;
-    private final Map<String, Integer> mergeRank;       // "left right" -> rank
+    private final Map<Long, Integer> mergeRank;         // (left id << 32 | right id) -> rank
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     private BpeTokenizer(List<String[]> merges) {
@@ -38,11 +38,8 @@ public final class BpeTokenizer implements Tokenizer {
         for (int b = 0; b < 256; b++) {
             tokens.add(String.valueOf(ByteLevel.charOf(b)));
         }
-        mergeRank = new HashMap<>();
-        for (int r = 0; r < merges.size(); r++) {
-            String[] m = merges.get(r);
+        for (String[] m : merges) {
             tokens.add(m[0] + m[1]);
-            mergeRank.put(m[0] + " " + m[1], r);
         }
         idToToken = Collections.unmodifiableList(tokens);
         tokenToId = new HashMap<>();
@@ -51,6 +48,25 @@ public final class BpeTokenizer implements Tokenizer {
                 throw new IllegalArgumentException("token '" + tokens.get(i) + "' appears twice in the vocabulary");
             }
         }
+        mergeRank = new HashMap<>();
+        for (int r = 0; r < merges.size(); r++) {
+            Integer left = tokenToId.get(merges.get(r)[0]);
+            Integer right = tokenToId.get(merges.get(r)[1]);
+            if (left == null || right == null) {
+                throw new IllegalArgumentException("merge " + r + " joins '" + merges.get(r)[0] + "' and '"
+                        + merges.get(r)[1] + "', which are not both tokens");
+            }
+            mergeRank.put(pair(left, right), r);
+        }
+    }
+
+    private static long pair(int left, int right) {
+        return (long) left << 32 | (right & 0xffffffffL);
+    }
+
+    /** The id merge {@code rank} makes: merged tokens follow the specials and the 256 bytes in rank order. */
+    private static int merged(int rank) {
+        return Tokenizer.SPECIALS.size() + 256 + rank;
     }
 
     static BpeTokenizer of(List<String[]> merges) {
@@ -80,48 +96,72 @@ public final class BpeTokenizer implements Tokenizer {
         return out;
     }
 
+    /**
+     * The merges applied to one piece, lowest rank first and, among equal ranks, left to right
+     * (what merging every occurrence of the best pair per pass gives, since a merge only ever
+     * makes pairs of higher rank). A heap of candidate pairs over a linked list of symbols:
+     * O(n log n) in the piece's length, where rescanning the piece after each merge was
+     * quadratic (one 50 MB line without spaces is one piece).
+     */
+    private int[] merge(String spelled) {
+        int n = spelled.length();
+        int[] sym = new int[n];
+        int[] next = new int[n];
+        int[] prev = new int[n];
+        for (int i = 0; i < n; i++) {
+            sym[i] = tokenToId.get(String.valueOf(spelled.charAt(i)));
+            next[i] = i + 1 < n ? i + 1 : -1;
+            prev[i] = i - 1;
+        }
+        java.util.PriorityQueue<Long> heap = new java.util.PriorityQueue<>();
+        for (int i = 0; i + 1 < n; i++) {
+            offer(heap, sym, i, i + 1);
+        }
+        int count = n;
+        while (!heap.isEmpty()) {
+            long top = heap.poll();
+            int rank = (int) (top >>> 32);
+            int at = (int) top;
+            int right = next[at];
+            // stale when either symbol has merged since: the pair there is no longer this rank's
+            if (sym[at] < 0 || right < 0 || !Integer.valueOf(rank).equals(mergeRank.get(pair(sym[at], sym[right])))) {
+                continue;
+            }
+            sym[at] = merged(rank);
+            sym[right] = -1;
+            next[at] = next[right];
+            if (next[at] >= 0) {
+                prev[next[at]] = at;
+            }
+            count--;
+            if (prev[at] >= 0) {
+                offer(heap, sym, prev[at], at);
+            }
+            if (next[at] >= 0) {
+                offer(heap, sym, at, next[at]);
+            }
+        }
+        int[] ids = new int[count];
+        for (int i = n == 0 ? -1 : 0, k = 0; i >= 0; i = next[i]) {
+            ids[k++] = sym[i];
+        }
+        return ids;
+    }
+
+    private void offer(java.util.PriorityQueue<Long> heap, int[] sym, int left, int right) {
+        Integer rank = mergeRank.get(pair(sym[left], sym[right]));
+        if (rank != null) {
+            heap.add((long) rank << 32 | left);
+        }
+    }
+
     private int[] encodePiece(String piece) {
         int[] cached = cache.get(piece);
         if (cached != null) {
             return cached;
         }
-        String spelled = ByteLevel.toByteChars(piece);
-        List<String> symbols = new ArrayList<>(spelled.length());
-        for (int i = 0; i < spelled.length(); i++) {
-            symbols.add(String.valueOf(spelled.charAt(i)));
-        }
-        while (symbols.size() > 1) {
-            int best = -1;
-            int bestRank = Integer.MAX_VALUE;
-            for (int i = 0; i + 1 < symbols.size(); i++) {
-                Integer r = mergeRank.get(symbols.get(i) + " " + symbols.get(i + 1));
-                if (r != null && r < bestRank) {
-                    bestRank = r;
-                    best = i;
-                }
-            }
-            if (best < 0) {
-                break;
-            }
-            // merge every occurrence of the best pair, left to right, as the reference does
-            String a = symbols.get(best);
-            String b = symbols.get(best + 1);
-            List<String> next = new ArrayList<>(symbols.size());
-            for (int i = 0; i < symbols.size(); i++) {
-                if (i + 1 < symbols.size() && symbols.get(i).equals(a) && symbols.get(i + 1).equals(b)) {
-                    next.add(a + b);
-                    i++;
-                } else {
-                    next.add(symbols.get(i));
-                }
-            }
-            symbols = next;
-        }
-        int[] ids = new int[symbols.size()];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = tokenToId.get(symbols.get(i));
-        }
-        if (cache.size() < CACHE_LIMIT) {
+        int[] ids = merge(ByteLevel.toByteChars(piece));
+        if (cache.size() < CACHE_LIMIT && piece.length() <= 256) { // words repeat; a megabyte line does not
             cache.put(piece, ids);
         }
         return ids;

@@ -33,15 +33,25 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         if (root == null || !root.path("model").isObject()) {
             throw new TokenizerException(source, "not a tokenizer.json (no 'model' object)");
         }
-        int maxId = -1;
+        // the vocabulary size is the largest id plus one: ids come from the file, so they are
+        // checked before they size an embedding (one id of 2^31 - 1 would ask for terabytes)
+        java.util.Set<Integer> ids = new java.util.HashSet<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.path("model").path("vocab").fields(); it.hasNext();) {
-            maxId = Math.max(maxId, it.next().getValue().asInt());
+            Map.Entry<String, JsonNode> e = it.next();
+            ids.add(id(e.getValue(), "model.vocab['" + e.getKey() + "']", source));
         }
         if (root.path("model").path("vocab").isArray()) { // Unigram: [[piece, score], ...]
-            maxId = root.path("model").path("vocab").size() - 1;
+            for (int i = 0; i < root.path("model").path("vocab").size(); i++) {
+                ids.add(i);
+            }
         }
         for (JsonNode t : root.path("added_tokens")) {
-            maxId = Math.max(maxId, t.path("id").asInt());
+            ids.add(id(t.path("id"), "added_tokens id", source));
+        }
+        int maxId = ids.stream().mapToInt(Integer::intValue).max().orElse(-1);
+        if (maxId >= 2 * ids.size() + 1024) {
+            throw new TokenizerException(source, "its largest token id is " + maxId + " but it has " + ids.size()
+                    + " tokens: ids that sparse would size the model's vocabulary at " + (maxId + 1L) + " rows");
         }
         try {
             var tok = ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json),
@@ -50,6 +60,13 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         } catch (RuntimeException e) {
             throw new TokenizerException(source, "the tokenizers library rejected it: " + e.getMessage(), e);
         }
+    }
+
+    private static int id(JsonNode n, String where, String source) throws TokenizerException {
+        if (!n.canConvertToInt() || !n.isIntegralNumber() || n.asInt() < 0) {
+            throw new TokenizerException(source, where + " must be a non-negative whole number, got " + n);
+        }
+        return n.asInt();
     }
 
     @Override

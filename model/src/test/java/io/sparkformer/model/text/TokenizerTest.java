@@ -115,4 +115,42 @@ class TokenizerTest {
         assertTrue(other instanceof HuggingFaceTokenizer, other.getClass().toString());
         assertEquals("one two", other.decode(other.encode("one two")));
     }
+
+    /** A tokenizer.json's ids size the model's embedding: a huge or non-numeric one is refused by name. */
+    @Test
+    void aTokenizerWhoseIdsCannotSizeAVocabularyIsRefused() throws IOException {
+        Map<String, Long> counts = pieceCounts("one two three one two one", 2);
+        String json = new String(BpeTrainer.train(counts, 270, 2).toJson(), StandardCharsets.UTF_8)
+                .replace("\"<pad>\":0", "\"<pad>\":269").replace("\"id\":0,", "\"id\":269,");
+        String huge = json.replace("\"id\":269,", "\"id\":2147483000,");
+        TokenizerException e = assertThrows(TokenizerException.class,
+                () -> Tokenizer.fromJson(huge.getBytes(StandardCharsets.UTF_8), "huge.json"));
+        assertTrue(e.getMessage().contains("huge.json") && e.getMessage().contains("2147483000"), e.getMessage());
+        String text = json.replace("\"id\":269,", "\"id\":\"many\",");
+        TokenizerException t = assertThrows(TokenizerException.class,
+                () -> Tokenizer.fromJson(text.getBytes(StandardCharsets.UTF_8), "text.json"));
+        assertTrue(t.getMessage().contains("text.json") && t.getMessage().contains("added_tokens"), t.getMessage());
+    }
+
+    /**
+     * One long line without spaces is one piece: its merges must agree with the tokenizers
+     * library (the reference) and round-trip; a megabyte of it encodes in one heap pass.
+     */
+    @Test
+    void aLongPieceMergesAsTheReferenceDoes() throws IOException {
+        Map<String, Long> counts = pieceCounts("abcabcab cabbage aabbcc abcabc bcbcbc", 5);
+        BpeTokenizer bpe = BpeTrainer.train(counts, 280, 2);
+        StringBuilder piece = new StringBuilder();
+        java.util.Random r = new java.util.Random(5);
+        for (int i = 0; i < 20_000; i++) {
+            piece.append("abc".charAt(r.nextInt(3)));
+        }
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.fromJson(bpe.toJson(), "reference")) {
+            assertArrayEquals(hf.encode(piece.toString()), bpe.encode(piece.toString()));
+        }
+        String megabyte = "abc".repeat(350_000);
+        int[] ids = bpe.encode(megabyte);
+        assertTrue(ids.length < megabyte.length() / 2, "merged: " + ids.length + " ids");
+        assertEquals(megabyte, bpe.decode(ids));
+    }
 }
