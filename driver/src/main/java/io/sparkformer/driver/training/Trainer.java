@@ -195,6 +195,7 @@ public final class Trainer {
             if (resume) {
                 // idempotent reruns: nothing to resume yet means this is the run's first attempt
                 LOG.info("No checkpoint in {} yet; starting the run from the beginning", runDir);
+                metrics.truncate(0); // rows a killed first attempt flushed before its first checkpoint
             }
             model.initialize(cfg.seed(), Transformer.Init.valueOf(cfg.model().init().toUpperCase(java.util.Locale.ROOT)));
             if (initFrom != null) {
