@@ -75,6 +75,37 @@ class CliTest {
         }
     }
 
+    /**
+     * One step whose loss is finite and whose update leaves huge but finite weights: the round
+     * passes every training check, and the validation loss of the averaged weights is not a
+     * number. That ends the run (exit 3) before a checkpoint of those weights, or _SUCCESS.
+     */
+    @Test
+    void aNonFiniteValidationLossIsDivergenceAndSavesNothing() throws IOException {
+        Path run = tmp.resolve("nan-validation");
+        Outcome o = run("train", "--config", config("").toString(), "--set", "train.lr=1e30", "--set", "train.min_lr=1e30",
+                "--set", "train.schedule=constant", "--set", "train.grad_clip=0", "--set", "train.steps=1",
+                "--set", "train.local_steps=1", "--set", "eval.every=1", "--no-progress", "--output", run.toString());
+        assertEquals(3, o.code(), o.err());
+        assertTrue(o.err().contains("the validation loss after round 1 is NaN"), o.err());
+        // the workers' optimizer files of the checkpoint round may be there; the checkpoint is never completed
+        assertTrue(!Files.exists(run.resolve("_SUCCESS")) && !Files.exists(run.resolve("latest"))
+                && !Files.exists(run.resolve("checkpoints/round-000001/state.json"))
+                && !Files.exists(run.resolve("checkpoints/round-000001/model.safetensors")), "nothing saved");
+    }
+
+    /** Shards default to the run's own directory: two runs of one config share nothing. */
+    @Test
+    void shardsDefaultToTheRunDirectory() throws IOException {
+        Path cfg = config("");
+        Files.writeString(cfg, Files.readString(cfg).replaceAll("  shards: .*\n", ""));
+        Path run = tmp.resolve("runs/day-1");
+        Outcome o = run("train", "--config", cfg.toString(), "--set", "train.steps=4", "--no-progress", "--output", run.toString());
+        assertEquals(0, o.code(), o.err());
+        assertTrue(Files.exists(run.resolve("shards/manifest.json")), "inside the run");
+        assertTrue(!Files.exists(tmp.resolve("runs/shards")), "not beside it, where every date's run would share it");
+    }
+
     @Test
     void inputErrorsFromSparkTasksAreStillExitCode2() {
         var fromTask = new org.apache.spark.SparkException("Job aborted due to stage failure: Task 0 failed: "
