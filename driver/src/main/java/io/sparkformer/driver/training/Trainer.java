@@ -37,14 +37,15 @@ import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.training.LocalTrainer;
 
 /**
- * The round loop on the driver: broadcast the flat parameters (and AdamW's moments), let every
- * worker run H local steps on its own shards, average what comes back, and move on. Validation,
- * metrics and checkpoints happen every few rounds; a run directory on any Hadoop FS ends with
- * summary.json and _SUCCESS.
+ * The round loop on the driver: restore or initialise, let every worker run H local steps on
+ * its own shards and average (behind {@link ParameterSync}: through the driver, or among the
+ * workers with the driver carrying counts), record the round. Validation, metrics and
+ * checkpoints happen every few rounds; a run directory on any Hadoop FS ends with summary.json
+ * and _SUCCESS.
  *
- * <p>Results are summed in partition order on the driver, not with treeAggregate, whose merge
- * order follows task completion: that keeps every round a deterministic function of its inputs,
- * so a resumed run and a rerun task give the same numbers as an unbroken run.
+ * <p>Averages are sums in worker order in double, not treeAggregate's completion order: that
+ * keeps every round a deterministic function of its inputs, so a resumed run and a rerun task
+ * give the same numbers as an unbroken run.
  */
 public final class Trainer {
     private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
