@@ -3,7 +3,7 @@
 # mode, each next to one copy of the parameter vector through loopback TCP. Trains 10 rounds of
 # one step (batch 1, block 32: compute is small) on the embedded corpus and reads metrics.jsonl:
 # the median of rounds 3-9 (round 1 pays the start-up broadcast, round 2 the JIT's warm-up) and,
-# apart, round 10, a checkpoint round (per-worker moments are stored for the driver then).
+# apart, round 10, a checkpoint round (each worker writes its own optimizer file then).
 # Prints one table row per run:
 #   params workers sync | sync_s (median) | checkpoint round s | bytes/worker | bytes via driver |
 #   loopback copy s | peak RSS
