@@ -465,7 +465,8 @@ public final class CorpusBuilder {
                 throw new CorpusException("data.shards: " + dir + " is a file, not a directory of token shards");
             }
             boolean ours = fs.exists(new Path(d, MARKER)) || fs.exists(new Path(d, Manifest.FILE_NAME));
-            var entries = fs.listStatus(d);
+            // a temporary file of this project's atomic writes, left by a killed build, is not someone's data
+            var entries = fs.listStatus(d, p -> !(p.getName().startsWith(".") && p.getName().endsWith(".tmp")));
             if (!ours && entries.length > 0) {
                 throw new CorpusException("data.shards: " + dir + " holds " + entries.length + " entries ("
                         + entries[0].getPath().getName() + (entries.length > 1 ? ", ..." : "")
@@ -474,7 +475,7 @@ public final class CorpusBuilder {
             }
         }
         fs.mkdirs(d);
-        HadoopFiles.writeAtomically(dir + "/" + MARKER, new byte[0], conf);
+        fs.create(new Path(d, MARKER), true).close(); // empty: there or not, never half-written
         fs.delete(new Path(d, Manifest.FILE_NAME), false);
         fs.delete(new Path(d, TRAIN), true);
         fs.delete(new Path(d, VALIDATION), true);

@@ -39,8 +39,9 @@ public final class RunCheckpoints {
 
     /**
      * The run's newest complete checkpoint (a path), or null when it has none. The pointer is
-     * trusted only to name a complete checkpoint of this run; without a pointer (lost, or a crash
-     * before the first one moved) the newest complete checkpoint is found by listing.
+     * trusted only to name a complete checkpoint of this run; the newest complete one is also
+     * found by listing, and wins when it is newer (a crash before the pointer moved) or when
+     * there is no pointer (lost, or a crash before the first one moved).
      */
     public static String latest(String runDir, Configuration conf) throws IOException {
         String pointer = runDir + "/" + POINTER;
@@ -58,6 +59,12 @@ public final class RunCheckpoints {
             String dir = runDir + "/" + name;
             if (!HadoopFiles.exists(dir + "/" + STATE, conf)) {
                 throw new ConfigException(pointer, "names " + dir + ", which is not a complete checkpoint (no " + STATE + ")");
+            }
+            // a crash after a checkpoint's state.json and before the pointer moved leaves a newer complete one
+            String newest = newestComplete(runDir, conf);
+            if (newest != null && roundOf(newest) > roundOf(dir)) {
+                LOG.warn("{} names {}; the newer complete checkpoint {} is used", pointer, dir, newest);
+                return newest;
             }
             return dir;
         }
@@ -120,6 +127,10 @@ public final class RunCheckpoints {
             deleted.add(e.getKey());
         }
         return deleted;
+    }
+
+    private static long roundOf(String checkpoint) {
+        return Long.parseLong(checkpoint.substring(checkpoint.lastIndexOf('-') + 1));
     }
 
     private static String abbreviate(String s) {

@@ -39,6 +39,9 @@ class RunCheckpointsTest {
         checkpoint(12, false); // a crash while round 12's checkpoint was being written
         // a crash that loses the pointer (the delete-then-rename writes did): resume from round 8, not 0
         assertEquals(run + "/checkpoints/round-000008", RunCheckpoints.latest(run.toString(), conf));
+        // a crash after round 8's state.json, before the pointer moved from round 4: round 8 is complete
+        Files.writeString(run.resolve("latest"), "checkpoints/round-000004");
+        assertEquals(run + "/checkpoints/round-000008", RunCheckpoints.latest(run.toString(), conf));
     }
 
     @Test
