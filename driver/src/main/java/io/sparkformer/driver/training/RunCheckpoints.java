@@ -83,19 +83,25 @@ public final class RunCheckpoints {
     }
 
     private static String newestComplete(String runDir, Configuration conf) throws IOException {
+        return checkpoints(runDir, conf).entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey)
+                .findFirst().map(r -> runDir + "/" + name(r)).orElse(null);
+    }
+
+    /** The run's checkpoint directories, newest first: round → complete (state.json present). */
+    private static java.util.TreeMap<Long, Boolean> checkpoints(String runDir, Configuration conf) throws IOException {
+        java.util.TreeMap<Long, Boolean> out = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
         Path dir = new Path(runDir, "checkpoints");
         FileSystem fs = dir.getFileSystem(conf);
         if (!fs.exists(dir)) {
-            return null;
+            return out;
         }
-        long best = -1;
         for (FileStatus s : fs.listStatus(dir)) {
             Matcher m = NAME.matcher("checkpoints/" + s.getPath().getName());
-            if (s.isDirectory() && m.matches() && fs.exists(new Path(s.getPath(), STATE))) {
-                best = Math.max(best, Long.parseLong(m.group(1)));
+            if (s.isDirectory() && m.matches()) {
+                out.put(Long.parseLong(m.group(1)), fs.exists(new Path(s.getPath(), STATE)));
             }
         }
-        return best < 0 ? null : runDir + "/" + name(best);
+        return out;
     }
 
     /**
@@ -105,18 +111,11 @@ public final class RunCheckpoints {
      */
     static List<Long> prune(String runDir, long current, int keep, Configuration conf) throws IOException {
         List<Long> deleted = new ArrayList<>();
-        Path dir = new Path(runDir, "checkpoints");
-        FileSystem fs = dir.getFileSystem(conf);
-        if (keep <= 0 || !fs.exists(dir)) {
+        if (keep <= 0) {
             return deleted;
         }
-        java.util.TreeMap<Long, Boolean> older = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
-        for (FileStatus s : fs.listStatus(dir)) {
-            Matcher m = NAME.matcher("checkpoints/" + s.getPath().getName());
-            if (s.isDirectory() && m.matches() && Long.parseLong(m.group(1)) < current) {
-                older.put(Long.parseLong(m.group(1)), fs.exists(new Path(s.getPath(), STATE)));
-            }
-        }
+        FileSystem fs = new Path(runDir).getFileSystem(conf);
+        var older = checkpoints(runDir, conf).tailMap(current, false);
         int kept = 1; // the current one
         for (Map.Entry<Long, Boolean> e : older.entrySet()) {
             if (e.getValue() && kept < keep) {
