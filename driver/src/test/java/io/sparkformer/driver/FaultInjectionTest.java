@@ -22,6 +22,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.FaultInjection;
+import io.sparkformer.driver.training.RunCheckpoints;
 import io.sparkformer.model.io.Checkpoint;
 
 /**
@@ -123,6 +124,12 @@ class FaultInjectionTest {
                 out.add(Integer.parseInt(p[0]));
             }
         }
+        // and the final checkpoint complete, its pointer not yet moved: a resume with no rounds left
+        int lastCompletion = points.stream().filter(p -> "replaced".equals(p[1]) && RunCheckpoints.STATE.equals(p[2]))
+                .mapToInt(p -> Integer.parseInt(p[0])).max().orElseThrow();
+        if (!out.contains(lastCompletion)) {
+            out.add(lastCompletion);
+        }
         return out;
     }
 
@@ -152,6 +159,7 @@ class FaultInjectionTest {
         List<String[]> points = points(traced);
         float[] expected = finalWeights(unbroken);
         long metricsLines = Files.readAllLines(unbroken.resolve("metrics.jsonl")).size();
+        double finalValLoss = JSON.readTree(unbroken.resolve("summary.json").toFile()).path("final_val_loss").asDouble();
         // from the first checkpoint's writes on (-Dsparkformer.faults=all: the run-start files too)
         List<Integer> halts = chosen(points, "all".equals(System.getProperty("sparkformer.faults")) ? null : Checkpoint.MODEL_FILE);
         assertTrue(halts.size() >= SPREAD.size(), "points chosen: " + halts + " of " + points.size());
@@ -174,6 +182,7 @@ class FaultInjectionTest {
                 assertEquals(from, summary.path("resumed_from_round").asLong(0), at + ": " + summary);
             }
             assertArrayEquals(expected, finalWeights(run), at + ": bit-equal to the unbroken run");
+            assertEquals(finalValLoss, summary.path("final_val_loss").asDouble(), at + ": " + summary);
             assertEquals(metricsLines, Files.readAllLines(run.resolve("metrics.jsonl")).size(), at + ": one metrics row a round");
             assertTrue(Files.exists(run.resolve("_SUCCESS")), at);
         }

@@ -75,6 +75,18 @@ public final class RunCheckpoints {
         return newest;
     }
 
+    /** Moves the pointer to {@code checkpointDir} (a complete checkpoint of this run) unless it names it already. */
+    static void pointTo(String runDir, String checkpointDir, Configuration conf) throws IOException {
+        String name = checkpointDir.substring(runDir.length() + 1);
+        String pointer = runDir + "/" + POINTER;
+        if (HadoopFiles.exists(pointer, conf)
+                && new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim().equals(name)) {
+            return;
+        }
+        LOG.info("{} now names {}", pointer, name);
+        HadoopFiles.writeAtomically(pointer, name.getBytes(StandardCharsets.UTF_8), conf);
+    }
+
     /** True when the run directory holds any checkpoint directory, complete or not. */
     static boolean anyCheckpoint(String runDir, Configuration conf) throws IOException {
         Path dir = new Path(runDir, "checkpoints");

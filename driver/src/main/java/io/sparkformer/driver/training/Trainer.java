@@ -191,6 +191,9 @@ public final class Trainer {
             best = state.bestValLoss();
             tokens = state.tokens();
             metrics.truncate(startRound);
+            // a crash after the checkpoint's state.json, before the pointer moved: move it now, so a
+            // resume with no rounds left still ends with the pointer on the final weights
+            RunCheckpoints.pointTo(runDir, ckpt, conf);
             LOG.info("Resuming {} from {} (round {}, step {})", runDir, ckpt, startRound, state.step());
         } else {
             if (resume) {
@@ -217,6 +220,12 @@ public final class Trainer {
         int h = cfg.train().localSteps();
         Double lastVal = null;
         double lastTrain = Double.NaN;
+        if (!metrics.rows().isEmpty()) {
+            // a resume with no rounds left reports the losses its last round recorded
+            ObjectNode lastRow = metrics.rows().get(metrics.rows().size() - 1);
+            lastTrain = lastRow.path("train_loss").asDouble(Double.NaN);
+            lastVal = lastRow.path("val_loss").isNumber() ? lastRow.get("val_loss").asDouble() : null;
+        }
         long round = startRound;
         double computeTotal = 0;
         double syncTotal = 0;
