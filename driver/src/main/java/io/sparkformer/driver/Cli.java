@@ -43,7 +43,7 @@ import picocli.CommandLine.Option;
  * 4 out of memory (the message names the setting to raise), 1 anything else.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class, AttentionCommand.class})
+        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, PrepareCommand.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class, AttentionCommand.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;
@@ -150,6 +150,29 @@ public final class Cli implements Callable<Integer> {
         return conf;
     }
 
+    /** The job config a command names (default conf/default.yaml), with --set overrides, paths resolved. */
+    static JobConfig loadConfig(String config, List<String> settings, Configuration hadoop) throws java.io.IOException {
+        String configText;
+        String configName;
+        if (config != null && config.contains("://")) {
+            // on YARN or Kubernetes in cluster mode the driver's disk is not the user's
+            configName = config;
+            try {
+                configText = new String(HadoopFiles.read(config, hadoop), StandardCharsets.UTF_8);
+            } catch (java.io.IOException e) {
+                throw new ConfigException("--config", config + ": " + e.getMessage());
+            }
+        } else {
+            Path configFile = config != null ? Path.of(config) : home().resolve("conf/default.yaml");
+            if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
+                configFile = home().resolve(configFile);
+            }
+            configName = configFile.toString();
+            configText = JobConfig.read(configFile);
+        }
+        return JobConfig.parse(configText, configName, settings).resolvePaths(home());
+    }
+
     static Path home() {
         return Path.of(System.getProperty("sparkformer.home", ".")).toAbsolutePath().normalize();
     }
@@ -218,25 +241,7 @@ public final class Cli implements Callable<Integer> {
                     settings.add(0, "data.tokenizer=" + tokenizer);
                 }
             }
-            String configText;
-            String configName;
-            if (config != null && config.contains("://")) {
-                // on YARN or Kubernetes in cluster mode the driver's disk is not the user's
-                configName = config;
-                try {
-                    configText = new String(HadoopFiles.read(config, hadoop), StandardCharsets.UTF_8);
-                } catch (java.io.IOException e) {
-                    throw new ConfigException("--config", config + ": " + e.getMessage());
-                }
-            } else {
-                Path configFile = config != null ? Path.of(config) : home().resolve("conf/default.yaml");
-                if (!configFile.isAbsolute() && !configFile.toFile().exists()) {
-                    configFile = home().resolve(configFile);
-                }
-                configName = configFile.toString();
-                configText = JobConfig.read(configFile);
-            }
-            JobConfig cfg = JobConfig.parse(configText, configName, settings).resolvePaths(home());
+            JobConfig cfg = loadConfig(config, settings, hadoop);
             String runDir = output != null ? absolute(output)
                     : home().resolve("runs").resolve(cfg.name() + "-"
                             + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))).toString();

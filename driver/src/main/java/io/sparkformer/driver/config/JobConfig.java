@@ -32,7 +32,8 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         implements java.io.Serializable {
 
     public record Data(String task, List<String> inputs, List<String> validation, double validationFraction,
-                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards) implements java.io.Serializable {}
+                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards, String format, String column,
+                       String targetColumn, int splitMb) implements java.io.Serializable {}
 
     public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
@@ -215,6 +216,13 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
         require(data.validationFraction() >= 0 && data.validationFraction() < 1, "data.validation_fraction", "must be in [0, 1)");
         oneOf("data.invalid_utf8", data.invalidUtf8(), Set.of("error", "skip"));
+        oneOf("data.format", data.format(), Set.of("text", "tsv", "parquet", "orc", "json", "table"));
+        require(data.splitMb() >= 1, "data.split_mb", "must be at least 1");
+        require(!isTable() || (data.column() != null && !data.column().isBlank()), "data.column",
+                "must name the text (or source) column of the " + data.format() + " input");
+        require(!isTable() || List.of("causal_lm", "masked_lm").contains(data.task())
+                || (data.targetColumn() != null && !data.targetColumn().isBlank()), "data.target_column",
+                "must name the target column of the " + data.format() + " input");
         require(data.tokenizer() != null && !data.tokenizer().isBlank(), "data.tokenizer", "must be char, bpe or a tokenizer.json path");
         require(data.bpeVocabSize() >= 261, "data.bpe_vocab_size", "must be at least 261 (specials and bytes)");
         require("auto".equals(model.vocabSize()) || model.vocabSize().matches("[0-9]+"), "model.vocab_size", "must be auto or a whole number");
@@ -310,14 +318,24 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
     public CorpusSpec corpusSpec(String shardsDir) {
         return new CorpusSpec(CorpusSpec.Task.valueOf(data.task().toUpperCase(java.util.Locale.ROOT)), data.inputs(),
                 data.validation(), data.validationFraction(), data.tokenizer(), data.bpeVocabSize(),
-                "skip".equals(data.invalidUtf8()), shardsDir);
+                "skip".equals(data.invalidUtf8()), shardsDir, (long) data.splitMb() << 20, data.format(),
+                !isTable() ? List.of() : List.of("causal_lm", "masked_lm").contains(data.task()) ? List.of(data.column())
+                        : List.of(data.column(), data.targetColumn()));
+    }
+
+    /** True when the inputs are read through Spark SQL (parquet, orc, json, a catalog table). */
+    private boolean isTable() {
+        return io.sparkformer.driver.corpus.CorpusSpec.TABLE_FORMATS.contains(data.format());
     }
 
     /** Paths without a scheme resolve against base (the project root for the launcher). */
     public JobConfig resolvePaths(java.nio.file.Path base) {
-        Data d = new Data(data.task(), resolve(data.inputs(), base), resolve(data.validation(), base),
+        boolean tables = "table".equals(data.format()); // catalog names, not paths
+        Data d = new Data(data.task(), tables ? data.inputs() : resolve(data.inputs(), base),
+                tables ? data.validation() : resolve(data.validation(), base),
                 data.validationFraction(), isTokenizerPath() ? resolve(List.of(data.tokenizer()), base).get(0) : data.tokenizer(),
-                data.bpeVocabSize(), data.invalidUtf8(), data.shards() == null ? null : resolve(List.of(data.shards()), base).get(0));
+                data.bpeVocabSize(), data.invalidUtf8(), data.shards() == null ? null : resolve(List.of(data.shards()), base).get(0),
+                data.format(), data.column(), data.targetColumn(), data.splitMb());
         return new JobConfig(name, seed, d, model, train, eval, checkpoint);
     }
 

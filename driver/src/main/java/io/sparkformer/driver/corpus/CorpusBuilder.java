@@ -87,13 +87,14 @@ public final class CorpusBuilder {
 
     public Corpus build(CorpusSpec spec) {
         Configuration conf = sc.hadoopConfiguration();
-        List<FileStatus> inputs = new ArrayList<>();
-        for (String in : spec.inputs()) {
-            inputs.addAll(HadoopFiles.list(in, conf));
-        }
-        List<FileStatus> validation = new ArrayList<>();
-        for (String in : spec.validation()) {
-            validation.addAll(HadoopFiles.list(in, conf));
+        List<FileStatus> inputs;
+        List<FileStatus> validation;
+        try {
+            // a table's files stand for it in the manifest's key: rewritten files, rebuilt shards
+            inputs = spec.isTable() ? TableSource.files(sc, spec, spec.inputs()) : listAll(spec.inputs(), conf);
+            validation = spec.isTable() ? TableSource.files(sc, spec, spec.validation()) : listAll(spec.validation(), conf);
+        } catch (RuntimeException e) {
+            throw unwrap(e);
         }
         List<Manifest.Source> sources = new ArrayList<>();
         for (FileStatus f : concat(inputs, validation)) {
@@ -122,81 +123,162 @@ public final class CorpusBuilder {
         }
     }
 
+    private static List<FileStatus> listAll(List<String> paths, Configuration conf) {
+        List<FileStatus> files = new ArrayList<>();
+        for (String in : paths) {
+            files.addAll(HadoopFiles.list(in, conf));
+        }
+        return files;
+    }
+
+    /** A stream task's text, line by line: text files' lines, or a table's rows as lines. */
+    private JavaRDD<String> streamLines(CorpusSpec spec, List<String> given, List<FileStatus> files, LongAccumulator invalid) {
+        if (spec.isTable()) {
+            return TableSource.records(sc, spec, given, splitSize(spec)).map(r -> r[0] + "\n");
+        }
+        return readLines(files, spec.skipInvalidUtf8(), true, invalid, spec.splitBytes());
+    }
+
+    /**
+     * The split size for an input of {@code bytes}: at most {@code splitBytes}, and small enough
+     * that a small input is cut into one split per shard (so every worker gets data).
+     */
+    long splitSize(long bytes, long splitBytes) {
+        return Math.max(1 << 16, Math.min(splitBytes, (bytes + shards - 1) / shards));
+    }
+
+    private java.util.function.LongUnaryOperator splitSize(CorpusSpec spec) {
+        return bytes -> splitSize(bytes, spec.splitBytes());
+    }
+
     // ------------------------------------------------------------------ documents: one token stream
 
     private Corpus buildStream(CorpusSpec spec, List<FileStatus> inputs, List<FileStatus> validation,
                                List<Manifest.Source> sources, String key) throws IOException, SparkException {
         LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
-        JavaRDD<String> lines = readLines(inputs, spec.skipInvalidUtf8(), true, invalid);
-        lines.persist(StorageLevel.MEMORY_AND_DISK());
+        // read twice (the tokenizer's counts, then the tokens), never held: memory stays flat in the corpus's size
+        JavaRDD<String> lines = streamLines(spec, spec.inputs(), inputs, invalid);
         Tokenizer tokenizer = tokenizer(spec, lines);
+        invalid.reset(); // counted again by the pass that writes
         Broadcast<byte[]> tokJson = sc.broadcast(tokenizer.toJson());
-        JavaRDD<int[]> tokens = encodeStream(lines, tokJson);
-        tokens.persist(StorageLevel.MEMORY_AND_DISK());
-        List<Integer> counts = tokens.map(a -> a.length).collect();
-        long total = counts.stream().mapToLong(Integer::longValue).sum();
+        String out = spec.output();
+        int vocab = tokenizer.vocabSize();
+        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
+        List<Written> parts = new ArrayList<>(writeStreams(lines, tokJson, out, TRAIN, vocab, sconf).collect());
+        parts.sort(java.util.Comparator.comparingInt(Written::partition));
+        long total = parts.stream().mapToLong(w -> w.shard().tokens()).sum();
         if (total == 0) {
             throw new CorpusException("corpus is empty after decoding: no tokens in " + HadoopFiles.describe(inputs)
                     + (invalid.value() > 0 ? " (" + invalid.value() + " lines were not valid UTF-8)" : ""));
         }
-        // As nanoGPT: train is the first int(n·(1 − f)) tokens, validation the rest; with validation
-        // files, every input token trains and the files validate (a fixed set across retrainings).
-        long cut = validation.isEmpty() ? (long) (total * (1.0 - spec.validationFraction())) : total;
-        long[] starts = new long[counts.size()];
-        for (int p = 1; p < starts.length; p++) {
-            starts[p] = starts[p - 1] + counts.get(p - 1);
+        List<Tuple2<String, Manifest.Shard>> written = new ArrayList<>();
+        if (validation.isEmpty()) {
+            // As nanoGPT: train is the first int(n·(1 − f)) tokens, validation the rest
+            long cut = (long) (total * (1.0 - spec.validationFraction()));
+            long start = 0;
+            for (Written w : parts) {
+                long end = start + w.shard().tokens();
+                if (end <= cut) {
+                    written.add(new Tuple2<>(TRAIN, w.shard()));
+                } else if (start >= cut) {
+                    written.add(new Tuple2<>(VALIDATION, moveTo(out, w.shard(), VALIDATION)));
+                } else {
+                    written.addAll(splitAt(out, w.shard(), cut - start, sconf));
+                }
+                start = end;
+            }
+        } else {
+            // every input token trains and the files validate (a fixed set across retrainings)
+            parts.forEach(w -> written.add(new Tuple2<>(TRAIN, w.shard())));
+            JavaRDD<String> valLines = streamLines(spec, spec.validation(), validation, invalid);
+            writeStreams(valLines, tokJson, out, VALIDATION, vocab, sconf).collect()
+                    .forEach(w -> written.add(new Tuple2<>(VALIDATION, w.shard())));
         }
-        String out = spec.output();
-        int vocab = tokenizer.vocabSize();
-        SerializableConf sconf = new SerializableConf(sc.hadoopConfiguration());
-        List<Tuple2<String, Manifest.Shard>> written = new ArrayList<>(tokens.mapPartitionsWithIndex((p, it) -> {
-            int[] all = it.next();
-            int trainLen = (int) Math.max(0, Math.min(all.length, cut - starts[p]));
-            List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-            writePart(result, out, TRAIN, p, java.util.Arrays.copyOfRange(all, 0, trainLen), vocab, sconf);
-            writePart(result, out, VALIDATION, p, java.util.Arrays.copyOfRange(all, trainLen, all.length), vocab, sconf);
-            return result.iterator();
-        }, true).collect());
-        if (!validation.isEmpty()) {
-            JavaRDD<String> valLines = readLines(validation, spec.skipInvalidUtf8(), true, invalid);
-            written.addAll(encodeStream(valLines, tokJson).mapPartitionsWithIndex((p, it) -> {
-                List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-                writePart(result, out, VALIDATION, p, it.next(), vocab, sconf);
-                return result.iterator();
-            }, true).collect());
-        }
-        lines.unpersist(false);
-        tokens.unpersist(false);
         return commit(spec, tokenizer, sources, key, written, invalid.value());
     }
 
-    /** One int array per partition: its lines' tokens, in order. */
-    private static JavaRDD<int[]> encodeStream(JavaRDD<String> lines, Broadcast<byte[]> tokJson) {
-        return lines.mapPartitions(it -> {
+    /** A shard a partition wrote. */
+    record Written(int partition, Manifest.Shard shard) implements java.io.Serializable {}
+
+    /** Lines per native batch call: the HF tokenizer's throughput needs batches; memory stays a few MB. */
+    private static final int ENCODE_BATCH = 4096;
+
+    /** Each partition's lines, tokenized as they are read, to one one-field shard split/part-NNNNN (none when empty). */
+    private static JavaRDD<Written> writeStreams(JavaRDD<String> lines, Broadcast<byte[]> tokJson, String out, String split,
+                                                 int vocab, SerializableConf conf) {
+        return lines.mapPartitionsWithIndex((p, it) -> {
             Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
-            List<String> batch = new ArrayList<>();
-            it.forEachRemaining(batch::add);
-            List<int[]> parts = encodeAll(t, batch);
-            int n = parts.stream().mapToInt(p -> p.length).sum();
-            int[] out = new int[n];
-            int i = 0;
-            for (int[] p : parts) {
-                System.arraycopy(p, 0, out, i, p.length);
-                i += p.length;
+            try (TokenShard.Writer shard = new TokenShard.Writer(1, vocab, buildDir())) {
+                List<String> batch = new ArrayList<>(ENCODE_BATCH);
+                while (it.hasNext()) {
+                    batch.add(it.next());
+                    if (batch.size() == ENCODE_BATCH || !it.hasNext()) {
+                        for (int[] ids : encodeAll(t, batch)) {
+                            shard.append(ids);
+                        }
+                        batch.clear();
+                    }
+                }
+                if (shard.tokenCount() == 0) {
+                    return java.util.Collections.emptyIterator();
+                }
+                shard.endField();
+                String file = String.format("%s/part-%05d.tokens", split, p);
+                String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, conf.get());
+                return List.of(new Written(p, new Manifest.Shard(file, 1, shard.tokenCount(), sha))).iterator();
             }
-            return List.of(out).iterator();
-        });
+        }, true);
     }
 
-    private static void writePart(List<Tuple2<String, Manifest.Shard>> result, String out, String split, int p,
-                                  int[] tokens, int vocab, SerializableConf conf) throws IOException {
-        if (tokens.length == 0) {
-            return;
+    /** Where executors stage a shard's tokens before writing it whole. */
+    private static java.nio.file.Path buildDir() {
+        return java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "sparkformer-build");
+    }
+
+    /** The same shard under the other split's directory (a rename: no bytes copied on file systems that rename). */
+    private Manifest.Shard moveTo(String out, Manifest.Shard shard, String split) throws IOException {
+        String file = split + "/" + new Path(shard.file()).getName();
+        Path from = new Path(out, shard.file());
+        Path to = new Path(out, file);
+        var fs = to.getFileSystem(sc.hadoopConfiguration());
+        fs.mkdirs(to.getParent());
+        if (!fs.rename(from, to)) {
+            throw new IOException("cannot move " + from + " to " + to);
         }
-        TokenShard shard = new TokenShard(1, new long[] {0, tokens.length}, tokens);
-        String file = String.format("%s/part-%05d.tokens", split, p);
-        String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> shard.write(o, vocab), conf.get());
-        result.add(new Tuple2<>(split, new Manifest.Shard(file, 1, tokens.length, sha)));
+        return new Manifest.Shard(file, shard.records(), shard.tokens(), shard.sha256());
+    }
+
+    /**
+     * Splits the shard that straddles the train/validation cut into its first {@code keep} tokens
+     * (train) and the rest (validation), on an executor, by copying token bytes: nothing is decoded.
+     */
+    private List<Tuple2<String, Manifest.Shard>> splitAt(String out, Manifest.Shard shard, long keep, SerializableConf conf) {
+        String name = new Path(shard.file()).getName();
+        return sc.parallelize(List.of(shard), 1).flatMap(s -> {
+            Configuration c = conf.get();
+            Path src = new Path(out, s.file());
+            var fs = src.getFileSystem(c);
+            TokenShard.Header h;
+            try (var in = fs.open(src)) {
+                h = TokenShard.Header.read(in, src.toString());
+            }
+            List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
+            // validation first: the train part replaces the file both are cut from
+            for (String split : List.of(VALIDATION, TRAIN)) {
+                long from = split.equals(TRAIN) ? 0 : keep;
+                long count = split.equals(TRAIN) ? keep : h.tokens() - keep;
+                String file = split + "/" + name;
+                String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> {
+                    TokenShard.writeStreamHead(o, h.width(), count);
+                    try (var in = fs.open(src)) {
+                        in.seek(h.tokensAt() + from * h.width());
+                        org.apache.hadoop.io.IOUtils.copyBytes(in, o, count * h.width(), false);
+                    }
+                }, c);
+                result.add(0, new Tuple2<>(split, new Manifest.Shard(file, 1, count, sha)));
+            }
+            return result.iterator();
+        }).collect();
     }
 
     // ------------------------------------------------------------------ sentence pairs
@@ -204,9 +286,11 @@ public final class CorpusBuilder {
     private Corpus buildPairs(CorpusSpec spec, List<FileStatus> inputs, List<FileStatus> validation,
                               List<Manifest.Source> sources, String key) throws IOException, SparkException {
         LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
-        JavaRDD<String[]> train = readPairs(spec.inputs(), inputs, spec.skipInvalidUtf8(), invalid);
+        JavaRDD<String[]> train = spec.isTable() ? TableSource.records(sc, spec, spec.inputs(), splitSize(spec))
+                : readPairs(spec.inputs(), inputs, spec.skipInvalidUtf8(), invalid, spec.splitBytes());
         train.persist(StorageLevel.MEMORY_AND_DISK());
-        JavaRDD<String[]> val = validation.isEmpty() ? null : readPairs(spec.validation(), validation, spec.skipInvalidUtf8(), invalid);
+        JavaRDD<String[]> val = validation.isEmpty() ? null : spec.isTable() ? TableSource.records(sc, spec, spec.validation(), splitSize(spec))
+                : readPairs(spec.validation(), validation, spec.skipInvalidUtf8(), invalid, spec.splitBytes());
         if (train.isEmpty()) {
             throw new CorpusException("corpus is empty: no sentence pairs in " + HadoopFiles.describe(inputs));
         }
@@ -223,19 +307,28 @@ public final class CorpusBuilder {
             String split = part._1();
             written.addAll(part._2().mapPartitionsWithIndex((p, it) -> {
                 Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
-                List<String> texts = new ArrayList<>();
-                it.forEachRemaining(pair -> {
-                    texts.add(pair[0]);
-                    texts.add(pair[1]);
-                });
                 List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-                if (texts.isEmpty()) {
-                    return result.iterator();
+                try (TokenShard.Writer shard = new TokenShard.Writer(2, vocab, buildDir())) {
+                    List<String> texts = new ArrayList<>(ENCODE_BATCH);
+                    while (it.hasNext()) {
+                        String[] pair = it.next();
+                        texts.add(pair[0]);
+                        texts.add(pair[1]);
+                        if (texts.size() >= ENCODE_BATCH || !it.hasNext()) {
+                            for (int[] ids : encodeAll(t, texts)) {
+                                shard.append(ids);
+                                shard.endField();
+                            }
+                            texts.clear();
+                        }
+                    }
+                    if (shard.records() == 0) {
+                        return result.iterator();
+                    }
+                    String file = String.format("%s/part-%05d.tokens", split, p);
+                    String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, sconf.get());
+                    result.add(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
                 }
-                TokenShard shard = TokenShard.of(2, encodeAll(t, texts));
-                String file = String.format("%s/part-%05d.tokens", split, p);
-                String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> shard.write(o, vocab), sconf.get());
-                result.add(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
                 return result.iterator();
             }, true).collect());
         }
@@ -258,21 +351,22 @@ public final class CorpusBuilder {
                 if (paths.size() > 2) {
                     throw new CorpusException("--data: pairs come as a source and a target file, or one TSV file");
                 }
-                return readPairs(paths, files, false, invalid);
+                return readPairs(paths, files, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES);
             }
-            return readLines(files, false, false, invalid).map(l -> new String[] {l});
+            return readLines(files, false, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES).map(l -> new String[] {l});
         } catch (RuntimeException e) {
             throw unwrap(e);
         }
     }
 
     /** Pairs from a source and a target file (line i with line i), or from one TSV file. */
-    private JavaRDD<String[]> readPairs(List<String> given, List<FileStatus> files, boolean skipInvalid, LongAccumulator invalid) {
+    private JavaRDD<String[]> readPairs(List<String> given, List<FileStatus> files, boolean skipInvalid, LongAccumulator invalid,
+                                        long splitBytes) {
         if (given.size() == 2) {
             List<FileStatus> src = HadoopFiles.list(given.get(0), sc.hadoopConfiguration());
             List<FileStatus> tgt = HadoopFiles.list(given.get(1), sc.hadoopConfiguration());
-            JavaPairRDD<Long, String> s = readLines(src, skipInvalid, false, invalid).zipWithIndex().mapToPair(Tuple2::swap);
-            JavaPairRDD<Long, String> t = readLines(tgt, skipInvalid, false, invalid).zipWithIndex().mapToPair(Tuple2::swap);
+            JavaPairRDD<Long, String> s = readLines(src, skipInvalid, false, invalid, splitBytes).zipWithIndex().mapToPair(Tuple2::swap);
+            JavaPairRDD<Long, String> t = readLines(tgt, skipInvalid, false, invalid, splitBytes).zipWithIndex().mapToPair(Tuple2::swap);
             long ns = s.count();
             long nt = t.count();
             if (ns != nt) {
@@ -282,7 +376,7 @@ public final class CorpusBuilder {
             return s.join(t, shards).sortByKey(true, shards).values().map(p -> new String[] {p._1(), p._2()});
         }
         String name = given.get(0);
-        return readLines(files, skipInvalid, false, invalid).zipWithIndex().map(li -> {
+        return readLines(files, skipInvalid, false, invalid, splitBytes).zipWithIndex().map(li -> {
             String line = li._1();
             int tab = line.indexOf('\t');
             if (tab < 0) {
@@ -295,10 +389,13 @@ public final class CorpusBuilder {
     // ------------------------------------------------------------------ reading and tokenizing
 
     /**
-     * The lines of files in order, decoded as strict UTF-8. With keepNewlines each line keeps the
-     * newline that ended it (so the stream is the file's text, line endings normalised to \n).
+     * The lines of files in order, decoded as strict UTF-8, read lazily (a partition never holds
+     * its lines). With keepNewlines each line keeps the newline that ended it (so the stream is
+     * the file's text, line endings normalised to \n). Splits are at most {@code splitBytes}, and
+     * small inputs are cut into at least as many splits as shards, so every worker gets data.
      */
-    private JavaRDD<String> readLines(List<FileStatus> files, boolean skipInvalid, boolean keepNewlines, LongAccumulator invalid) {
+    private JavaRDD<String> readLines(List<FileStatus> files, boolean skipInvalid, boolean keepNewlines, LongAccumulator invalid,
+                                      long splitBytes) {
         Map<String, Long> lengths = new HashMap<>();
         long bytes = 0;
         List<String> paths = new ArrayList<>();
@@ -311,8 +408,10 @@ public final class CorpusBuilder {
             bytes += f.getLen();
         }
         Configuration conf = new Configuration(sc.hadoopConfiguration());
-        // Cut the input into at least `shards` splits, so every worker gets data.
-        conf.setLong(FileInputFormat.SPLIT_MAXSIZE, Math.max(1 << 16, (bytes + shards - 1) / shards));
+        // min = max: splits of exactly this size whatever the file system's block size (TableSource cuts the same way)
+        long size = splitSize(bytes, splitBytes);
+        conf.setLong(FileInputFormat.SPLIT_MAXSIZE, size);
+        conf.setLong(FileInputFormat.SPLIT_MINSIZE, size);
         JavaPairRDD<LongWritable, Text> raw = sc.newAPIHadoopFile(String.join(",", paths), TextInputFormat.class,
                 LongWritable.class, Text.class, conf);
         @SuppressWarnings("unchecked")
@@ -320,17 +419,41 @@ public final class CorpusBuilder {
         return hadoop.mapPartitionsWithInputSplit((split, it) -> {
             String file = ((FileSplit) split).getPath().toString();
             long fileLen = lengths.getOrDefault(file, Long.MAX_VALUE);
-            CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-            List<String> out = new ArrayList<>();
-            while (it.hasNext()) {
-                Tuple2<LongWritable, Text> rec = it.next();
+            return new DecodedLines(it, file, fileLen, skipInvalid, keepNewlines, invalid);
+        }, true);
+    }
+
+    /** A split's records decoded as strict UTF-8, one at a time (static: a task must not capture the builder). */
+    private static final class DecodedLines implements java.util.Iterator<String> {
+        private final java.util.Iterator<Tuple2<LongWritable, Text>> records;
+        private final String file;
+        private final long fileLen;
+        private final boolean skipInvalid;
+        private final boolean keepNewlines;
+        private final LongAccumulator invalid;
+        private final CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        private String next;
+
+        DecodedLines(java.util.Iterator<Tuple2<LongWritable, Text>> records, String file, long fileLen, boolean skipInvalid,
+                     boolean keepNewlines, LongAccumulator invalid) {
+            this.records = records;
+            this.file = file;
+            this.fileLen = fileLen;
+            this.skipInvalid = skipInvalid;
+            this.keepNewlines = keepNewlines;
+            this.invalid = invalid;
+        }
+
+        @Override
+        public boolean hasNext() {
+            while (next == null && records.hasNext()) {
+                Tuple2<LongWritable, Text> rec = records.next();
                 long offset = rec._1().get();
                 Text text = rec._2();
                 String line;
                 try {
-                    CharBuffer cb = decoder.decode(ByteBuffer.wrap(text.getBytes(), 0, text.getLength()));
-                    line = cb.toString();
+                    line = decoder.decode(ByteBuffer.wrap(text.getBytes(), 0, text.getLength())).toString();
                 } catch (CharacterCodingException e) {
                     if (skipInvalid) {
                         invalid.add(1);
@@ -340,10 +463,20 @@ public final class CorpusBuilder {
                             + " is not valid UTF-8 (set data.invalid_utf8: skip to skip such lines)");
                 }
                 boolean endedByNewline = offset + text.getLength() < fileLen;
-                out.add(keepNewlines && endedByNewline ? line + "\n" : line);
+                next = keepNewlines && endedByNewline ? line + "\n" : line;
             }
-            return out.iterator();
-        }, true);
+            return next != null;
+        }
+
+        @Override
+        public String next() {
+            if (!hasNext()) {
+                throw new java.util.NoSuchElementException();
+            }
+            String line = next;
+            next = null;
+            return line;
+        }
     }
 
     private Tokenizer tokenizer(CorpusSpec spec, JavaRDD<String> texts) throws IOException {
@@ -361,13 +494,24 @@ public final class CorpusBuilder {
             return CharTokenizer.of(cps);
         }
         if (kind.equals("bpe")) {
-            Map<String, Long> counts = texts.flatMapToPair(l -> {
+            // counted and combined on the executors (Spark spills what does not fit); the driver gets
+            // at most BPE_MAX_PIECES of them, the most frequent
+            JavaPairRDD<String, Long> all = texts.flatMapToPair(l -> {
                 List<Tuple2<String, Long>> pieces = new ArrayList<>();
                 for (String piece : ByteLevel.split(l)) {
-                    pieces.add(new Tuple2<>(piece, 1L));
+                    if (piece.length() <= BPE_MAX_PIECE_CHARS) {
+                        pieces.add(new Tuple2<>(piece, 1L));
+                    }
                 }
                 return pieces.iterator();
-            }).reduceByKey(Long::sum).collectAsMap();
+            }).reduceByKey(Long::sum);
+            all.persist(StorageLevel.MEMORY_AND_DISK());
+            long least = leastCountKept(all, BPE_MAX_PIECES);
+            Map<String, Long> counts = (least <= 1 ? all : all.filter(e -> e._2() >= least)).collectAsMap();
+            all.unpersist(false);
+            if (least > 1) {
+                LOG.info("BPE: trained on the {} pieces seen at least {} times (at most {})", counts.size(), least, BPE_MAX_PIECES);
+            }
             long t0 = System.nanoTime();
             var bpe = BpeTrainer.train(new HashMap<>(counts), spec.bpeVocabSize(), BPE_MIN_FREQUENCY);
             LOG.info("BPE: {} distinct pieces, {} merges in {} s", counts.size(), bpe.mergeCount(),
@@ -382,6 +526,31 @@ public final class CorpusBuilder {
             throw new CorpusException("data.tokenizer: cannot read " + path + ": " + e.getMessage(), e);
         }
         return Tokenizer.fromJson(json, path);
+    }
+
+    /** Pieces longer than this are left out of BPE training (their bytes still encode): runs of symbols, not words. */
+    static final int BPE_MAX_PIECE_CHARS = 64;
+    /** The most distinct pieces BPE training takes to the driver (about 200 MB of its heap at worst). */
+    static final long BPE_MAX_PIECES = 1L << 20;
+
+    /**
+     * The smallest count c such that at most {@code max} pieces occur c times or more (1 when all
+     * fit). Only the histogram of counts comes to the driver.
+     */
+    static long leastCountKept(JavaPairRDD<String, Long> counts, long max) {
+        Map<Long, Long> histogram = counts.values().map(c -> Math.min(c, 1L << 20)).countByValue();
+        java.util.TreeMap<Long, Long> byCount = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
+        byCount.putAll(histogram);
+        long kept = 0;
+        long least = Long.MAX_VALUE;
+        for (Map.Entry<Long, Long> e : byCount.entrySet()) {
+            if (kept + e.getValue() > max) {
+                break;
+            }
+            kept += e.getValue();
+            least = e.getKey();
+        }
+        return least == Long.MAX_VALUE ? 1L << 20 : least;
     }
 
     /** Encodes texts, with the native library's batch call when the tokenizer is a native one. */

@@ -16,9 +16,26 @@ import java.util.List;
  * @param bpeVocabSize vocabulary size for bpe, specials and bytes included
  * @param skipInvalidUtf8 true: skip and count lines that are not UTF-8; false: fail naming the file
  * @param output      directory (any Hadoop FS) for the shards and manifest
+ * @param splitBytes  the largest input split, one shard each (Hadoop's block size by default)
+ * @param format      text (lines of text files; pairs from two files or one TSV), tsv, or a source
+ *                    Spark SQL reads: parquet, orc, json (inputs are paths) or table (inputs are
+ *                    catalog table names)
+ * @param columns     for Spark SQL sources: the text column, or a pair's source and target columns
  */
 public record CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
-                         String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output) {
+                         String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output, long splitBytes,
+                         String format, List<String> columns) {
+    public static final long DEFAULT_SPLIT_BYTES = 128L << 20;
+    /** Formats read through Spark SQL. */
+    public static final java.util.Set<String> TABLE_FORMATS = java.util.Set.of("parquet", "orc", "json", "table");
+
+    public CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
+                      String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output) {
+        this(task, inputs, validation, validationFraction, tokenizer, bpeVocabSize, skipInvalidUtf8, output, DEFAULT_SPLIT_BYTES,
+                "text", List.of());
+    }
+
+    public boolean isTable() { return TABLE_FORMATS.contains(format); }
 
     public enum Task {
         CAUSAL_LM, MASKED_LM, SEQ2SEQ, TAGGING, COMPLETION;
@@ -42,6 +59,20 @@ public record CorpusSpec(Task task, List<String> inputs, List<String> validation
         }
         if (tokenizer == null || tokenizer.isBlank()) {
             throw new CorpusException("data.tokenizer: must be char, bpe or the path of a tokenizer.json");
+        }
+        if (splitBytes < 1 << 16) {
+            throw new CorpusException("data.split_mb: must be positive");
+        }
+        if (format == null || !(format.equals("text") || format.equals("tsv") || TABLE_FORMATS.contains(format))) {
+            throw new CorpusException("data.format: must be text, tsv, parquet, orc, json or table, got " + format);
+        }
+        columns = columns == null ? List.of() : List.copyOf(columns);
+        if (TABLE_FORMATS.contains(format) && columns.size() != (task.isStream() ? 1 : 2)) {
+            throw new CorpusException("data.column: " + format + " input needs " + (task.isStream() ? "the text column"
+                    : "data.column and data.target_column (the source and target columns)"));
+        }
+        if (format.equals("tsv") && (inputs.size() != 1 || task.isStream())) {
+            throw new CorpusException("data.format: tsv takes one file of source TAB target lines, for a pair task");
         }
         validation = validation == null ? List.of() : List.copyOf(validation);
         inputs = List.copyOf(inputs);

@@ -159,15 +159,66 @@ public final class HadoopFiles {
     /** Reads a whole file and checks its SHA-256. */
     public static byte[] readVerified(String path, String expectedSha256, Configuration conf) throws IOException {
         byte[] bytes = read(path, conf);
-        String got = sha256(bytes);
-        if (!got.equals(expectedSha256)) {
-            throw new IOException(path + ": checksum does not match the manifest (sha256 " + got + ", manifest says "
-                    + expectedSha256 + "); rebuild the shards");
-        }
+        requireSha(path, sha256(bytes), expectedSha256);
         return bytes;
     }
 
-    /** A path with a scheme (hdfs:, s3a:, file:) or a leading / stays as it is; others resolve against base. */
+    /**
+     * A local file with the content of {@code path}, its SHA-256 checked: the file itself on the
+     * local FS, else a copy in {@code cacheDir} named by its checksum (made once per machine, then
+     * reused). For memory-mapping files that live on HDFS or an object store.
+     */
+    public static java.nio.file.Path localVerified(String path, String expectedSha256, Configuration conf,
+                                                   java.nio.file.Path cacheDir) throws IOException {
+        Path p = new Path(path);
+        FileSystem fs = p.getFileSystem(conf);
+        if (fs instanceof LocalFileSystem local) {
+            java.nio.file.Path file = local.pathToFile(p).toPath();
+            try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
+                requireSha(path, digest(in, java.io.OutputStream.nullOutputStream()), expectedSha256);
+            }
+            return file;
+        }
+        java.nio.file.Path cached = cacheDir.resolve(expectedSha256 + "-" + p.getName());
+        if (java.nio.file.Files.exists(cached)) {
+            return cached; // renamed into place only after its checksum matched
+        }
+        java.nio.file.Files.createDirectories(cacheDir);
+        java.nio.file.Path tmp = java.nio.file.Files.createTempFile(cacheDir, "." + p.getName(), ".tmp");
+        try {
+            try (java.io.InputStream in = fs.open(p); java.io.OutputStream out = java.nio.file.Files.newOutputStream(tmp)) {
+                requireSha(path, digest(in, out), expectedSha256);
+            }
+            java.nio.file.Files.move(tmp, cached, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            java.nio.file.Files.deleteIfExists(tmp);
+        }
+        return cached;
+    }
+
+    private static String digest(java.io.InputStream in, java.io.OutputStream copy) throws IOException {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        byte[] buf = new byte[1 << 20];
+        for (int n; (n = in.read(buf)) > 0; ) {
+            sha.update(buf, 0, n);
+            copy.write(buf, 0, n);
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    private static void requireSha(String path, String got, String expected) throws IOException {
+        if (!got.equals(expected)) {
+            throw new IOException(path + ": checksum does not match the manifest (sha256 " + got + ", manifest says "
+                    + expected + "); rebuild the shards");
+        }
+    }
+
     /** A positional reader over a Hadoop FS file, for the safetensors reader. */
     public static io.sparkformer.model.io.RandomAccessSource source(String path, Configuration conf) throws IOException {
         org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
@@ -190,6 +241,7 @@ public final class HadoopFiles {
         };
     }
 
+    /** A path with a scheme (hdfs:, s3a:, file:) or a leading / stays as it is; others resolve against base. */
     public static String resolve(String path, java.nio.file.Path base) {
         boolean hasScheme = path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*");
         return hasScheme || path.startsWith("/") ? path : base.resolve(path).normalize().toString();

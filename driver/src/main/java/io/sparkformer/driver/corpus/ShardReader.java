@@ -29,6 +29,25 @@ public final class ShardReader {
         return mine;
     }
 
+    /** Where executors keep local copies of shards from HDFS or object stores, to map them. */
+    static java.nio.file.Path cacheDir() {
+        return java.nio.file.Path.of(System.getProperty("java.io.tmpdir"), "sparkformer-shards");
+    }
+
+    /**
+     * The token stream of one-field shards, in order, memory-mapped (local copies of remote
+     * shards, each checked against the manifest's checksum): a worker's heap stays the same
+     * however large its share.
+     */
+    public static io.sparkformer.worker.shards.TokenStream mapped(String directory, List<Manifest.Shard> shards,
+                                                                  Configuration conf) throws IOException {
+        List<java.nio.file.Path> files = new ArrayList<>();
+        for (Manifest.Shard s : shards) {
+            files.add(HadoopFiles.localVerified(directory + "/" + s.file(), s.sha256(), conf, cacheDir()));
+        }
+        return io.sparkformer.worker.shards.TokenStream.mapped(files);
+    }
+
     /** The concatenated token stream of shards (one-field shards), in order. */
     public static int[] stream(String directory, List<Manifest.Shard> shards, Configuration conf) throws IOException {
         List<int[]> parts = new ArrayList<>();

@@ -16,6 +16,7 @@ import io.sparkformer.worker.batches.CausalLmBatches;
 import io.sparkformer.worker.batches.MaskedLmBatches;
 import io.sparkformer.worker.batches.PairBatches;
 import io.sparkformer.worker.shards.Manifest;
+import io.sparkformer.worker.shards.TokenStream;
 import io.sparkformer.worker.training.LocalTrainer;
 
 /**
@@ -87,22 +88,20 @@ final class WorkerState {
             List<List<int[]>> vp = ShardReader.pairs(dir, valSplit.shards(), conf);
             val = vp.get(0).isEmpty() ? null : PairBatches.forTask(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed);
         } else {
-            int[] stream = ShardReader.stream(dir, ownedOrAll(trainSplit, worker, workers), conf);
+            TokenStream stream = ShardReader.mapped(dir, ownedOrAll(trainSplit, worker, workers), conf);
             if (trainSplit.shards().size() < workers) {
                 // fewer shards than workers: each takes a contiguous share of the stream
-                int from = (int) ((long) stream.length * worker / workers);
-                int to = (int) ((long) stream.length * (worker + 1) / workers);
-                stream = java.util.Arrays.copyOfRange(stream, from, to);
+                stream = stream.slice(stream.length() * worker / workers, stream.length() * (worker + 1) / workers);
             }
-            int[] vstream = ShardReader.stream(dir, valSplit.shards(), conf);
+            TokenStream vstream = ShardReader.mapped(dir, valSplit.shards(), conf);
             int t = cfg.train().blockSize();
             if ("masked_lm".equals(cfg.data().task())) {
                 int vocab = spec.model().vocabSize();
                 train = new MaskedLmBatches(stream, cfg.train().batchSize(), t, vocab, seed);
-                val = vstream.length >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed) : null;
+                val = vstream.length() >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed) : null;
             } else {
                 train = new CausalLmBatches(stream, cfg.train().batchSize(), t, seed);
-                val = vstream.length > t ? new CausalLmBatches(vstream, evalBatch, t, valSeed) : null;
+                val = vstream.length() > t ? new CausalLmBatches(vstream, evalBatch, t, valSeed) : null;
             }
         }
         return new WorkerState(new LocalTrainer(spec.model(), spec.settings()), train, val);

@@ -264,4 +264,15 @@ class CorpusBuilderTest extends SparkTestBase {
         assertEquals(sb.length(), plainTokens, "one token a character");
         assertEquals(plainTokens, gzTokens);
     }
+
+    @Test
+    void bpeTrainingTakesTheMostFrequentPiecesWhenThereAreTooMany() {
+        var counts = sc.parallelizePairs(List.of(new scala.Tuple2<>("a", 5L), new scala.Tuple2<>("b", 5L),
+                new scala.Tuple2<>("c", 3L), new scala.Tuple2<>("d", 1L), new scala.Tuple2<>("e", 1L)), 2);
+        assertEquals(1, CorpusBuilder.leastCountKept(counts, 10), "all fit: none dropped");
+        assertEquals(1, CorpusBuilder.leastCountKept(counts, 5));
+        assertEquals(3, CorpusBuilder.leastCountKept(counts, 4), "the two seen once do not fit");
+        assertEquals(3, CorpusBuilder.leastCountKept(counts, 3));
+        assertEquals(5, CorpusBuilder.leastCountKept(counts, 2));
+    }
 }

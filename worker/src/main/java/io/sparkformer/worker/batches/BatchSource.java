@@ -31,6 +31,14 @@ public interface BatchSource {
         };
     }
 
+    /**
+     * A uniform position in [0, windows). Streams shorter than 2^31 draw as they always have
+     * (nextInt), so their batches stay the same; longer ones draw a long.
+     */
+    static long position(java.util.SplittableRandom rnd, long windows) {
+        return windows <= Integer.MAX_VALUE ? rnd.nextInt((int) windows) : rnd.nextLong(windows);
+    }
+
     /** A seed for (seed, index) that differs in all bits for neighbouring indices. */
     static long mix(long seed, long index) {
         long z = seed * 0x9E3779B97F4A7C15L + index;

@@ -4,6 +4,7 @@ import java.util.SplittableRandom;
 
 import io.sparkformer.model.Batch;
 import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.shards.TokenStream;
 
 /**
  * Masked-LM batches as BERT builds them: windows of a token stream; each position is selected
@@ -14,15 +15,19 @@ import io.sparkformer.model.text.Tokenizer;
 public final class MaskedLmBatches implements BatchSource {
     public static final double SELECT = 0.15;
 
-    private final int[] tokens;
+    private final TokenStream tokens;
     private final int batchSize;
     private final int length;
     private final int vocabSize;
     private final long seed;
 
     public MaskedLmBatches(int[] tokens, int batchSize, int length, int vocabSize, long seed) {
-        if (tokens.length < length) {
-            throw new IllegalArgumentException("a stream of " + tokens.length + " tokens is too short for blocks of " + length);
+        this(TokenStream.of(tokens), batchSize, length, vocabSize, seed);
+    }
+
+    public MaskedLmBatches(TokenStream tokens, int batchSize, int length, int vocabSize, long seed) {
+        if (tokens.length() < length) {
+            throw new IllegalArgumentException("a stream of " + tokens.length() + " tokens is too short for blocks of " + length);
         }
         if (vocabSize <= Tokenizer.SPECIALS.size()) {
             throw new IllegalArgumentException("vocabulary of " + vocabSize + " has no ordinary tokens to substitute");
@@ -39,10 +44,10 @@ public final class MaskedLmBatches implements BatchSource {
         SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, index));
         int[] ids = new int[batchSize * length];
         int[] target = new int[batchSize * length];
-        int windows = tokens.length - length + 1;
+        long windows = tokens.length() - length + 1;
         int ordinary = vocabSize - Tokenizer.SPECIALS.size();
         for (int r = 0; r < batchSize; r++) {
-            System.arraycopy(tokens, rnd.nextInt(windows), ids, r * length, length);
+            tokens.copy(BatchSource.position(rnd, windows), ids, r * length, length);
         }
         for (int i = 0; i < ids.length; i++) {
             target[i] = -1;
