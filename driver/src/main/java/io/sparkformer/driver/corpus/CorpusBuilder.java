@@ -542,15 +542,15 @@ public final class CorpusBuilder {
         java.util.TreeMap<Long, Long> byCount = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
         byCount.putAll(histogram);
         long kept = 0;
-        long least = Long.MAX_VALUE;
+        long least = 1L << 20; // even the most frequent bucket is too many: keep only those
         for (Map.Entry<Long, Long> e : byCount.entrySet()) {
             if (kept + e.getValue() > max) {
-                break;
+                return least;
             }
             kept += e.getValue();
             least = e.getKey();
         }
-        return least == Long.MAX_VALUE ? 1L << 20 : least;
+        return 1; // all fit
     }
 
     /** Encodes texts, with the native library's batch call when the tokenizer is a native one. */

@@ -20,13 +20,39 @@ public final class ShardReader {
         return TokenShard.read(new ByteArrayInputStream(bytes), path);
     }
 
-    /** The shards of a split that worker {@code worker} of {@code workers} owns: every workers-th. */
+    /**
+     * The shards of a split that worker {@code worker} of {@code workers} owns, in the split's
+     * order: dealt by tokens, the largest first to the worker holding fewest tokens so far (the
+     * lowest index on ties), so the workers' shares differ by at most one shard's tokens. Shards
+     * of equal size in index order go round-robin.
+     */
     public static List<Manifest.Shard> owned(Manifest.Split split, int worker, int workers) {
-        List<Manifest.Shard> mine = new ArrayList<>();
-        for (int i = worker; i < split.shards().size(); i += workers) {
-            mine.add(split.shards().get(i));
+        List<Manifest.Shard> shards = split.shards();
+        Integer[] bySize = new Integer[shards.size()];
+        for (int i = 0; i < bySize.length; i++) {
+            bySize[i] = i;
         }
-        return mine;
+        java.util.Arrays.sort(bySize, (a, b) -> shards.get(a).tokens() != shards.get(b).tokens()
+                ? Long.compare(shards.get(b).tokens(), shards.get(a).tokens()) : Integer.compare(a, b));
+        long[] load = new long[workers];
+        boolean[] mine = new boolean[shards.size()];
+        for (int i : bySize) {
+            int least = 0;
+            for (int w = 1; w < workers; w++) {
+                if (load[w] < load[least]) {
+                    least = w;
+                }
+            }
+            load[least] += shards.get(i).tokens();
+            mine[i] = least == worker;
+        }
+        List<Manifest.Shard> out = new ArrayList<>();
+        for (int i = 0; i < mine.length; i++) {
+            if (mine[i]) {
+                out.add(shards.get(i));
+            }
+        }
+        return out;
     }
 
     /** Where executors keep local copies of shards from HDFS or object stores, to map them. */

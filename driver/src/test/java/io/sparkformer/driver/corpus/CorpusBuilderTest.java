@@ -274,5 +274,7 @@ class CorpusBuilderTest extends SparkTestBase {
         assertEquals(3, CorpusBuilder.leastCountKept(counts, 4), "the two seen once do not fit");
         assertEquals(3, CorpusBuilder.leastCountKept(counts, 3));
         assertEquals(5, CorpusBuilder.leastCountKept(counts, 2));
+        var frequent = sc.parallelizePairs(List.of(new scala.Tuple2<>("x", 7L), new scala.Tuple2<>("y", 9L)), 1);
+        assertEquals(1, CorpusBuilder.leastCountKept(frequent, 2), "all fit, however often each was seen");
     }
 }
