@@ -9,11 +9,14 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.Set;
 
 import org.apache.hadoop.conf.Configuration;
@@ -220,7 +223,7 @@ public final class CorpusBuilder {
                     }
                 }
                 if (shard.tokenCount() == 0) {
-                    return java.util.Collections.emptyIterator();
+                    return Collections.emptyIterator();
                 }
                 shard.endField();
                 String file = String.format("%s/part-%05d.tokens", split, p);
@@ -424,8 +427,8 @@ public final class CorpusBuilder {
     }
 
     /** A split's records decoded as strict UTF-8, one at a time (static: a task must not capture the builder). */
-    private static final class DecodedLines implements java.util.Iterator<String> {
-        private final java.util.Iterator<Tuple2<LongWritable, Text>> records;
+    private static final class DecodedLines implements Iterator<String> {
+        private final Iterator<Tuple2<LongWritable, Text>> records;
         private final String file;
         private final long fileLen;
         private final boolean skipInvalid;
@@ -435,7 +438,7 @@ public final class CorpusBuilder {
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         private String next;
 
-        DecodedLines(java.util.Iterator<Tuple2<LongWritable, Text>> records, String file, long fileLen, boolean skipInvalid,
+        DecodedLines(Iterator<Tuple2<LongWritable, Text>> records, String file, long fileLen, boolean skipInvalid,
                      boolean keepNewlines, LongAccumulator invalid) {
             this.records = records;
             this.file = file;
@@ -471,7 +474,7 @@ public final class CorpusBuilder {
         @Override
         public String next() {
             if (!hasNext()) {
-                throw new java.util.NoSuchElementException();
+                throw new NoSuchElementException();
             }
             String line = next;
             next = null;
@@ -496,15 +499,7 @@ public final class CorpusBuilder {
         if (kind.equals("bpe")) {
             // counted and combined on the executors (Spark spills what does not fit); the driver gets
             // at most BPE_MAX_PIECES of them, the most frequent
-            JavaPairRDD<String, Long> all = texts.flatMapToPair(l -> {
-                List<Tuple2<String, Long>> pieces = new ArrayList<>();
-                for (String piece : ByteLevel.split(l)) {
-                    if (piece.length() <= BPE_MAX_PIECE_CHARS) {
-                        pieces.add(new Tuple2<>(piece, 1L));
-                    }
-                }
-                return pieces.iterator();
-            }).reduceByKey(Long::sum);
+            JavaPairRDD<String, Long> all = texts.mapPartitionsToPair(PieceCounts::new).reduceByKey(Long::sum);
             all.persist(StorageLevel.MEMORY_AND_DISK());
             long least = leastCountKept(all, BPE_MAX_PIECES);
             Map<String, Long> counts = (least <= 1 ? all : all.filter(e -> e._2() >= least)).collectAsMap();
@@ -526,6 +521,47 @@ public final class CorpusBuilder {
             throw new CorpusException("data.tokenizer: cannot read " + path + ": " + e.getMessage(), e);
         }
         return Tokenizer.fromJson(json, path);
+    }
+
+    /**
+     * A partition's BPE piece counts, counted in a plain map of mutable counters (Spark's
+     * combiner boxes every increment) and handed on whenever the map reaches its bound.
+     */
+    private static final class PieceCounts implements Iterator<Tuple2<String, Long>> {
+        private static final int BOUND = 1 << 20;
+        private final Iterator<String> lines;
+        private final Map<String, long[]> counts = new HashMap<>();
+        private Iterator<Map.Entry<String, long[]>> out = Collections.emptyIterator();
+
+        PieceCounts(Iterator<String> lines) {
+            this.lines = lines;
+        }
+
+        @Override
+        public boolean hasNext() {
+            if (out.hasNext()) {
+                return true;
+            }
+            counts.clear();
+            while (counts.size() < BOUND && lines.hasNext()) {
+                for (String piece : ByteLevel.split(lines.next())) {
+                    if (piece.length() <= BPE_MAX_PIECE_CHARS) {
+                        counts.computeIfAbsent(piece, k -> new long[1])[0]++;
+                    }
+                }
+            }
+            out = counts.entrySet().iterator();
+            return out.hasNext();
+        }
+
+        @Override
+        public Tuple2<String, Long> next() {
+            if (!hasNext()) {
+                throw new NoSuchElementException();
+            }
+            Map.Entry<String, long[]> e = out.next();
+            return new Tuple2<>(e.getKey(), e.getValue()[0]);
+        }
     }
 
     /** Pieces longer than this are left out of BPE training (their bytes still encode): runs of symbols, not words. */
@@ -660,6 +696,14 @@ public final class CorpusBuilder {
         k.put("validation", spec.validation());
         k.put("skip_invalid_utf8", spec.skipInvalidUtf8());
         k.put("sources", sources);
+        // only when set, so corpora built before these settings existed keep their keys (and shards)
+        if (!spec.format().equals("text")) {
+            k.put("input_format", spec.format());
+            k.put("columns", spec.columns());
+        }
+        if (spec.splitBytes() != CorpusSpec.DEFAULT_SPLIT_BYTES) {
+            k.put("split_bytes", spec.splitBytes());
+        }
         if (!spec.tokenizer().equals("char") && !spec.tokenizer().equals("bpe")) {
             try {
                 k.put("tokenizer_sha256", HadoopFiles.sha256(HadoopFiles.read(spec.tokenizer(), conf)));
