@@ -43,7 +43,7 @@ import picocli.CommandLine.Option;
  * 4 out of memory (the message names the setting to raise), 1 anything else.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, PrepareCommand.class, Cli.Promote.class, GenerateCommand.class, EvaluateCommand.class, AttentionCommand.class})
+        description = "Train transformers on Apache Spark.", subcommands = {Cli.Train.class, PrepareCommand.class, Cli.Promote.class, GenerateCommand.class, ClassifyCommand.class, EvaluateCommand.class, AttentionCommand.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;

@@ -74,14 +74,21 @@ final class EvaluateCommand implements Callable<Integer> {
     String output;
 
     /** Per-partition sums. */
+    /** Per-partition sums; {@code confusion} (classifiers only) counts [true label · labels + predicted]. */
     record Sums(double lossSum, long tokens, long correct, long sequences, long exact, Bleu.Stats bleu,
-                long decodedExact, List<String[]> examples) implements Serializable {
+                long decodedExact, List<String[]> examples, long[] confusion) implements Serializable {
         Sums plus(Sums o) {
             List<String[]> ex = new ArrayList<>(examples);
             ex.addAll(o.examples);
+            long[] c = confusion == null ? o.confusion : confusion.clone();
+            if (confusion != null && o.confusion != null) {
+                for (int i = 0; i < c.length; i++) {
+                    c[i] += o.confusion[i];
+                }
+            }
             return new Sums(lossSum + o.lossSum, tokens + o.tokens, correct + o.correct, sequences + o.sequences,
                     exact + o.exact, bleu == null ? o.bleu : o.bleu == null ? bleu : bleu.plus(o.bleu),
-                    decodedExact + o.decodedExact, new ArrayList<>(ex.subList(0, Math.min(5, ex.size()))));
+                    decodedExact + o.decodedExact, new ArrayList<>(ex.subList(0, Math.min(5, ex.size()))), c);
         }
     }
 
@@ -110,7 +117,7 @@ final class EvaluateCommand implements Callable<Integer> {
                     1, 0, 1, 0, true);
             int b = batchSize;
             // read on the executors, with the corpus reader's checks
-            JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs);
+            JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs, m.config().data().header());
             total = score(records, ckpt, conf, b, decode, gen, threads);
         }
         if (total.sequences() == 0) {
@@ -121,6 +128,24 @@ final class EvaluateCommand implements Callable<Integer> {
         r.put("model", ckpt);
         r.put("data", paths);
         r.put("sequences", total.sequences());
+        if (total.confusion() != null) {
+            // a classifier: one prediction per text
+            r.put("loss", total.lossSum() / total.sequences());
+            r.put("accuracy", (double) total.correct() / total.sequences());
+            int n = m.labels().size();
+            List<List<Long>> rows = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                List<Long> row = new ArrayList<>();
+                for (int j = 0; j < n; j++) {
+                    row.add(total.confusion()[i * n + j]);
+                }
+                rows.add(row);
+            }
+            r.put("labels", m.labels());
+            r.put("confusion", rows); // rows: the true label, columns: the predicted one
+            r.put("seconds", (System.nanoTime() - t0) / 1e9);
+            return report(r);
+        }
         r.put("tokens", total.tokens());
         r.put("loss", total.lossSum() / total.tokens());
         r.put("perplexity", Math.exp(total.lossSum() / total.tokens()));
@@ -135,11 +160,15 @@ final class EvaluateCommand implements Callable<Integer> {
                     + search.lengthPenalty : "greedy");
         }
         r.put("seconds", seconds);
-        ObjectMapper json = new ObjectMapper();
         for (String[] ex : total.examples()) {
             System.out.println("  " + ex[0] + "\n  -> " + ex[1] + "\n  (reference: " + ex[2] + ")");
         }
-        String text = json.writerWithDefaultPrettyPrinter().writeValueAsString(r);
+        return report(r);
+    }
+
+    private int report(Map<String, Object> r) throws java.io.IOException {
+        Configuration hadoop = new Configuration();
+        String text = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(r);
         System.out.println(text);
         if (output != null) {
             HadoopFiles.writeAtomically(Cli.Train.absolute(output), text.getBytes(StandardCharsets.UTF_8), hadoop);
@@ -163,7 +192,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 synchronized (local) { // one model replica per executor, used by one task at a time
                     return List.of(score(local, it, b, decode, gen)).iterator();
                 }
-            })).fold(new Sums(0, 0, 0, 0, 0, null, 0, List.of()), Sums::plus);
+            })).fold(new Sums(0, 0, 0, 0, 0, null, 0, List.of(), null), Sums::plus);
         } catch (Exception e) {
             throw CorpusBuilder.unwrap(e);
         }
@@ -173,9 +202,12 @@ final class EvaluateCommand implements Callable<Integer> {
         List<String[]> recs = new ArrayList<>();
         it.forEachRemaining(recs::add);
         boolean bleu = decode && "seq2seq".equals(m.config().data().task());
-        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of());
+        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of(), null);
         if (recs.isEmpty()) {
             return s;
+        }
+        if (m.model().config().isClassifier()) {
+            return scoreClassifier(m, recs, batchSize);
         }
         Tokenizer tok = m.tokenizer();
         var model = m.model();
@@ -295,6 +327,46 @@ final class EvaluateCommand implements Callable<Integer> {
                 }
             }
         }
-        return new Sums(lossSum, tokens, correct, sequences, exact, stats, decodedExact, examples);
+        return new Sums(lossSum, tokens, correct, sequences, exact, stats, decodedExact, examples, null);
+    }
+
+    /** Loss, correct predictions and the confusion counts of text TAB label records. */
+    static Sums scoreClassifier(TrainedModel m, List<String[]> recs, int batchSize) {
+        List<String> labels = m.labels();
+        Map<String, Integer> index = new java.util.HashMap<>();
+        for (int i = 0; i < labels.size(); i++) {
+            index.put(labels.get(i), i);
+        }
+        List<int[]> texts = new ArrayList<>();
+        List<int[]> truth = new ArrayList<>();
+        for (String[] r : recs) {
+            Integer label = index.get(r[1].strip());
+            if (label == null) {
+                throw new ConfigException("--data", "label '" + r[1].strip() + "' (of \"" + r[0] + "\") is not one the model"
+                        + " was trained with: " + labels);
+            }
+            texts.add(m.tokenizer().encode(r[0]));
+            truth.add(new int[] {label});
+        }
+        int n = labels.size();
+        long[] confusion = new long[n * n];
+        double lossSum = 0;
+        long correct = 0;
+        PairBatches rows = PairBatches.forTask("classification", List.of(texts, truth), batchSize,
+                m.config().train().blockSize(), false, 0);
+        for (int from = 0; from < texts.size(); from += batchSize) {
+            int[] idx = new int[Math.min(batchSize, texts.size() - from)];
+            for (int i = 0; i < idx.length; i++) {
+                idx[i] = from + i;
+            }
+            Batch b = rows.assemble(idx);
+            lossSum += m.model().forward(b, false) * b.size();
+            int[] predicted = Nd4j.argMax(m.model().logits(), 1).toIntVector();
+            for (int r = 0; r < b.size(); r++) {
+                confusion[b.labels()[r] * n + predicted[r]]++;
+                correct += b.labels()[r] == predicted[r] ? 1 : 0;
+            }
+        }
+        return new Sums(lossSum, recs.size(), correct, recs.size(), correct, null, 0, List.of(), confusion);
     }
 }

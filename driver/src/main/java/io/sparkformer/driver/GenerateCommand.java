@@ -77,10 +77,13 @@ final class GenerateCommand implements Callable<Integer> {
         Configuration conf = new Configuration();
         TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
         Kind kind = m.model().config().kind();
+        if (m.model().config().isClassifier()) {
+            throw new ConfigException("--model", m.checkpoint() + " is a classifier: label text with the classify command");
+        }
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
-        List<String> lines = inputs(conf);
+        List<String> lines = lines(texts, input, conf);
         Tokenizer tok = m.tokenizer();
         Generator g = new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS, Tokenizer.EOS);
         Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
@@ -112,7 +115,8 @@ final class GenerateCommand implements Callable<Integer> {
         return Cli.OK;
     }
 
-    private List<String> inputs(Configuration conf) throws Exception {
+    /** The --text lines, else the --input file's non-empty lines, else standard input's lines. */
+    static List<String> lines(List<String> texts, String input, Configuration conf) throws Exception {
         if (!texts.isEmpty()) {
             return texts;
         }

@@ -81,6 +81,10 @@ public final class ParameterLayout {
         return t;
     }
 
+    /** A classifier's head: logits = pooled·W + b, W [d_model, num_labels]. */
+    public static final String CLASSIFIER_WEIGHT = "classifier.weight";
+    public static final String CLASSIFIER_BIAS = "classifier.bias";
+
     /** The stacks a kind has, in forward order. */
     public static List<String> stacks(TransformerConfig.Kind kind) {
         return switch (kind) {
@@ -100,7 +104,7 @@ public final class ParameterLayout {
         int ff = cfg.dFf();
         // Matrices first: everything AdamW decays.
         b.matrix("tok_emb", cfg.vocabSize(), d);
-        if (!cfg.tieEmbeddings()) {
+        if (!cfg.tieEmbeddings() && !cfg.isClassifier()) {
             b.matrix("lm_head.weight", cfg.vocabSize(), d); // logits = h·Wᵀ, stored as tok_emb is
         }
         if (cfg.positional() == TransformerConfig.Positional.LEARNED) {
@@ -117,6 +121,9 @@ public final class ParameterLayout {
                 b.matrix(p + "ffn.fc1.weight", d, ff);
                 b.matrix(p + "ffn.fc2.weight", ff, d);
             }
+        }
+        if (cfg.isClassifier()) {
+            b.matrix(CLASSIFIER_WEIGHT, d, cfg.numLabels()); // [in, out] as every linear layer
         }
         long decayed = b.offset;
         for (String stack : stacks(cfg.kind())) {
@@ -139,6 +146,9 @@ public final class ParameterLayout {
                 b.vector(stack + ".ln_f.weight", d);
                 b.vector(stack + ".ln_f.bias", d);
             }
+        }
+        if (cfg.isClassifier()) {
+            b.vector(CLASSIFIER_BIAS, cfg.numLabels());
         }
         return new ParameterLayout(b.blocks, b.tensors, b.offset, decayed);
     }

@@ -14,6 +14,7 @@ import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
 import io.sparkformer.model.TransformerConfig.Positional;
 import io.sparkformer.model.layers.Attention;
+import io.sparkformer.model.layers.ClassifierHead;
 import io.sparkformer.model.layers.Dropout;
 import io.sparkformer.model.layers.Embedding;
 import io.sparkformer.model.layers.FeedForward;
@@ -46,7 +47,8 @@ public final class Transformer {
     private final Dropout decoderEmbeddingDropout;
     private final Stack encoder;
     private final Stack decoder;
-    private final TiedHeadLoss head;
+    private final TiedHeadLoss head;             // null for a classifier
+    private final ClassifierHead classifier;     // null for a language model
 
     // Per batch shape.
     private long batchSize = -1;
@@ -89,8 +91,16 @@ public final class Transformer {
         decoderEmbeddingDropout = new Dropout(config.dropout());
         encoder = hasEnc ? new Stack("encoder") : null;
         decoder = hasDec ? new Stack("decoder") : null;
-        head = config.tieEmbeddings() ? new TiedHeadLoss(tok, tokGrad)
-                : new TiedHeadLoss(params.tensor("lm_head.weight"), grads.tensor("lm_head.weight"));
+        if (config.isClassifier()) {
+            head = null;
+            classifier = new ClassifierHead(params.tensor(ParameterLayout.CLASSIFIER_WEIGHT),
+                    params.tensor(ParameterLayout.CLASSIFIER_BIAS), grads.tensor(ParameterLayout.CLASSIFIER_WEIGHT),
+                    grads.tensor(ParameterLayout.CLASSIFIER_BIAS), config.pooling());
+        } else {
+            classifier = null;
+            head = config.tieEmbeddings() ? new TiedHeadLoss(tok, tokGrad)
+                    : new TiedHeadLoss(params.tensor("lm_head.weight"), grads.tensor("lm_head.weight"));
+        }
     }
 
     public TransformerConfig config() { return config; }
@@ -161,6 +171,11 @@ public final class Transformer {
         } else {
             hidden = memory;
         }
+        if (classifier != null) {
+            classifier.forwardLogits(hidden);
+            forwardDone = batch.labels() != null;
+            return forwardDone ? classifier.loss(batch.labels()) : Double.NaN;
+        }
         head.forwardLogits(hidden);
         double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.target(), batch.countedTargets());
         forwardDone = batch.target() != null;
@@ -173,7 +188,11 @@ public final class Transformer {
             throw new IllegalStateException("backward needs a forward pass with targets first");
         }
         grads.zero();
-        head.backward(hiddenGrad);
+        if (classifier != null) {
+            classifier.backward(hiddenGrad);
+        } else {
+            head.backward(hiddenGrad);
+        }
         if (decoder != null) {
             if (memoryGrad != null) {
                 memoryGrad.assign(0);
@@ -198,8 +217,8 @@ public final class Transformer {
         return loss;
     }
 
-    /** Logits of the last forward pass, [B·T, V]; overwritten by the next one. */
-    public INDArray logits() { return head.logits(); }
+    /** Logits of the last forward pass, [B·T, V] (a classifier's: [B, labels]); overwritten by the next one. */
+    public INDArray logits() { return classifier != null ? classifier.logits() : head.logits(); }
 
     /** Attention probabilities [B·h, Tq, Tk] of a layer's self- or cross-attention, last forward. */
     public INDArray attentionProbabilities(String stack, int layer, boolean cross) {
@@ -217,6 +236,9 @@ public final class Transformer {
         checkIds("ids", batch.ids(), vocab, false);
         if (batch.target() != null) {
             checkIds("target", batch.target(), vocab, true);
+        }
+        if (config.isClassifier() && (batch.target() != null || batch.hasSource())) {
+            throw new IllegalArgumentException("a classifier takes a batch of ids and one label per row, not token targets");
         }
         if (batch.length() > config.maxLen()) {
             throw new IllegalArgumentException("sequence length " + batch.length() + " exceeds max_len " + config.maxLen());
@@ -243,6 +265,9 @@ public final class Transformer {
             Ops.assignAndFree(targets, Nd4j.createFromArray(batch.target()));
         }
         buildMasks(batch);
+        if (classifier != null) {
+            classifier.setRows(batch.ids(), config.padId());
+        }
     }
 
     private static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
@@ -293,7 +318,11 @@ public final class Transformer {
                 memoryGrad = Ops.buffer(dataType, b * s, d);
             }
         }
-        head.allocate(dataType, b * t);
+        if (classifier != null) {
+            classifier.allocate(dataType, b, t, d);
+        } else {
+            head.allocate(dataType, b * t);
+        }
         hiddenGrad = Ops.buffer(dataType, b * t, d);
     }
 

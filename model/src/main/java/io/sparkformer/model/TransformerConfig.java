@@ -25,7 +25,17 @@ public record TransformerConfig(
         double lnEps,
         int padId,
         double dropout,
-        boolean tieEmbeddings) implements java.io.Serializable {
+        boolean tieEmbeddings,
+        int numLabels,
+        Pooling pooling) implements java.io.Serializable {
+
+    /** A language model (no classifier head). */
+    public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
+                             Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps, int padId,
+                             double dropout, boolean tieEmbeddings) {
+        this(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional, activation, scaleEmbeddings, lnEps,
+                padId, dropout, tieEmbeddings, 0, null);
+    }
 
     /** The spec's family: the output head is the token embedding (tied). */
     public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
@@ -48,9 +58,16 @@ public record TransformerConfig(
 
     public enum Activation { GELU, RELU }
 
+    /**
+     * Which positions of the top hidden states a classifier reads: the first token (BERT's
+     * [CLS] place), the mean over tokens that are not padding, or the last such token (a
+     * decoder, whose last position has seen the whole input).
+     */
+    public enum Pooling { FIRST, MEAN, LAST }
+
     public static final Set<String> KEYS = Set.of("kind", "vocab_size", "d_model", "n_heads", "n_layers",
             "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout",
-            "tie_embeddings");
+            "tie_embeddings", "num_labels", "pooling");
 
     public TransformerConfig {
         require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder");
@@ -69,7 +86,17 @@ public record TransformerConfig(
         require(dropout >= 0 && dropout < 1, "dropout", "must be in [0, 1), got " + dropout);
         require(positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
                 "must be even for sinusoidal positions, got " + dModel);
+        require(numLabels == 0 || numLabels >= 2, "num_labels", "must be at least 2 for a classifier (0: none), got " + numLabels);
+        require(numLabels == 0 || pooling != null, "pooling", "must be first, mean or last for a classifier");
+        require(numLabels == 0 || kind != Kind.ENCODER_DECODER, "num_labels",
+                "a classifier is an encoder or a decoder, not an encoder_decoder");
+        if (numLabels == 0) {
+            pooling = null;
+        }
     }
+
+    /** True when the model ends in a classifier head (one label per sequence) instead of the token head. */
+    public boolean isClassifier() { return numLabels > 0; }
 
     private static void require(boolean ok, String key, String message) {
         if (!ok) {
@@ -87,7 +114,13 @@ public record TransformerConfig(
 
     public TransformerConfig withDropout(double p) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings);
+                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings, numLabels, pooling);
+    }
+
+    /** The same network ending in a classifier over {@code labels} labels, reading {@code pooling}. */
+    public TransformerConfig withClassifier(int labels, Pooling pooling) {
+        return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
+                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, labels, pooling);
     }
 
     /**
@@ -115,7 +148,9 @@ public record TransformerConfig(
                 doubleOf(map, "ln_eps", 1e-5),
                 map.containsKey("pad_id") ? intOf(map, "pad_id") : 0,
                 doubleOf(map, "dropout", 0.0),
-                boolOf(map, "tie_embeddings", true));
+                boolOf(map, "tie_embeddings", true),
+                map.containsKey("num_labels") ? intOf(map, "num_labels") : 0,
+                map.containsKey("pooling") ? enumOf(Pooling.class, map, "pooling") : null);
     }
 
     /** The spec's JSON shape, in a stable key order. */
@@ -137,6 +172,10 @@ public record TransformerConfig(
         m.put("dropout", dropout);
         if (!tieEmbeddings) {
             m.put("tie_embeddings", false); // absent means tied, as the spec and older checkpoints
+        }
+        if (numLabels > 0) { // absent means a language model
+            m.put("num_labels", numLabels);
+            m.put("pooling", pooling.name().toLowerCase(Locale.ROOT));
         }
         return m;
     }

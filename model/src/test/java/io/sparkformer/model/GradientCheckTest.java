@@ -17,12 +17,14 @@ import org.nd4j.linalg.factory.Nd4j;
 import io.sparkformer.model.TransformerConfig.Activation;
 import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Pooling;
 import io.sparkformer.model.TransformerConfig.Positional;
 
 /**
  * Central finite differences against the analytic gradient, in double precision, for sampled
  * elements of every parameter tensor of tiny models of each kind and switch mix, on batches with
- * padding. Dropout runs with the RNG reseeded before each pass, so the mask is the same.
+ * padding, language models and classifiers (each pooling). Dropout runs with the RNG reseeded
+ * before each pass, so the mask is the same.
  */
 class GradientCheckTest {
     private static final double H = 1e-5;
@@ -40,7 +42,15 @@ class GradientCheckTest {
                 Arguments.of(TinyModels.config(Kind.ENCODER_DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.1), true),
                 Arguments.of(TinyModels.config(Kind.ENCODER_DECODER, Norm.POST, Positional.SINUSOIDAL, Activation.RELU, true, 0), false),
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.2), false),
-                Arguments.of(untied(TinyModels.config(Kind.ENCODER_DECODER, Norm.PRE, Positional.SINUSOIDAL, Activation.RELU, true, 0)), true));
+                Arguments.of(untied(TinyModels.config(Kind.ENCODER_DECODER, Norm.PRE, Positional.SINUSOIDAL, Activation.RELU, true, 0)), true),
+                Arguments.of(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU, false, 0)
+                        .withClassifier(3, Pooling.FIRST), true),
+                Arguments.of(TinyModels.config(Kind.ENCODER, Norm.PRE, Positional.SINUSOIDAL, Activation.RELU, false, 0.1)
+                        .withClassifier(3, Pooling.MEAN), true),
+                Arguments.of(TinyModels.config(Kind.ENCODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0)
+                        .withClassifier(2, Pooling.MEAN), false),
+                Arguments.of(untied(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0))
+                        .withClassifier(4, Pooling.LAST), true));
     }
 
     /** The same model with a separate output layer (lm_head.weight) instead of the tied one. */
@@ -63,6 +73,10 @@ class GradientCheckTest {
     private void check(TransformerConfig cfg) {
         Transformer model = TinyModels.model(cfg, DataType.DOUBLE, 7);
         Batch batch = TinyModels.batch(cfg, 3, 6, 11);
+        if (cfg.isClassifier()) {
+            int[] labels = new Random(13).ints(batch.size(), 0, cfg.numLabels()).toArray();
+            batch = Batch.classification(batch.size(), batch.length(), batch.ids(), labels);
+        }
         long dropoutSeed = 99;
         Nd4j.getRandom().setSeed(dropoutSeed);
         model.forwardBackward(batch);
@@ -93,7 +107,7 @@ class GradientCheckTest {
                 checked++;
             }
         }
-        assertTrue(bad.isEmpty(), cfg.kind() + " " + cfg.norm() + " " + cfg.positional() + " " + cfg.activation()
+        assertTrue(bad.isEmpty(), cfg.kind() + (cfg.isClassifier() ? " classifier " + cfg.pooling() : "") + " " + cfg.norm() + " " + cfg.positional() + " " + cfg.activation()
                 + ": " + bad.size() + " of " + checked + " gradient entries differ:\n  " + String.join("\n  ", bad));
     }
 

@@ -33,11 +33,11 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Data(String task, List<String> inputs, List<String> validation, double validationFraction,
                        String tokenizer, int bpeVocabSize, String invalidUtf8, String shards, String format, String column,
-                       String targetColumn, int splitMb) implements java.io.Serializable {}
+                       String targetColumn, int splitMb, boolean header) implements java.io.Serializable {}
 
     public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout, String init, boolean tieEmbeddings) implements java.io.Serializable {}
+                        double dropout, String init, boolean tieEmbeddings, String pooling) implements java.io.Serializable {}
 
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
                         String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
@@ -208,11 +208,17 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     private void validate() {
         require(name != null && name.matches("[A-Za-z0-9._-]+"), "name", "must be letters, digits, '.', '_' or '-'");
-        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq", "tagging", "completion"));
-        String kindForTask = Map.of("causal_lm", "decoder", "completion", "decoder", "masked_lm", "encoder", "tagging", "encoder",
-                "seq2seq", "encoder_decoder").get(data.task());
-        require(kindForTask.equals(model.kind()), "model.kind", "data.task " + data.task() + " trains a " + kindForTask
-                + " model, got " + model.kind());
+        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq", "tagging", "completion", "classification"));
+        if (isClassification()) {
+            require(Set.of("encoder", "decoder").contains(model.kind()), "model.kind",
+                    "data.task classification trains an encoder or a decoder, got " + model.kind());
+        } else {
+            String kindForTask = Map.of("causal_lm", "decoder", "completion", "decoder", "masked_lm", "encoder", "tagging", "encoder",
+                    "seq2seq", "encoder_decoder").get(data.task());
+            require(kindForTask.equals(model.kind()), "model.kind", "data.task " + data.task() + " trains a " + kindForTask
+                    + " model, got " + model.kind());
+        }
+        oneOf("model.pooling", model.pooling(), Set.of("auto", "first", "mean", "last"));
         require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
         require(data.validationFraction() >= 0 && data.validationFraction() < 1, "data.validation_fraction", "must be in [0, 1)");
         oneOf("data.invalid_utf8", data.invalidUtf8(), Set.of("error", "skip"));
@@ -251,7 +257,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(checkpoint.every() >= 1, "checkpoint.every", "must be at least 1");
         require(checkpoint.keep() >= 0, "checkpoint.keep", "must be 0 (keep every checkpoint) or more");
         if (!"auto".equals(model.vocabSize())) {
-            transformerConfig(Integer.parseInt(model.vocabSize()));
+            transformerConfig(Integer.parseInt(model.vocabSize()), isClassification() ? 2 : 0);
         }
     }
 
@@ -273,11 +279,19 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
      */
     public long parameterEstimate() {
         int vocab = "bpe".equals(data.tokenizer()) ? data.bpeVocabSize() : isTokenizerPath() ? 50_000 : 256;
-        return io.sparkformer.model.ParameterLayout.of(transformerConfig(vocab)).size();
+        return io.sparkformer.model.ParameterLayout.of(transformerConfig(vocab, isClassification() ? 2 : 0)).size();
     }
 
-    /** The model for a vocabulary size (auto resolved by the caller); errors name model.* keys. */
-    public TransformerConfig transformerConfig(int tokenizerVocab) {
+    @com.fasterxml.jackson.annotation.JsonIgnore // derived, not a config key
+    public boolean isClassification() {
+        return "classification".equals(data.task());
+    }
+
+    /**
+     * The model for a vocabulary size (auto resolved by the caller) and, for classification, the
+     * corpus's label count (else 0); errors name model.* keys.
+     */
+    public TransformerConfig transformerConfig(int tokenizerVocab, int labels) {
         int vocab = "auto".equals(model.vocabSize()) ? tokenizerVocab : Integer.parseInt(model.vocabSize());
         Map<String, Object> m = new java.util.LinkedHashMap<>();
         m.put("kind", model.kind());
@@ -295,6 +309,11 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         m.put("pad_id", 0);
         m.put("dropout", model.dropout());
         m.put("tie_embeddings", model.tieEmbeddings());
+        if (isClassification()) {
+            m.put("num_labels", labels);
+            // auto: an encoder reads its first token (bos, BERT's [CLS] place), a decoder its last
+            m.put("pooling", !"auto".equals(model.pooling()) ? model.pooling() : "encoder".equals(model.kind()) ? "first" : "last");
+        }
         try {
             return TransformerConfig.fromMap(m);
         } catch (ConfigException e) {
@@ -320,7 +339,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
                 data.validation(), data.validationFraction(), data.tokenizer(), data.bpeVocabSize(),
                 "skip".equals(data.invalidUtf8()), shardsDir, (long) data.splitMb() << 20, data.format(),
                 !isTable() ? List.of() : List.of("causal_lm", "masked_lm").contains(data.task()) ? List.of(data.column())
-                        : List.of(data.column(), data.targetColumn()));
+                        : List.of(data.column(), data.targetColumn()), data.header());
     }
 
     /** True when the inputs are read through Spark SQL (parquet, orc, json, a catalog table). */
@@ -335,7 +354,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
                 tables ? data.validation() : resolve(data.validation(), base),
                 data.validationFraction(), isTokenizerPath() ? resolve(List.of(data.tokenizer()), base).get(0) : data.tokenizer(),
                 data.bpeVocabSize(), data.invalidUtf8(), data.shards() == null ? null : resolve(List.of(data.shards()), base).get(0),
-                data.format(), data.column(), data.targetColumn(), data.splitMb());
+                data.format(), data.column(), data.targetColumn(), data.splitMb(), data.header());
         return new JobConfig(name, seed, d, model, train, eval, checkpoint);
     }
 

@@ -290,14 +290,17 @@ public final class CorpusBuilder {
                               List<Manifest.Source> sources, String key) throws IOException, SparkException {
         LongAccumulator invalid = sc.sc().longAccumulator("invalid lines");
         JavaRDD<String[]> train = spec.isTable() ? TableSource.records(sc, spec, spec.inputs(), splitSize(spec))
-                : readPairs(spec.inputs(), inputs, spec.skipInvalidUtf8(), invalid, spec.splitBytes());
+                : readPairs(spec.inputs(), inputs, spec.skipInvalidUtf8(), invalid, spec.splitBytes(), spec.header());
         train.persist(StorageLevel.MEMORY_AND_DISK());
         JavaRDD<String[]> val = validation.isEmpty() ? null : spec.isTable() ? TableSource.records(sc, spec, spec.validation(), splitSize(spec))
-                : readPairs(spec.validation(), validation, spec.skipInvalidUtf8(), invalid, spec.splitBytes());
+                : readPairs(spec.validation(), validation, spec.skipInvalidUtf8(), invalid, spec.splitBytes(), spec.header());
         if (train.isEmpty()) {
             throw new CorpusException("corpus is empty: no sentence pairs in " + HadoopFiles.describe(inputs));
         }
-        Tokenizer tokenizer = tokenizer(spec, train.flatMap(p -> List.of(p[0], p[1]).iterator()));
+        boolean classification = spec.task() == CorpusSpec.Task.CLASSIFICATION;
+        List<String> labels = classification ? labels(train, val, spec) : null;
+        Tokenizer tokenizer = tokenizer(spec, classification ? train.map(p -> p[0])
+                : train.flatMap(p -> List.of(p[0], p[1]).iterator()));
         Broadcast<byte[]> tokJson = sc.broadcast(tokenizer.toJson());
         int vocab = tokenizer.vocabSize();
         String out = spec.output();
@@ -311,18 +314,35 @@ public final class CorpusBuilder {
             written.addAll(part._2().mapPartitionsWithIndex((p, it) -> {
                 Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
                 List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-                try (TokenShard.Writer shard = new TokenShard.Writer(2, vocab, buildDir())) {
+                // a classifier's second field is its label's index (shards' widths fit any label count)
+                int width = classification ? Math.max(vocab, labels.size()) : vocab;
+                Map<String, Integer> labelIndex = new HashMap<>();
+                for (int i = 0; classification && i < labels.size(); i++) {
+                    labelIndex.put(labels.get(i), i);
+                }
+                try (TokenShard.Writer shard = new TokenShard.Writer(2, width, buildDir())) {
                     List<String> texts = new ArrayList<>(ENCODE_BATCH);
+                    List<int[]> labelRows = new ArrayList<>(ENCODE_BATCH);
                     while (it.hasNext()) {
                         String[] pair = it.next();
                         texts.add(pair[0]);
-                        texts.add(pair[1]);
+                        if (classification) {
+                            labelRows.add(new int[] {labelIndex.get(pair[1].strip())});
+                        } else {
+                            texts.add(pair[1]);
+                        }
                         if (texts.size() >= ENCODE_BATCH || !it.hasNext()) {
+                            int i = 0;
                             for (int[] ids : encodeAll(t, texts)) {
                                 shard.append(ids);
                                 shard.endField();
+                                if (classification) {
+                                    shard.append(labelRows.get(i++));
+                                    shard.endField();
+                                }
                             }
                             texts.clear();
+                            labelRows.clear();
                         }
                     }
                     if (shard.records() == 0) {
@@ -336,7 +356,33 @@ public final class CorpusBuilder {
             }, true).collect());
         }
         train.unpersist(false);
-        return commit(spec, tokenizer, sources, key, written, invalid.value());
+        return commit(spec, tokenizer, sources, key, written, invalid.value(), labels);
+    }
+
+    /**
+     * A classification corpus's label names, in index order: numeric order when every label is a
+     * number (SST-2's 0 and 1), else text order. A validation label the training data lacks is an
+     * error naming it: the classifier could never predict it.
+     */
+    private static List<String> labels(JavaRDD<String[]> train, JavaRDD<String[]> val, CorpusSpec spec) {
+        List<String> names = new ArrayList<>(train.map(p -> p[1].strip()).distinct().collect());
+        if (names.contains("")) {
+            throw new CorpusException("data.inputs: " + spec.inputs() + " has an empty label (text TAB label expected)");
+        }
+        if (names.size() < 2) {
+            throw new CorpusException("data.inputs: " + spec.inputs() + " has one label only (" + names
+                    + "); classification needs at least two");
+        }
+        boolean numeric = names.stream().allMatch(n -> n.matches("-?[0-9]{1,18}"));
+        names.sort(numeric ? java.util.Comparator.comparingLong(Long::parseLong) : java.util.Comparator.naturalOrder());
+        if (val != null) {
+            Set<String> known = new HashSet<>(names);
+            List<String> unseen = val.map(p -> p[1].strip()).filter(l -> !known.contains(l)).distinct().take(5);
+            if (!unseen.isEmpty()) {
+                throw new CorpusException("data.validation: " + spec.validation() + " has labels the training data lacks: " + unseen);
+            }
+        }
+        return names;
     }
 
     /**
@@ -344,6 +390,11 @@ public final class CorpusBuilder {
      * file and line): {text} per line, or {source, target} pairs from two files or one TSV file.
      */
     public JavaRDD<String[]> records(List<String> paths, boolean pairs) {
+        return records(paths, pairs, false);
+    }
+
+    /** As above; with {@code header}, each file's first line is skipped. */
+    public JavaRDD<String[]> records(List<String> paths, boolean pairs, boolean header) {
         try {
             List<FileStatus> files = new ArrayList<>();
             for (String p : paths) {
@@ -354,9 +405,9 @@ public final class CorpusBuilder {
                 if (paths.size() > 2) {
                     throw new CorpusException("--data: pairs come as a source and a target file, or one TSV file");
                 }
-                return readPairs(paths, files, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES);
+                return readPairs(paths, files, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES, header);
             }
-            return readLines(files, false, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES).map(l -> new String[] {l});
+            return readLines(files, false, false, invalid, CorpusSpec.DEFAULT_SPLIT_BYTES, header).map(l -> new String[] {l});
         } catch (RuntimeException e) {
             throw unwrap(e);
         }
@@ -364,12 +415,12 @@ public final class CorpusBuilder {
 
     /** Pairs from a source and a target file (line i with line i), or from one TSV file. */
     private JavaRDD<String[]> readPairs(List<String> given, List<FileStatus> files, boolean skipInvalid, LongAccumulator invalid,
-                                        long splitBytes) {
+                                        long splitBytes, boolean header) {
         if (given.size() == 2) {
             List<FileStatus> src = HadoopFiles.list(given.get(0), sc.hadoopConfiguration());
             List<FileStatus> tgt = HadoopFiles.list(given.get(1), sc.hadoopConfiguration());
-            JavaPairRDD<Long, String> s = readLines(src, skipInvalid, false, invalid, splitBytes).zipWithIndex().mapToPair(Tuple2::swap);
-            JavaPairRDD<Long, String> t = readLines(tgt, skipInvalid, false, invalid, splitBytes).zipWithIndex().mapToPair(Tuple2::swap);
+            JavaPairRDD<Long, String> s = readLines(src, skipInvalid, false, invalid, splitBytes, header).zipWithIndex().mapToPair(Tuple2::swap);
+            JavaPairRDD<Long, String> t = readLines(tgt, skipInvalid, false, invalid, splitBytes, header).zipWithIndex().mapToPair(Tuple2::swap);
             long ns = s.count();
             long nt = t.count();
             if (ns != nt) {
@@ -379,11 +430,11 @@ public final class CorpusBuilder {
             return s.join(t, shards).sortByKey(true, shards).values().map(p -> new String[] {p._1(), p._2()});
         }
         String name = given.get(0);
-        return readLines(files, skipInvalid, false, invalid, splitBytes).zipWithIndex().map(li -> {
+        return readLines(files, skipInvalid, false, invalid, splitBytes, header).zipWithIndex().map(li -> {
             String line = li._1();
             int tab = line.indexOf('\t');
             if (tab < 0) {
-                throw new CorpusException(name + ":" + (li._2() + 1) + ": no tab between source and target");
+                throw new CorpusException(name + ":" + (li._2() + 1 + (header ? 1 : 0)) + ": no tab between source and target");
             }
             return new String[] {line.substring(0, tab), line.substring(tab + 1)};
         });
@@ -399,6 +450,12 @@ public final class CorpusBuilder {
      */
     private JavaRDD<String> readLines(List<FileStatus> files, boolean skipInvalid, boolean keepNewlines, LongAccumulator invalid,
                                       long splitBytes) {
+        return readLines(files, skipInvalid, keepNewlines, invalid, splitBytes, false);
+    }
+
+    /** As above; with {@code header}, each file's first line (at byte 0) is skipped. */
+    private JavaRDD<String> readLines(List<FileStatus> files, boolean skipInvalid, boolean keepNewlines, LongAccumulator invalid,
+                                      long splitBytes, boolean header) {
         Map<String, Long> lengths = new HashMap<>();
         long bytes = 0;
         List<String> paths = new ArrayList<>();
@@ -422,7 +479,7 @@ public final class CorpusBuilder {
         return hadoop.mapPartitionsWithInputSplit((split, it) -> {
             String file = ((FileSplit) split).getPath().toString();
             long fileLen = lengths.getOrDefault(file, Long.MAX_VALUE);
-            return new DecodedLines(it, file, fileLen, skipInvalid, keepNewlines, invalid);
+            return new DecodedLines(it, file, fileLen, skipInvalid, keepNewlines, header, invalid);
         }, true);
     }
 
@@ -433,14 +490,16 @@ public final class CorpusBuilder {
         private final long fileLen;
         private final boolean skipInvalid;
         private final boolean keepNewlines;
+        private final boolean header;
         private final LongAccumulator invalid;
         private final CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         private String next;
 
         DecodedLines(Iterator<Tuple2<LongWritable, Text>> records, String file, long fileLen, boolean skipInvalid,
-                     boolean keepNewlines, LongAccumulator invalid) {
+                     boolean keepNewlines, boolean header, LongAccumulator invalid) {
             this.records = records;
+            this.header = header;
             this.file = file;
             this.fileLen = fileLen;
             this.skipInvalid = skipInvalid;
@@ -453,6 +512,9 @@ public final class CorpusBuilder {
             while (next == null && records.hasNext()) {
                 Tuple2<LongWritable, Text> rec = records.next();
                 long offset = rec._1().get();
+                if (header && offset == 0) {
+                    continue;
+                }
                 Text text = rec._2();
                 String line;
                 try {
@@ -610,6 +672,11 @@ public final class CorpusBuilder {
 
     private Corpus commit(CorpusSpec spec, Tokenizer tokenizer, List<Manifest.Source> sources, String key,
                           List<Tuple2<String, Manifest.Shard>> written, long invalid) throws IOException {
+        return commit(spec, tokenizer, sources, key, written, invalid, null);
+    }
+
+    private Corpus commit(CorpusSpec spec, Tokenizer tokenizer, List<Manifest.Source> sources, String key,
+                          List<Tuple2<String, Manifest.Shard>> written, long invalid, List<String> labels) throws IOException {
         Map<String, List<Manifest.Shard>> bySplit = new LinkedHashMap<>();
         bySplit.put(TRAIN, new ArrayList<>());
         bySplit.put(VALIDATION, new ArrayList<>());
@@ -626,7 +693,7 @@ public final class CorpusBuilder {
         HadoopFiles.writeAtomically(spec.output() + "/" + Tokenizer.FILE_NAME, tokenizer.toJson(), conf);
         Manifest m = new Manifest(Manifest.FORMAT, key, spec.task().name().toLowerCase(java.util.Locale.ROOT),
                 new Manifest.Tokenizer(tokenizer.type(), tokenizer.vocabSize(), tokenizer.fingerprint(), Tokenizer.FILE_NAME),
-                sources, splits, invalid, Instant.now().toString());
+                sources, splits, invalid, Instant.now().toString(), labels);
         HadoopFiles.writeAtomically(spec.output() + "/" + Manifest.FILE_NAME, m.toJson(), conf);
         LOG.info("Token shards in {}: train {} tokens in {} shards, validation {} tokens{}", spec.output(),
                 splits.get(TRAIN).tokens(), splits.get(TRAIN).shards().size(), splits.get(VALIDATION).tokens(),
@@ -703,6 +770,9 @@ public final class CorpusBuilder {
         }
         if (spec.splitBytes() != CorpusSpec.DEFAULT_SPLIT_BYTES) {
             k.put("split_bytes", spec.splitBytes());
+        }
+        if (spec.header()) {
+            k.put("header", true);
         }
         if (!spec.tokenizer().equals("char") && !spec.tokenizer().equals("bpe")) {
             try {

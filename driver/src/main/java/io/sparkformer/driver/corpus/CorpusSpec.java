@@ -6,7 +6,8 @@ import java.util.List;
  * What to turn into token shards, and how.
  *
  * @param task        causal_lm or masked_lm (documents: one token stream); seq2seq, tagging (input and
- *                    labels, token for token) or completion (prompt and completion): pairs
+ *                    labels, token for token), completion (prompt and completion) or classification
+ *                    (text and its label): pairs
  * @param inputs      stream tasks: Hadoop paths or globs of text files. Pair tasks: one source file,
  *                    one target file (line i translates line i), or one TSV file (source TAB target)
  * @param validation  validation files in the same form as inputs (empty: none; stream tasks then
@@ -21,10 +22,11 @@ import java.util.List;
  *                    Spark SQL reads: parquet, orc, json (inputs are paths) or table (inputs are
  *                    catalog table names)
  * @param columns     for Spark SQL sources: the text column, or a pair's source and target columns
+ * @param header      TSV and pair files: each file's first line names the columns and is skipped
  */
 public record CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
                          String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output, long splitBytes,
-                         String format, List<String> columns) {
+                         String format, List<String> columns, boolean header) {
     public static final long DEFAULT_SPLIT_BYTES = 128L << 20;
     /** Formats read through Spark SQL. */
     public static final java.util.Set<String> TABLE_FORMATS = java.util.Set.of("parquet", "orc", "json", "table");
@@ -32,20 +34,20 @@ public record CorpusSpec(Task task, List<String> inputs, List<String> validation
     public CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
                       String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output) {
         this(task, inputs, validation, validationFraction, tokenizer, bpeVocabSize, skipInvalidUtf8, output, DEFAULT_SPLIT_BYTES,
-                "text", List.of());
+                "text", List.of(), false);
     }
 
     public boolean isTable() { return TABLE_FORMATS.contains(format); }
 
     public enum Task {
-        CAUSAL_LM, MASKED_LM, SEQ2SEQ, TAGGING, COMPLETION;
+        CAUSAL_LM, MASKED_LM, SEQ2SEQ, TAGGING, COMPLETION, CLASSIFICATION;
 
         public boolean isStream() { return this == CAUSAL_LM || this == MASKED_LM; }
     }
 
     public CorpusSpec {
         if (task == null) {
-            throw new CorpusException("data.task: must be causal_lm, masked_lm, seq2seq, tagging or completion");
+            throw new CorpusException("data.task: must be causal_lm, masked_lm, seq2seq, tagging, completion or classification");
         }
         if (inputs == null || inputs.isEmpty()) {
             throw new CorpusException("data.inputs: at least one path is needed");

@@ -20,9 +20,10 @@ import io.sparkformer.model.text.Tokenizer;
 /**
  * A checkpoint ready to use: weights, tokenizer and the job config that trained it. {@code --model}
  * may name a checkpoint directory, a run directory (its latest checkpoint) or a models directory
- * (the checkpoint its {@code current} pointer names), on any Hadoop FS.
+ * (the checkpoint its {@code current} pointer names), on any Hadoop FS. {@code labels}: a
+ * classifier's label names in index order (null for a language model).
  */
-public record TrainedModel(String checkpoint, Transformer model, Tokenizer tokenizer, JobConfig config) {
+public record TrainedModel(String checkpoint, Transformer model, Tokenizer tokenizer, JobConfig config, List<String> labels) {
 
     public static String resolve(String path, Configuration conf) throws IOException {
         if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
@@ -42,13 +43,20 @@ public record TrainedModel(String checkpoint, Transformer model, Tokenizer token
     public static TrainedModel load(String path, Configuration conf) throws IOException {
         String ckpt = resolve(path, conf);
         Transformer model;
-        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(ckpt + "/" + Checkpoint.MODEL_FILE, conf))) {
+        List<String> labels;
+        String file = ckpt + "/" + Checkpoint.MODEL_FILE;
+        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(file, conf))) {
             model = Checkpoint.readModel(r, DataType.FLOAT);
+            labels = Checkpoint.labels(r);
+        }
+        if (model.config().isClassifier() && (labels == null || labels.size() != model.config().numLabels())) {
+            throw new ConfigException("--model", file + ": a classifier of " + model.config().numLabels()
+                    + " labels whose metadata names " + (labels == null ? "none" : labels.size()));
         }
         Tokenizer tokenizer = Tokenizer.fromJson(HadoopFiles.read(ckpt + "/" + Tokenizer.FILE_NAME, conf),
                 ckpt + "/" + Tokenizer.FILE_NAME);
         String yaml = new String(HadoopFiles.read(ckpt + "/config.yaml", conf), StandardCharsets.UTF_8);
         JobConfig cfg = JobConfig.parse(yaml, ckpt + "/config.yaml", List.of());
-        return new TrainedModel(ckpt, model, tokenizer, cfg);
+        return new TrainedModel(ckpt, model, tokenizer, cfg, labels);
     }
 }

@@ -147,7 +147,12 @@ public final class Trainer {
 
     private Summary runFrom(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
         long wallStart = System.nanoTime();
-        TransformerConfig modelCfg = cfg.transformerConfig(corpus.tokenizer().vocabSize());
+        List<String> labels = corpus.manifest().labels();
+        if (cfg.isClassification() && labels == null) {
+            throw new io.sparkformer.model.ConfigException("data.task", "the shards in " + corpus.directory()
+                    + " hold no labels: they were not built for classification");
+        }
+        TransformerConfig modelCfg = cfg.transformerConfig(corpus.tokenizer().vocabSize(), cfg.isClassification() ? labels.size() : 0);
         corpus.requireVocabularyFits(modelCfg.vocabSize());
         int workers = cfg.train().workers();
         boolean localMoments = "local".equals(cfg.train().optimizerState());
@@ -292,7 +297,7 @@ public final class Trainer {
             }
             if (checkpointRound) {
                 metrics.flush();
-                checkpoint(model, sync, corpus.tokenizer(), new RunState(round + 1, step + steps, tokens, best, cfg.seed()));
+                checkpoint(model, sync, corpus.tokenizer(), corpus.manifest().labels(), new RunState(round + 1, step + steps, tokens, best, cfg.seed()));
             }
         }
         sync.close();
@@ -376,12 +381,13 @@ public final class Trainer {
     }
 
     /** Writes a checkpoint; the driver holds one moment set at a time at most, however many workers keep their own. */
-    private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, RunState state) throws IOException {
+    private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
+            throws IOException {
         String name = RunCheckpoints.name(state.round());
         String dir = runDir + "/" + name;
         io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
         writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
-                Checkpoint.modelMetadata(model.config()));
+                Checkpoint.modelMetadata(model.config(), labels));
         sync.writeMoments(dir);
         writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
         writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
@@ -398,6 +404,12 @@ public final class Trainer {
     private float[] readWeights(String dir, Transformer model) throws IOException {
         try (SafeTensors.Reader r = SafeTensors.open(source(dir + "/" + Checkpoint.MODEL_FILE))) {
             TransformerConfig stored = Checkpoint.config(r);
+            if (!stored.isClassifier() && model.config().isClassifier()
+                    && stored.withClassifier(model.config().numLabels(), model.config().pooling()).equals(model.config())) {
+                // pretrain, then fine-tune: the language model's network under a freshly initialised classifier
+                Checkpoint.readBackbone(r, model.parameters());
+                return model.parameters().flat().toFloatVector();
+            }
             if (!stored.equals(model.config())) {
                 throw new io.sparkformer.model.ConfigException("model", "the checkpoint " + dir + " holds a different model: "
                         + stored.toMap() + " but the config asks for " + model.config().toMap());

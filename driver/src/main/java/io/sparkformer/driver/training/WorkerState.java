@@ -81,7 +81,7 @@ final class WorkerState {
         BatchSource train;
         BatchSource val;
         String task = cfg.data().task();
-        if (task.equals("seq2seq") || task.equals("tagging") || task.equals("completion")) {
+        if (task.equals("seq2seq") || task.equals("tagging") || task.equals("completion") || task.equals("classification")) {
             List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
             List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
             train = PairBatches.forTask(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);

@@ -25,7 +25,7 @@ class JobConfigTest {
         assertEquals(0.1, c.model().dropout());
         assertEquals("auto", c.model().vocabSize());
         assertEquals(250, c.rounds());
-        assertEquals(70, c.transformerConfig(70).vocabSize());
+        assertEquals(70, c.transformerConfig(70, 0).vocabSize());
         assertEquals(c, JobConfig.parse(c.toYaml(), "resolved.yaml", List.of()), "the resolved config reads back");
     }
 

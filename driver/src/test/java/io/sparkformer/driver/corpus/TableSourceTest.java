@@ -61,7 +61,7 @@ class TableSourceTest extends SparkTestBase {
 
     private CorpusSpec spec(Task task, List<String> inputs, String format, List<String> columns, String out) {
         return new CorpusSpec(task, inputs, List.of(), 0.1, "char", 0, false, tmp.resolve(out).toString(),
-                CorpusSpec.DEFAULT_SPLIT_BYTES, format, columns);
+                CorpusSpec.DEFAULT_SPLIT_BYTES, format, columns, false);
     }
 
     @Test

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -40,10 +41,62 @@ public final class Checkpoint {
     }
 
     public static Map<String, String> modelMetadata(TransformerConfig config) {
+        return modelMetadata(config, null);
+    }
+
+    /** With a classifier's label names in index order (null for a language model). */
+    public static Map<String, String> modelMetadata(TransformerConfig config, List<String> labels) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
         meta.put("config", toJson(config.toMap()));
+        if (labels != null) {
+            meta.put("labels", toJson(labels));
+        }
         return meta;
+    }
+
+    /** A classifier's label names in index order, from a model file's metadata (null when it has none). */
+    public static List<String> labels(SafeTensors.Reader reader) throws IOException {
+        String json = reader.metadata().get("labels");
+        if (json == null) {
+            return null;
+        }
+        try {
+            List<?> raw = JSON.readValue(json, List.class);
+            List<String> names = new java.util.ArrayList<>();
+            for (Object o : raw) {
+                if (!(o instanceof String n)) {
+                    throw new SafeTensorsException(reader.name(), "metadata 'labels' must be a list of strings, has " + o);
+                }
+                names.add(n);
+            }
+            return names;
+        } catch (JsonProcessingException e) {
+            throw new SafeTensorsException(reader.name(), "metadata 'labels' is not JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * Copies a language model's weights into a classifier of the same network: every tensor but
+     * the classifier's must be in the file with the same shape; the file's output layer, if it
+     * has its own, is left out.
+     */
+    public static void readBackbone(SafeTensors.Reader reader, ParameterBuffer params) throws IOException {
+        for (ParameterLayout.Tensor t : params.layout().tensors().values()) {
+            if (t.name().startsWith("classifier.")) {
+                continue;
+            }
+            SafeTensors.Info info = reader.info(t.name());
+            if (!Arrays.equals(info.shape(), t.shape())) {
+                throw new SafeTensorsException(reader.name(), "tensor '" + t.name() + "' has shape "
+                        + Arrays.toString(info.shape()) + ", the classifier needs " + Arrays.toString(t.shape()));
+            }
+            if (info.dtype() != SafeTensors.DType.F32 && info.dtype() != SafeTensors.DType.F64) {
+                throw new SafeTensorsException(reader.name(), "tensor '" + t.name() + "' has dtype " + info.dtype()
+                        + ", expected F32 or F64");
+            }
+            reader.readInto(t.name(), params.tensor(t.name()));
+        }
     }
 
     /** The config stored in a model file's metadata. */

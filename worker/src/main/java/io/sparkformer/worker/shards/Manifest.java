@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
  * What a directory of token shards holds, written last (atomically) so its presence means the
  * shards are complete. {@code key} digests everything the shards depend on (sources, tokenizer,
  * task, split), so a rerun with the same key reuses them and any change rebuilds them.
+ * {@code labels}: a classification corpus's label names in index order (absent otherwise).
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Manifest(
@@ -23,7 +24,8 @@ public record Manifest(
         List<Source> sources,
         Map<String, Split> splits,
         long invalidLines,
-        String created) implements java.io.Serializable {
+        String created,
+        List<String> labels) implements java.io.Serializable {
 
     public static final String FILE_NAME = "manifest.json";
     public static final String FORMAT = "sparkformer-shards-1";

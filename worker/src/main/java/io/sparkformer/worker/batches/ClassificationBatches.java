@@ -1,0 +1,83 @@
+package io.sparkformer.worker.batches;
+
+import java.util.Arrays;
+import java.util.List;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.text.Tokenizer;
+
+/**
+ * Sequence classification: each example is bos, its text's tokens (cut to fit) and eos, with one
+ * label. The bos gives first-token pooling a place of its own (BERT's [CLS]); the eos marks the
+ * end for last-token pooling. Rows are padded with pad_id; examples of similar length are batched
+ * together when bucketing is on.
+ */
+public final class ClassificationBatches implements PairBatches {
+    private final List<int[]> texts;
+    private final int[] labels;
+    private final int maxLen;
+    private final EpochOrder order;
+
+    /** {@code labels}: one single-element row per example, the label's index. */
+    public ClassificationBatches(List<int[]> texts, List<int[]> labels, int batchSize, int maxLen, boolean bucketing, long seed) {
+        if (texts.size() != labels.size() || texts.isEmpty()) {
+            throw new IllegalArgumentException(texts.size() + " texts but " + labels.size() + " labels");
+        }
+        if (maxLen < 3) {
+            throw new IllegalArgumentException("max length " + maxLen + " leaves no room for a token between bos and eos");
+        }
+        this.texts = texts;
+        this.labels = new int[labels.size()];
+        for (int i = 0; i < this.labels.length; i++) {
+            int[] l = labels.get(i);
+            if (l.length != 1 || l[0] < 0) {
+                throw new IllegalArgumentException("example " + (i + 1) + ": a label is one index, got " + Arrays.toString(l));
+            }
+            this.labels[i] = l[0];
+        }
+        this.maxLen = maxLen;
+        this.order = new EpochOrder(texts.size(), batchSize, seed, bucketing ? i -> rowLength(texts.get(i)) : null);
+    }
+
+    private int rowLength(int[] text) {
+        return Math.min(maxLen, text.length + 2);
+    }
+
+    @Override
+    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
+
+    @Override
+    public Batch batch(long index) {
+        return assemble(order.batch(index));
+    }
+
+    @Override
+    public Batch assemble(int[] rows) {
+        int t = 3;
+        for (int r : rows) {
+            t = Math.max(t, rowLength(texts.get(r)));
+        }
+        int[] ids = new int[rows.length * t];
+        int[] rowLabels = new int[rows.length];
+        Arrays.fill(ids, Tokenizer.PAD);
+        for (int i = 0; i < rows.length; i++) {
+            int[] text = texts.get(rows[i]);
+            int n = rowLength(text) - 2;
+            ids[i * t] = Tokenizer.BOS;
+            System.arraycopy(text, 0, ids, i * t + 1, n);
+            ids[i * t + 1 + n] = Tokenizer.EOS;
+            rowLabels[i] = labels[rows[i]];
+        }
+        return Batch.classification(rows.length, t, ids, rowLabels);
+    }
+
+    /** One row for inference (no label): bos, the text's tokens cut to fit, eos. */
+    public static Batch row(int[] text, int maxLen) {
+        int n = Math.min(maxLen, text.length + 2) - 2;
+        int[] ids = new int[n + 2];
+        ids[0] = Tokenizer.BOS;
+        System.arraycopy(text, 0, ids, 1, n);
+        ids[n + 1] = Tokenizer.EOS;
+        return Batch.classification(1, n + 2, ids, null);
+    }
+}
