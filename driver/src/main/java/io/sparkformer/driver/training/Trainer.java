@@ -405,8 +405,10 @@ public final class Trainer {
         try (SafeTensors.Reader r = SafeTensors.open(source(dir + "/" + Checkpoint.MODEL_FILE))) {
             TransformerConfig stored = Checkpoint.config(r);
             if (!stored.isClassifier() && model.config().isClassifier()
-                    && stored.withClassifier(model.config().numLabels(), model.config().pooling()).equals(model.config())) {
-                // pretrain, then fine-tune: the language model's network under a freshly initialised classifier
+                    && stored.withDropout(model.config().dropout())
+                            .withClassifier(model.config().numLabels(), model.config().pooling()).equals(model.config())) {
+                // pretrain, then fine-tune: the language model's network (its dropout may differ) under a
+                // freshly initialised classifier
                 Checkpoint.readBackbone(r, model.parameters());
                 return model.parameters().flat().toFloatVector();
             }
