@@ -113,4 +113,35 @@ class CheckpointTest {
         OutOfMemoryError oom = assertThrows(OutOfMemoryError.class, () -> new Transformer(claimed, DataType.FLOAT));
         assertTrue(oom.getMessage().contains("maxBytes"), oom.getMessage());
     }
+
+    @Test
+    void aLanguageModelsWeightsStartAClassifierOfTheSameNetworkUnderAFreshHead() throws IOException {
+        TransformerConfig lmCfg = new TransformerConfig(TransformerConfig.Kind.ENCODER, 11, 16, 2, 2, 32, 8,
+                TransformerConfig.Norm.PRE, TransformerConfig.Positional.LEARNED, TransformerConfig.Activation.GELU,
+                false, 1e-5, 0, 0.0, false); // its own output layer, which the classifier leaves out
+        Transformer lm = new Transformer(lmCfg, DataType.FLOAT);
+        lm.initialize(1);
+        Checkpoint.save(tmp, lm, new AdamW(lm.layout(), DataType.FLOAT, SETTINGS));
+        Transformer clf = new Transformer(lmCfg.withClassifier(3, TransformerConfig.Pooling.MEAN), DataType.FLOAT);
+        clf.initialize(2);
+        float[] head = clf.parameters().tensor("classifier.weight").dup().data().asFloat();
+        try (var r = SafeTensors.open(tmp.resolve(Checkpoint.MODEL_FILE))) {
+            Checkpoint.readBackbone(r, clf.parameters());
+        }
+        for (var t : clf.layout().tensors().keySet()) {
+            if (!t.startsWith("classifier.")) {
+                assertArrayEquals(lm.parameters().tensor(t).dup().data().asFloat(), clf.parameters().tensor(t).dup().data().asFloat(), t);
+            }
+        }
+        assertArrayEquals(head, clf.parameters().tensor("classifier.weight").dup().data().asFloat(), "the head stays as initialised");
+        assertTrue(!clf.layout().tensors().containsKey("lm_head.weight"));
+        // a different network is refused by name
+        Transformer wider = new Transformer(new TransformerConfig(TransformerConfig.Kind.ENCODER, 11, 16, 2, 2, 64, 8,
+                TransformerConfig.Norm.PRE, TransformerConfig.Positional.LEARNED, TransformerConfig.Activation.GELU,
+                false, 1e-5, 0, 0.0).withClassifier(3, TransformerConfig.Pooling.FIRST), DataType.FLOAT);
+        try (var r = SafeTensors.open(tmp.resolve(Checkpoint.MODEL_FILE))) {
+            SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> Checkpoint.readBackbone(r, wider.parameters()));
+            assertTrue(e.getMessage().contains("fc1.weight"), e.getMessage());
+        }
+    }
 }

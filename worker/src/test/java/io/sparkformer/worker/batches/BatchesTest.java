@@ -140,4 +140,31 @@ class BatchesTest {
         assertArrayEquals(new int[] {5, 6, 7, 8, 9, 5, 6, Tokenizer.PAD, Tokenizer.PAD, Tokenizer.PAD}, b.ids());
         assertArrayEquals(new int[] {-1, -1, 8, 9, Tokenizer.EOS, 6, Tokenizer.EOS, -1, -1, -1}, b.target());
     }
+
+    @Test
+    void classificationRowsAreBosTextEosPaddedWithOneLabelEach() {
+        List<int[]> texts = List.of(new int[] {5, 6, 7}, new int[] {8}, new int[] {9, 10, 11, 12, 13, 14, 15});
+        List<int[]> labels = List.of(new int[] {1}, new int[] {0}, new int[] {2});
+        ClassificationBatches src = new ClassificationBatches(texts, labels, 3, 6, false, 1);
+        Batch b = src.assemble(new int[] {0, 1, 2});
+        assertEquals(6, b.length()); // the long text cut to max length, eos kept
+        assertArrayEquals(new int[] {1, 5, 6, 7, 2, 0, /**/ 1, 8, 2, 0, 0, 0, /**/ 1, 9, 10, 11, 12, 2}, b.ids());
+        assertArrayEquals(new int[] {1, 0, 2}, b.labels());
+        assertEquals(3, b.countedTargets());
+        assertEquals(null, b.target());
+        assertArrayEquals(new int[] {1, 8, 2}, ClassificationBatches.row(new int[] {8}, 6).ids());
+        // every example once per epoch, batches a function of their index
+        List<Integer> seen = new ArrayList<>();
+        ClassificationBatches two = new ClassificationBatches(texts, labels, 2, 6, true, 4);
+        for (int k = 0; k < two.batchesPerEpoch(); k++) {
+            for (int l : two.batch(k).labels()) {
+                seen.add(l);
+            }
+        }
+        seen.sort(null);
+        assertEquals(List.of(0, 1, 2), seen);
+        assertArrayEquals(two.batch(5).ids(), new ClassificationBatches(texts, labels, 2, 6, true, 4).batch(5).ids());
+        assertThrows(IllegalArgumentException.class, () -> new ClassificationBatches(texts, List.of(new int[] {1, 2},
+                new int[] {0}, new int[] {0}), 2, 6, false, 1));
+    }
 }

@@ -1,0 +1,143 @@
+package io.sparkformer.driver;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.worker.shards.Manifest;
+
+/**
+ * A tiny encoder classifier learns through the CLI whether a sentence holds the word "great"
+ * (TSV files with a header line): evaluate must report high accuracy and a confusion matrix that
+ * adds up, classify the right labels, and a validation label the training data lacks is refused.
+ */
+class ClassificationTest {
+    @TempDir
+    static Path tmp;
+    private static final String[] WORDS = {"the", "film", "plot", "was", "dull", "long", "short", "and", "actor", "music"};
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    static Path tsv(String name, int rows, long seed) throws Exception {
+        Random r = new Random(seed);
+        List<String> lines = new ArrayList<>(List.of("sentence\tlabel"));
+        for (int i = 0; i < rows; i++) {
+            List<String> words = new ArrayList<>();
+            for (int w = 2 + r.nextInt(5); w > 0; w--) {
+                words.add(WORDS[r.nextInt(WORDS.length)]);
+            }
+            boolean great = r.nextBoolean();
+            if (great) {
+                words.add(r.nextInt(words.size() + 1), "great");
+            }
+            lines.add(String.join(" ", words) + "\t" + (great ? "pos" : "neg"));
+        }
+        Path p = tmp.resolve(name);
+        Files.write(p, lines);
+        return p;
+    }
+
+    static String config(Path train, Path val, String extra) {
+        return "name: great\nseed: 5\ndata:\n  task: classification\n  inputs: [" + train + "]\n  validation: [" + val + "]\n"
+                + "  header: true\n" + extra
+                + "model: {kind: encoder, d_model: 32, n_heads: 2, n_layers: 2, d_ff: 64, max_len: 48}\n"
+                + "train: {block_size: 48, batch_size: 16, steps: 300, local_steps: 50, warmup: 20, lr: 3.0e-3, min_lr: 3.0e-4}\n"
+                + "eval: {every: 1, batches: 8}\ncheckpoint: {every: 6}\n";
+    }
+
+    @BeforeAll
+    static void train() throws Exception {
+        Path cfg = tmp.resolve("job.yaml");
+        Files.writeString(cfg, config(tsv("train.tsv", 2000, 1), tsv("dev.tsv", 200, 2), ""));
+        assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress"));
+    }
+
+    private static String stdout(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(Cli.OK, Cli.run(args));
+        } finally {
+            System.setOut(old);
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void labelsAreKeptTheLossFallsAndEvaluateReportsAccuracyAndConfusion() throws Exception {
+        Manifest m = Manifest.fromJson(Files.readAllBytes(tmp.resolve("run/shards/manifest.json")), "manifest");
+        assertEquals(List.of("neg", "pos"), m.labels(), "the header line is not a label");
+        List<String> rows = Files.readAllLines(tmp.resolve("run/metrics.jsonl"));
+        double first = JSON.readTree(rows.get(0)).get("val_loss").asDouble();
+        double last = JSON.readTree(rows.get(rows.size() - 1)).get("val_loss").asDouble();
+        assertTrue(last < 0.5 * first, "validation loss " + first + " -> " + last);
+
+        Path report = tmp.resolve("dev.json");
+        stdout("evaluate", "--model", tmp.resolve("run").toString(), "--data", tmp.resolve("dev.tsv").toString(),
+                "--output", report.toString());
+        JsonNode r = JSON.readTree(report.toFile());
+        assertEquals(200, r.get("sequences").asInt());
+        assertTrue(r.get("accuracy").asDouble() >= 0.9, r.toString());
+        long total = 0;
+        long diagonal = 0;
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < 2; j++) {
+                long n = r.get("confusion").get(i).get(j).asLong();
+                total += n;
+                diagonal += i == j ? n : 0;
+            }
+        }
+        assertEquals(200, total);
+        assertEquals(r.get("accuracy").asDouble(), diagonal / 200.0, 1e-12);
+    }
+
+    @Test
+    void classifyPrintsTheLabelAndProbabilitiesThatSumToOne() throws Exception {
+        String out = stdout("classify", "--model", tmp.resolve("run").toString(),
+                "--text", "the plot was great and short", "--text", "the film was dull and long");
+        String[] lines = out.strip().split("\n");
+        assertEquals(2, lines.length, out);
+        JsonNode a = JSON.readTree(lines[0]);
+        JsonNode b = JSON.readTree(lines[1]);
+        assertEquals("pos", a.get("label").asText(), out);
+        assertEquals("neg", b.get("label").asText(), out);
+        assertEquals(1.0, a.get("probabilities").get("neg").asDouble() + a.get("probabilities").get("pos").asDouble(), 1e-9);
+        assertEquals(2, Cli.run("generate", "--model", tmp.resolve("run").toString(), "--text", "x"),
+                "a classifier does not generate");
+    }
+
+    @Test
+    void aValidationLabelTheTrainingDataLacksIsRefusedByName() throws Exception {
+        Path val = tmp.resolve("odd.tsv");
+        Files.write(val, List.of("sentence\tlabel", "the film\tneutral"));
+        Path cfg = tmp.resolve("odd.yaml");
+        Files.writeString(cfg, config(tmp.resolve("train.tsv"), val, "  shards: " + tmp.resolve("odd-shards") + "\n"));
+        PrintStream old = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("odd-run").toString(), "--no-progress");
+        } finally {
+            System.setErr(old);
+        }
+        assertEquals(2, code);
+        String said = err.toString(StandardCharsets.UTF_8);
+        assertTrue(said.contains("neutral") && said.contains("odd.tsv"), said);
+    }
+}
