@@ -66,18 +66,6 @@ class ClassificationTest {
         assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress"));
     }
 
-    private static String stdout(String... args) {
-        PrintStream old = System.out;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(Cli.OK, Cli.run(args));
-        } finally {
-            System.setOut(old);
-        }
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
     @Test
     void labelsAreKeptTheLossFallsAndEvaluateReportsAccuracyAndConfusion() throws Exception {
         Manifest m = Manifest.fromJson(Files.readAllBytes(tmp.resolve("run/shards/manifest.json")), "manifest");
@@ -88,7 +76,7 @@ class ClassificationTest {
         assertTrue(last < 0.5 * first, "validation loss " + first + " -> " + last);
 
         Path report = tmp.resolve("dev.json");
-        stdout("evaluate", "--model", tmp.resolve("run").toString(), "--data", tmp.resolve("dev.tsv").toString(),
+        GenerateEvaluateTest.stdout("evaluate", "--model", tmp.resolve("run").toString(), "--data", tmp.resolve("dev.tsv").toString(),
                 "--output", report.toString());
         JsonNode r = JSON.readTree(report.toFile());
         assertEquals(200, r.get("sequences").asInt());
@@ -108,7 +96,7 @@ class ClassificationTest {
 
     @Test
     void classifyPrintsTheLabelAndProbabilitiesThatSumToOne() throws Exception {
-        String out = stdout("classify", "--model", tmp.resolve("run").toString(),
+        String out = GenerateEvaluateTest.stdout("classify", "--model", tmp.resolve("run").toString(),
                 "--text", "the plot was great and short", "--text", "the film was dull and long");
         String[] lines = out.strip().split("\n");
         assertEquals(2, lines.length, out);

@@ -39,7 +39,8 @@ class GenerateEvaluateTest {
         assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress"));
     }
 
-    private static String stdout(String... args) {
+    /** What a CLI command that must succeed prints on standard output. */
+    static String stdout(String... args) {
         PrintStream old = System.out;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
