@@ -55,12 +55,17 @@ final class TableSource {
                 throw new CorpusException(key + ": " + given + " has no column '" + column + "' (its columns: " + names + ")");
             }
             StructField field = ds.schema().apply(column);
-            if (!field.dataType().equals(DataTypes.StringType)) {
+            // a classifier's labels may be numbers or booleans (SST-2's 0 and 1): their text is the label
+            boolean label = i == 1 && spec.task() == CorpusSpec.Task.CLASSIFICATION
+                    && List.of(DataTypes.IntegerType, DataTypes.LongType, DataTypes.ShortType, DataTypes.ByteType,
+                            DataTypes.BooleanType).contains(field.dataType());
+            if (!label && !field.dataType().equals(DataTypes.StringType)) {
                 throw new CorpusException(key + ": column '" + column + "' of " + given + " holds " + field.dataType().simpleString()
                         + ", not text (string)");
             }
         }
-        return ds.select(spec.columns().stream().map(ds::col).toArray(org.apache.spark.sql.Column[]::new));
+        return ds.select(spec.columns().stream().map(c -> org.apache.spark.sql.functions.col(c).cast(DataTypes.StringType))
+                .toArray(org.apache.spark.sql.Column[]::new));
     }
 
     /** The files behind the inputs (for the manifest's key: rewritten data, rebuilt shards). */

@@ -119,6 +119,32 @@ class TableSourceTest extends SparkTestBase {
     }
 
     @Test
+    void aClassifierReadsIntegerLabelsFromParquetAsItsTsvFileSpellsThem() throws IOException {
+        List<String> texts = rows(3_000, 4);
+        StringBuilder tsv = new StringBuilder();
+        List<Row> data = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            int label = texts.get(i).length() % 3 == 0 ? 10 : i % 2; // numeric order: 0, 1, 10
+            tsv.append(texts.get(i)).append('\t').append(label).append('\n');
+            data.add(RowFactory.create(texts.get(i), label));
+        }
+        Path text = tmp.resolve("labelled.tsv");
+        Files.writeString(text, tsv, StandardCharsets.UTF_8);
+        StructType schema = new StructType().add("sentence", DataTypes.StringType).add("label", DataTypes.IntegerType);
+        String parquet = tmp.resolve("labelled.parquet").toString();
+        spark().createDataFrame(data, schema).coalesce(1).write().parquet(parquet);
+
+        CorpusBuilder builder = new CorpusBuilder(sc, 2);
+        CorpusBuilder.Corpus fromTsv = builder.build(spec(Task.CLASSIFICATION, List.of(text.toString()), "tsv", List.of(), "ctsv"));
+        CorpusBuilder.Corpus fromParquet = builder.build(spec(Task.CLASSIFICATION, List.of(parquet), "parquet",
+                List.of("sentence", "label"), "cpq"));
+        assertEquals(List.of("0", "1", "10"), fromTsv.manifest().labels());
+        assertEquals(fromTsv.manifest().labels(), fromParquet.manifest().labels());
+        assertEquals(shardSums(fromTsv), shardSums(fromParquet));
+        assertEquals(3_000, fromParquet.manifest().split("train").records());
+    }
+
+    @Test
     void aMissingOrNonTextColumnIsNamed() {
         StructType schema = new StructType().add("id", DataTypes.IntegerType).add("body", DataTypes.StringType);
         String parquet = tmp.resolve("bad.parquet").toString();
