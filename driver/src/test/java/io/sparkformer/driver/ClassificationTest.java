@@ -52,9 +52,13 @@ class ClassificationTest {
     }
 
     static String config(Path train, Path val, String extra) {
+        return config(train, val, extra, "encoder");
+    }
+
+    static String config(Path train, Path val, String extra, String kind) {
         return "name: great\nseed: 5\ndata:\n  task: classification\n  inputs: [" + train + "]\n  validation: [" + val + "]\n"
                 + "  header: true\n" + extra
-                + "model: {kind: encoder, d_model: 32, n_heads: 2, n_layers: 2, d_ff: 64, max_len: 48}\n"
+                + "model: {kind: " + kind + ", d_model: 32, n_heads: 2, n_layers: 2, d_ff: 64, max_len: 48}\n"
                 + "train: {block_size: 48, batch_size: 16, steps: 300, local_steps: 50, warmup: 20, lr: 3.0e-3, min_lr: 3.0e-4}\n"
                 + "eval: {every: 1, batches: 8}\ncheckpoint: {every: 6}\n";
     }
@@ -107,6 +111,22 @@ class ClassificationTest {
         assertEquals(1.0, a.get("probabilities").get("neg").asDouble() + a.get("probabilities").get("pos").asDouble(), 1e-9);
         assertEquals(2, Cli.run("generate", "--model", tmp.resolve("run").toString(), "--text", "x"),
                 "a classifier does not generate");
+    }
+
+    @Test
+    void aDecoderClassifiesFromItsLastToken() throws Exception {
+        Path cfg = tmp.resolve("decoder.yaml");
+        Files.writeString(cfg, config(tmp.resolve("train.tsv"), tmp.resolve("dev.tsv"),
+                "  shards: " + tmp.resolve("decoder-shards") + "\n", "decoder"));
+        Path run = tmp.resolve("decoder-run");
+        assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", run.toString(), "--no-progress"));
+        Path report = tmp.resolve("decoder-dev.json");
+        GenerateEvaluateTest.stdout("evaluate", "--model", run.toString(), "--data", tmp.resolve("dev.tsv").toString(),
+                "--output", report.toString());
+        JsonNode r = JSON.readTree(report.toFile());
+        assertTrue(r.get("accuracy").asDouble() >= 0.9, r.toString());
+        var model = io.sparkformer.driver.models.TrainedModel.load(run.toString(), new org.apache.hadoop.conf.Configuration());
+        assertEquals(io.sparkformer.model.TransformerConfig.Pooling.LAST, model.model().config().pooling(), "auto: a decoder's last token");
     }
 
     @Test
