@@ -2,7 +2,6 @@ package io.sparkformer.driver;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,7 +21,6 @@ import io.sparkformer.model.Nd4jRuntime;
 import io.sparkformer.worker.batches.ClassificationBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 
 /** Labels text with a trained classifier: one JSON line per input, the label and every label's probability. */
 @Command(name = "classify", mixinStandardHelpOptions = true,
@@ -32,11 +30,8 @@ final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Model modelOption;
 
-    @Option(names = "--text", description = "an input line (repeatable)")
-    List<String> texts = new ArrayList<>();
-
-    @Option(names = "--input", description = "a file of input lines (any Hadoop FS path); default standard input")
-    String input;
+    @Mixin
+    ModelOptions.Inputs inputs;
 
     @Override
     public Integer call() throws Exception {
@@ -50,7 +45,7 @@ final class ClassifyCommand implements Callable<Integer> {
         int maxLen = m.config().train().blockSize();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();
-        for (String line : GenerateCommand.lines(texts, input, conf)) {
+        for (String line : inputs.lines(conf)) {
             // one row at a time: no padding, so the figures do not depend on the other inputs
             Batch row = ClassificationBatches.row(m.tokenizer().encode(line), maxLen);
             m.model().forward(row, false);

@@ -1,7 +1,5 @@
 package io.sparkformer.driver;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -14,7 +12,6 @@ import org.apache.hadoop.conf.Configuration;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
@@ -38,11 +35,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Search search;
 
-    @Option(names = "--text", description = "an input line (repeatable); \"\" starts a decoder from nothing")
-    List<String> texts = new ArrayList<>();
-
-    @Option(names = "--input", description = "a file of input lines (any Hadoop FS path); default standard input")
-    String input;
+    @Mixin
+    ModelOptions.Inputs inputs; // --text "" starts a decoder from nothing
 
     @Option(names = "--max-tokens", description = "new tokens at most (default ${DEFAULT-VALUE})")
     int maxTokens = 100;
@@ -83,7 +77,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
-        List<String> lines = lines(texts, input, conf);
+        List<String> lines = inputs.lines(conf);
         Tokenizer tok = m.tokenizer();
         Generator g = new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS, Tokenizer.EOS);
         Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
@@ -113,24 +107,5 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return Cli.OK;
-    }
-
-    /** The --text lines, else the --input file's non-empty lines, else standard input's lines. */
-    static List<String> lines(List<String> texts, String input, Configuration conf) throws Exception {
-        if (!texts.isEmpty()) {
-            return texts;
-        }
-        if (input != null) {
-            String path = Cli.Train.absolute(input);
-            return List.of(new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8).split("\n", -1)).stream()
-                    .filter(l -> !l.isEmpty()).toList();
-        }
-        List<String> lines = new ArrayList<>();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
-            for (String l = r.readLine(); l != null; l = r.readLine()) {
-                lines.add(l);
-            }
-        }
-        return lines;
     }
 }
