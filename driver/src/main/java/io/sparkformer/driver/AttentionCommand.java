@@ -56,6 +56,9 @@ final class AttentionCommand implements Callable<Integer> {
         TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
         TransformerConfig cfg = m.model().config();
         Tokenizer tok = m.tokenizer();
+        if (!(m.model() instanceof io.sparkformer.model.Transformer model)) {
+            throw new ConfigException("--model", m.checkpoint() + " is an lstm: it has no attention to plot");
+        }
         String which = stack != null ? stack : cfg.kind() == Kind.ENCODER ? "encoder" : "decoder";
         if (!which.equals("encoder") && !which.equals("decoder")) {
             throw new ConfigException("--stack", "must be encoder or decoder, got " + which);
@@ -71,7 +74,7 @@ final class AttentionCommand implements Callable<Integer> {
         List<String> keys;
         if (cfg.kind() == Kind.ENCODER_DECODER) {
             int[] src = Seq2SeqBatches.withEnd(ids, cfg.maxLen());
-            int[] tgt = target != null ? tok.encode(target) : new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS,
+            int[] tgt = target != null ? tok.encode(target) : new Generator(new IncrementalDecoder(model), Tokenizer.BOS,
                     Tokenizer.EOS).generate(List.of(src), Generator.Settings.greedy(cfg.maxLen())).get(0);
             int[] tgtIn = new int[Math.min(tgt.length + 1, cfg.maxLen())];
             tgtIn[0] = Tokenizer.BOS;
@@ -86,7 +89,7 @@ final class AttentionCommand implements Callable<Integer> {
             queries = labels(tok, ids);
             keys = queries;
         }
-        INDArray p = m.model().attentionProbabilities(which, layer, cross);
+        INDArray p = model.attentionProbabilities(which, layer, cross);
         double[][][] w = new double[cfg.nHeads()][][];
         for (int h = 0; h < cfg.nHeads(); h++) {
             w[h] = p.slice(h).toDoubleMatrix(); // [B·h, Tq, Tk] with B = 1

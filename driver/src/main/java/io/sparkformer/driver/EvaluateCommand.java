@@ -107,7 +107,8 @@ final class EvaluateCommand implements Callable<Integer> {
         SparkConf sparkConf = Cli.sparkConf("sparkformer-evaluate", master, partitions);
         int threads = io.sparkformer.driver.cluster.ExecutorSettings.threadsPerTask(sparkConf, partitions);
         io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf, threads);
-        boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu;
+        // The recurrent model has no incremental decoder: it is scored by its loss and accuracy alone.
+        boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu && kind != Kind.LSTM;
         long t0 = System.nanoTime();
         Sums total;
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
@@ -306,7 +307,7 @@ final class EvaluateCommand implements Callable<Integer> {
         List<String[]> examples = new ArrayList<>();
         long decodedExact = 0;
         if (decode) {
-            Generator g = new Generator(new IncrementalDecoder(model), Tokenizer.BOS, Tokenizer.EOS);
+            Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) model), Tokenizer.BOS, Tokenizer.EOS);
             for (int from = 0; from < recs.size(); from += batchSize) {
                 List<int[]> sources = new ArrayList<>();
                 List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));

@@ -74,12 +74,16 @@ final class GenerateCommand implements Callable<Integer> {
         if (m.model().config().isClassifier()) {
             throw new ConfigException("--model", m.checkpoint() + " is a classifier: label text with the classify command");
         }
+        if (kind == Kind.LSTM) {
+            throw new ConfigException("--model", m.checkpoint() + " is an lstm: generation needs the transformer's incremental"
+                    + " decoder, which the recurrent baseline does not have (evaluate scores it)");
+        }
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
         List<String> lines = inputs.lines(conf);
         Tokenizer tok = m.tokenizer();
-        Generator g = new Generator(new IncrementalDecoder(m.model()), Tokenizer.BOS, Tokenizer.EOS);
+        Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) m.model()), Tokenizer.BOS, Tokenizer.EOS);
         Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
                 seed, !noEosStop);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);

@@ -33,6 +33,11 @@ class ClassificationTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static Path tsv(String name, int rows, long seed) throws Exception {
+        return tsvIn(tmp, name, rows, seed);
+    }
+
+    /** Sentences of random words, labelled pos when "great" is among them, under a header line. */
+    static Path tsvIn(Path dir, String name, int rows, long seed) throws Exception {
         Random r = new Random(seed);
         List<String> lines = new ArrayList<>(List.of("sentence\tlabel"));
         for (int i = 0; i < rows; i++) {
@@ -46,7 +51,7 @@ class ClassificationTest {
             }
             lines.add(String.join(" ", words) + "\t" + (great ? "pos" : "neg"));
         }
-        Path p = tmp.resolve(name);
+        Path p = dir.resolve(name);
         Files.write(p, lines);
         return p;
     }

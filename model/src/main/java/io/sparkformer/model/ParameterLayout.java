@@ -11,8 +11,9 @@ import java.util.Map;
  *
  * <p>Two kinds of entries: <em>blocks</em>, the contiguous regions the layers compute with (the
  * fused {@code [d, 3d]} Q/K/V weight, so one GEMM projects all three), and <em>tensors</em>, the
- * spec's named weights, each a (possibly strided) view into a block. All tensors of two or more
- * dimensions come first, so AdamW's weight decay covers the prefix {@code [0, decayedSize)}.
+ * spec's named weights, each a (possibly strided) view into a block. AdamW decays the tensors of
+ * two or more dimensions, the {@link #decayedRanges}: in a transformer they all come first (one
+ * prefix); a recurrent model keeps Deeplearning4j's order, each layer's bias after its matrices.
  */
 public final class ParameterLayout {
 
@@ -46,19 +47,46 @@ public final class ParameterLayout {
     private final Map<String, Block> blocks;
     private final Map<String, Tensor> tensors;
     private final long size;
-    private final long decayedSize;
+    private final long[] decayedRanges;
 
-    private ParameterLayout(Map<String, Block> blocks, Map<String, Tensor> tensors, long size, long decayedSize) {
+    private ParameterLayout(Map<String, Block> blocks, Map<String, Tensor> tensors, long size) {
         this.blocks = Collections.unmodifiableMap(blocks);
         this.tensors = Collections.unmodifiableMap(tensors);
         this.size = size;
-        this.decayedSize = decayedSize;
+        List<Long> ranges = new ArrayList<>();
+        for (Block b : blocks.values()) {
+            if (b.shape().length < 2) {
+                continue;
+            }
+            int n = ranges.size();
+            if (n > 0 && ranges.get(n - 1) == b.offset()) {
+                ranges.set(n - 1, b.offset() + b.size());
+            } else {
+                ranges.add(b.offset());
+                ranges.add(b.offset() + b.size());
+            }
+        }
+        this.decayedRanges = ranges.stream().mapToLong(Long::longValue).toArray();
     }
 
     public long size() { return size; }
 
-    /** Elements [0, decayedSize) belong to tensors of two or more dimensions. */
-    public long decayedSize() { return decayedSize; }
+    /**
+     * The elements that belong to tensors of two or more dimensions, as [start, end) pairs in
+     * ascending order, adjacent blocks merged: {@code {0, decayedSize}} for a transformer.
+     */
+    public long[] decayedRanges() { return decayedRanges.clone(); }
+
+    /** The end of the decayed prefix [0, decayedSize): all decayed elements when they form one. */
+    public long decayedSize() {
+        if (decayedRanges.length == 0) {
+            return 0;
+        }
+        if (decayedRanges.length != 2 || decayedRanges[0] != 0) {
+            throw new IllegalStateException("this layout's decayed elements are not one prefix; use decayedRanges");
+        }
+        return decayedRanges[1];
+    }
 
     public Map<String, Block> blocks() { return blocks; }
 
@@ -91,6 +119,7 @@ public final class ParameterLayout {
             case DECODER -> List.of("decoder");
             case ENCODER -> List.of("encoder");
             case ENCODER_DECODER -> List.of("encoder", "decoder");
+            case LSTM -> List.of();
         };
     }
 
@@ -99,6 +128,9 @@ public final class ParameterLayout {
     }
 
     public static ParameterLayout of(TransformerConfig cfg) {
+        if (cfg.kind() == TransformerConfig.Kind.LSTM) {
+            return recurrent(cfg);
+        }
         Builder b = new Builder();
         int d = cfg.dModel();
         int ff = cfg.dFf();
@@ -125,7 +157,6 @@ public final class ParameterLayout {
         if (cfg.isClassifier()) {
             b.matrix(CLASSIFIER_WEIGHT, d, cfg.numLabels()); // [in, out] as every linear layer
         }
-        long decayed = b.offset;
         for (String stack : stacks(cfg.kind())) {
             for (int i = 0; i < cfg.nLayers(); i++) {
                 String p = stack + ".layers." + i + ".";
@@ -150,8 +181,35 @@ public final class ParameterLayout {
         if (cfg.isClassifier()) {
             b.vector(CLASSIFIER_BIAS, cfg.numLabels());
         }
-        return new ParameterLayout(b.blocks, b.tensors, b.offset, decayed);
+        return new ParameterLayout(b.blocks, b.tensors, b.offset);
     }
+
+    /**
+     * A recurrent model's parameters in Deeplearning4j's flat order (layer by layer, each layer's
+     * parameters in its initializer's order), so the network computes on views of this buffer.
+     * Deeplearning4j keeps its matrices column-major; each is declared here by its row-major
+     * shape over the same memory: the embedding [d, vocab], an LSTM layer's input and recurrent
+     * weights [4d, in] and [4d, d] (PyTorch's weight_ih and weight_hh shapes; the gates in
+     * Deeplearning4j's order), the head [out, d] as a PyTorch Linear.
+     */
+    private static ParameterLayout recurrent(TransformerConfig cfg) {
+        Builder b = new Builder();
+        int d = cfg.dModel();
+        b.matrix(RECURRENT_EMBEDDING, d, cfg.vocabSize());
+        for (int i = 0; i < cfg.nLayers(); i++) {
+            String p = "lstm.layers." + i + ".";
+            b.matrix(p + "weight_ih", 4L * d, d);
+            b.matrix(p + "weight_hh", 4L * d, d);
+            b.vector(p + "bias", 4L * d);
+        }
+        int out = cfg.isClassifier() ? cfg.numLabels() : cfg.vocabSize();
+        b.matrix(cfg.isClassifier() ? CLASSIFIER_WEIGHT : "lm_head.weight", out, d);
+        b.vector(cfg.isClassifier() ? CLASSIFIER_BIAS : "lm_head.bias", out);
+        return new ParameterLayout(b.blocks, b.tensors, b.offset);
+    }
+
+    /** A recurrent model's token embedding, [d_model, vocab] row-major (Deeplearning4j's [vocab, d] column-major). */
+    public static final String RECURRENT_EMBEDDING = "embedding.weight_t";
 
     static List<String> attentions(TransformerConfig cfg, String stack) {
         List<String> a = new ArrayList<>();

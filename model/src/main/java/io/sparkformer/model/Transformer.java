@@ -31,7 +31,7 @@ import io.sparkformer.model.layers.TiedHeadLoss;
  *
  * <p>Not thread-safe: one model per thread.
  */
-public final class Transformer {
+public final class Transformer implements Model {
     /** Additive score bias for blocked (query, key) pairs. */
     static final double BLOCKED = -1e9;
 
@@ -65,6 +65,9 @@ public final class Transformer {
         Nd4jRuntime.init();
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("data type must be FLOAT or DOUBLE, got " + dataType);
+        }
+        if (config.kind() == Kind.LSTM) {
+            throw new IllegalArgumentException("an lstm is a RecurrentModel (Model.create), not a Transformer");
         }
         this.config = config;
         this.dataType = dataType;
@@ -103,16 +106,22 @@ public final class Transformer {
         }
     }
 
+    @Override
     public TransformerConfig config() { return config; }
 
+    @Override
     public DataType dataType() { return dataType; }
 
+    @Override
     public ParameterLayout layout() { return layout; }
 
+    @Override
     public ParameterBuffer parameters() { return params; }
 
+    @Override
     public ParameterBuffer gradients() { return grads; }
 
+    @Override
     public long parameterCount() { return layout.size(); }
 
     /**
@@ -132,6 +141,7 @@ public final class Transformer {
     }
 
     /** Initialises from a seed with the given scheme; biases 0 and LayerNorm gains 1 in both. */
+    @Override
     public void initialize(long seed, Init scheme) {
         Nd4j.getRandom().setSeed(seed);
         int residualBranches = 2 * config.nLayers() * ParameterLayout.stacks(config.kind()).size();
@@ -156,6 +166,7 @@ public final class Transformer {
     }
 
     /** Runs the forward pass and returns the loss (NaN when the batch has no targets). */
+    @Override
     public double forward(Batch batch, boolean training) {
         prepare(batch);
         INDArray memory = null;
@@ -183,6 +194,7 @@ public final class Transformer {
     }
 
     /** Zeroes the gradients and back-propagates the loss of the last {@link #forward}. */
+    @Override
     public void backward() {
         if (!forwardDone) {
             throw new IllegalStateException("backward needs a forward pass with targets first");
@@ -211,6 +223,7 @@ public final class Transformer {
     }
 
     /** Forward with dropout on, then backward; returns the loss. */
+    @Override
     public double forwardBackward(Batch batch) {
         double loss = forward(batch, true);
         backward();
@@ -218,6 +231,7 @@ public final class Transformer {
     }
 
     /** Logits of the last forward pass, [B·T, V] (a classifier's: [B, labels]); overwritten by the next one. */
+    @Override
     public INDArray logits() { return classifier != null ? classifier.logits() : head.logits(); }
 
     /** Attention probabilities [B·h, Tq, Tk] of a layer's self- or cross-attention, last forward. */

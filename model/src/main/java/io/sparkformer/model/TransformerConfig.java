@@ -45,11 +45,18 @@ public record TransformerConfig(
                 padId, dropout, true);
     }
 
+    /**
+     * The three transformer kinds, and the recurrent baseline: LSTM layers over a token embedding,
+     * a next-token language model or a classifier (see {@link RecurrentModel}). The transformer
+     * switches (heads, d_ff, norm, positions, activation) do not apply to it.
+     */
     public enum Kind {
-        DECODER, ENCODER, ENCODER_DECODER;
+        DECODER, ENCODER, ENCODER_DECODER, LSTM;
 
-        public boolean hasEncoder() { return this != DECODER; }
-        public boolean hasDecoder() { return this != ENCODER; }
+        public boolean hasEncoder() { return this == ENCODER || this == ENCODER_DECODER; }
+        public boolean hasDecoder() { return this == DECODER || this == ENCODER_DECODER; }
+        /** Reads its input left to right and predicts each next token: a decoder or an LSTM. */
+        public boolean isCausal() { return this == DECODER || this == LSTM; }
     }
 
     public enum Norm { PRE, POST }
@@ -70,11 +77,11 @@ public record TransformerConfig(
             "tie_embeddings", "num_labels", "pooling");
 
     public TransformerConfig {
-        require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder");
+        require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder, lstm");
         require(vocabSize >= 2, "vocab_size", "must be at least 2, got " + vocabSize);
         require(dModel >= 1, "d_model", "must be positive, got " + dModel);
         require(nHeads >= 1, "n_heads", "must be positive, got " + nHeads);
-        require(dModel % nHeads == 0, "n_heads", "must divide d_model (" + dModel + "), got " + nHeads);
+        require(kind == Kind.LSTM || dModel % nHeads == 0, "n_heads", "must divide d_model (" + dModel + "), got " + nHeads);
         require(nLayers >= 1, "n_layers", "must be positive, got " + nLayers);
         require(dFf >= 1, "d_ff", "must be positive, got " + dFf);
         require(maxLen >= 1, "max_len", "must be positive, got " + maxLen);
@@ -84,12 +91,14 @@ public record TransformerConfig(
         require(lnEps > 0 && Double.isFinite(lnEps), "ln_eps", "must be a positive number, got " + lnEps);
         require(padId >= 0 && padId < vocabSize, "pad_id", "must be a token id in [0, vocab_size), got " + padId);
         require(dropout >= 0 && dropout < 1, "dropout", "must be in [0, 1), got " + dropout);
-        require(positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
+        require(kind == Kind.LSTM || positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
                 "must be even for sinusoidal positions, got " + dModel);
         require(numLabels == 0 || numLabels >= 2, "num_labels", "must be at least 2 for a classifier (0: none), got " + numLabels);
         require(numLabels == 0 || pooling != null, "pooling", "must be first, mean or last for a classifier");
         require(numLabels == 0 || kind != Kind.ENCODER_DECODER, "num_labels",
-                "a classifier is an encoder or a decoder, not an encoder_decoder");
+                "a classifier is an encoder, a decoder or an lstm, not an encoder_decoder");
+        require(numLabels == 0 || kind != Kind.LSTM || pooling != Pooling.FIRST, "pooling",
+                "an lstm reads left to right: its first position has seen only the first token; use last or mean");
         if (numLabels == 0) {
             pooling = null;
         }

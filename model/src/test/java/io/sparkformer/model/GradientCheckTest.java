@@ -23,7 +23,7 @@ import io.sparkformer.model.TransformerConfig.Positional;
 /**
  * Central finite differences against the analytic gradient, in double precision, for sampled
  * elements of every parameter tensor of tiny models of each kind and switch mix, on batches with
- * padding, language models and classifiers (each pooling). Dropout runs with the RNG reseeded
+ * padding, language models and classifiers (each pooling), the transformer kinds and the LSTM. Dropout runs with the RNG reseeded
  * before each pass, so the mask is the same.
  */
 class GradientCheckTest {
@@ -50,7 +50,14 @@ class GradientCheckTest {
                 Arguments.of(TinyModels.config(Kind.ENCODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0)
                         .withClassifier(2, Pooling.MEAN), false),
                 Arguments.of(untied(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0))
-                        .withClassifier(4, Pooling.LAST), true));
+                        .withClassifier(4, Pooling.LAST), true),
+                // the recurrent baseline: Deeplearning4j's LSTM gradients, rescaled to the mean loss
+                Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0), true),
+                Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.2), true),
+                Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0)
+                        .withClassifier(3, Pooling.LAST), true),
+                Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.1)
+                        .withClassifier(2, Pooling.MEAN), true));
     }
 
     /** The same model with a separate output layer (lm_head.weight) instead of the tied one. */
@@ -71,7 +78,7 @@ class GradientCheckTest {
     }
 
     private void check(TransformerConfig cfg) {
-        Transformer model = TinyModels.model(cfg, DataType.DOUBLE, 7);
+        Model model = TinyModels.anyModel(cfg, DataType.DOUBLE, 7);
         Batch batch = TinyModels.batch(cfg, 3, 6, 11);
         if (cfg.isClassifier()) {
             int[] labels = new Random(13).ints(batch.size(), 0, cfg.numLabels()).toArray();

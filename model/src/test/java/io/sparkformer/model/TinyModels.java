@@ -23,7 +23,7 @@ final class TinyModels {
     }
 
     /** Reference-style weights: N(0, 0.3²), LayerNorm gains 1 + N(0, 0.1²). */
-    static void randomize(Transformer model, long seed) {
+    static void randomize(Model model, long seed) {
         Nd4j.getRandom().setSeed(seed);
         for (var t : model.layout().tensors().values()) {
             var view = model.parameters().tensor(t.name());
@@ -44,7 +44,7 @@ final class TinyModels {
             lengths[r] = r == 0 ? t : Math.max(2, t - 1 - rnd.nextInt(t - 1));
         }
         switch (cfg.kind()) {
-            case DECODER -> {
+            case DECODER, LSTM -> {
                 int[] ids = new int[b * t];
                 int[] target = new int[b * t];
                 for (int r = 0; r < b; r++) {
@@ -97,6 +97,13 @@ final class TinyModels {
                 return Batch.seq2seq(b, s, src, t, tgtIn, target);
             }
         }
+    }
+
+    /** A transformer of a transformer kind, the recurrent model for lstm; randomized. */
+    static Model anyModel(TransformerConfig cfg, DataType type, long seed) {
+        Model m = Model.create(cfg, type);
+        randomize(m, seed);
+        return m;
     }
 
     static Transformer model(TransformerConfig cfg, DataType type, long seed) {

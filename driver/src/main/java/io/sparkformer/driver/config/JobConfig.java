@@ -210,13 +210,15 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(name != null && name.matches("[A-Za-z0-9._-]+"), "name", "must be letters, digits, '.', '_' or '-'");
         oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq", "tagging", "completion", "classification"));
         if (isClassification()) {
-            require(Set.of("encoder", "decoder").contains(model.kind()), "model.kind",
-                    "data.task classification trains an encoder or a decoder, got " + model.kind());
+            require(Set.of("encoder", "decoder", "lstm").contains(model.kind()), "model.kind",
+                    "data.task classification trains an encoder, a decoder or an lstm, got " + model.kind());
         } else {
             String kindForTask = Map.of("causal_lm", "decoder", "completion", "decoder", "masked_lm", "encoder", "tagging", "encoder",
                     "seq2seq", "encoder_decoder").get(data.task());
-            require(kindForTask.equals(model.kind()), "model.kind", "data.task " + data.task() + " trains a " + kindForTask
-                    + " model, got " + model.kind());
+            // the recurrent baseline reads left to right, as a decoder: it takes a decoder's tasks
+            boolean recurrentFits = "lstm".equals(model.kind()) && "decoder".equals(kindForTask);
+            require(kindForTask.equals(model.kind()) || recurrentFits, "model.kind", "data.task " + data.task() + " trains a "
+                    + kindForTask + ("decoder".equals(kindForTask) ? " (or lstm)" : "") + " model, got " + model.kind());
         }
         oneOf("model.pooling", model.pooling(), Set.of("auto", "first", "mean", "last"));
         require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
@@ -311,7 +313,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         m.put("tie_embeddings", model.tieEmbeddings());
         if (isClassification()) {
             m.put("num_labels", labels);
-            // auto: an encoder reads its first token (bos, BERT's [CLS] place), a decoder its last
+            // auto: an encoder reads its first token (bos, BERT's [CLS] place), a decoder or an lstm its last
             m.put("pooling", !"auto".equals(model.pooling()) ? model.pooling() : "encoder".equals(model.kind()) ? "first" : "last");
         }
         try {

@@ -12,7 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.model.ConfigException;
-import io.sparkformer.model.Transformer;
+import io.sparkformer.model.Model;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.io.SafeTensors;
 import io.sparkformer.model.text.Tokenizer;
@@ -23,7 +23,7 @@ import io.sparkformer.model.text.Tokenizer;
  * (the checkpoint its {@code current} pointer names), on any Hadoop FS. {@code labels}: a
  * classifier's label names in index order (null for a language model).
  */
-public record TrainedModel(String checkpoint, Transformer model, Tokenizer tokenizer, JobConfig config, List<String> labels) {
+public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, JobConfig config, List<String> labels) {
 
     public static String resolve(String path, Configuration conf) throws IOException {
         if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
@@ -42,7 +42,7 @@ public record TrainedModel(String checkpoint, Transformer model, Tokenizer token
 
     public static TrainedModel load(String path, Configuration conf) throws IOException {
         String ckpt = resolve(path, conf);
-        Transformer model;
+        Model model;
         List<String> labels;
         String file = ckpt + "/" + Checkpoint.MODEL_FILE;
         try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(file, conf))) {

@@ -26,6 +26,7 @@ import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.plots.LossPlot;
+import io.sparkformer.model.Model;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.Checkpoint;
@@ -163,7 +164,7 @@ public final class Trainer {
         WorkerState.Spec spec = new WorkerState.Spec(runId, cfg, modelCfg, settings, corpus.directory(), corpus.manifest(),
                 new SerializableConf(conf), taskThreads);
 
-        Transformer model = new Transformer(modelCfg, org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        Model model = Model.create(modelCfg, org.nd4j.linalg.api.buffer.DataType.FLOAT);
         long parameterCount = model.parameterCount();
         if (parameterCount > Integer.MAX_VALUE - 8) {
             // the round's vectors are Java float arrays; past this the layout would need splitting
@@ -381,7 +382,7 @@ public final class Trainer {
     }
 
     /** Writes a checkpoint; the driver holds one moment set at a time at most, however many workers keep their own. */
-    private void checkpoint(Transformer model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
+    private void checkpoint(Model model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
             throws IOException {
         String name = RunCheckpoints.name(state.round());
         String dir = runDir + "/" + name;
@@ -401,7 +402,7 @@ public final class Trainer {
         }
     }
 
-    private float[] readWeights(String dir, Transformer model) throws IOException {
+    private float[] readWeights(String dir, Model model) throws IOException {
         try (SafeTensors.Reader r = SafeTensors.open(source(dir + "/" + Checkpoint.MODEL_FILE))) {
             TransformerConfig stored = Checkpoint.config(r);
             if (!stored.isClassifier() && model.config().isClassifier()

@@ -60,7 +60,7 @@ class TrainerTest extends SparkTestBase {
 
     private static float[] finalWeights(Path run) throws IOException {
         String latest = Files.readString(run.resolve("latest")).trim();
-        Transformer m = Checkpoint.loadModel(run.resolve(latest), DataType.FLOAT);
+        io.sparkformer.model.Model m = Checkpoint.loadModel(run.resolve(latest), DataType.FLOAT);
         return m.parameters().flat().toFloatVector();
     }
 

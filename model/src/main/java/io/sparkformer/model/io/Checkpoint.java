@@ -16,7 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.ParameterLayout;
-import io.sparkformer.model.Transformer;
+import io.sparkformer.model.Model;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.optim.AdamW;
 
@@ -127,7 +127,7 @@ public final class Checkpoint {
     }
 
     /** Reads a model file: its config, then its weights, into a new model of the given type. */
-    public static Transformer readModel(SafeTensors.Reader reader, DataType type) throws IOException {
+    public static Model readModel(SafeTensors.Reader reader, DataType type) throws IOException {
         TransformerConfig config = config(reader);
         // the file must hold the tensors its metadata describes before that model is allocated:
         // metadata claiming a huge model over a small file is refused, not allocated
@@ -139,7 +139,7 @@ public final class Checkpoint {
                         + Arrays.toString(info.shape()) + ", its metadata's model needs " + Arrays.toString(t.shape()));
             }
         }
-        Transformer model = new Transformer(config, type);
+        Model model = Model.create(config, type);
         readWeights(reader, model.parameters());
         return model;
     }
@@ -190,7 +190,7 @@ public final class Checkpoint {
 
     // ------------------------------------------------------------------ local directories
 
-    public static void save(Path dir, Transformer model, AdamW adamw) throws IOException {
+    public static void save(Path dir, Model model, AdamW adamw) throws IOException {
         Files.createDirectories(dir);
         SafeTensors.writeAtomically(dir.resolve(MODEL_FILE), weightTensors(model.parameters()), modelMetadata(model.config()));
         if (adamw != null) {
@@ -198,7 +198,7 @@ public final class Checkpoint {
         }
     }
 
-    public static Transformer loadModel(Path dir, DataType type) throws IOException {
+    public static Model loadModel(Path dir, DataType type) throws IOException {
         try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(MODEL_FILE))) {
             return readModel(r, type);
         }

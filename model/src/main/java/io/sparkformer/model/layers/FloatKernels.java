@@ -386,10 +386,10 @@ final class FloatKernels {
     }
 
     /**
-     * One AdamW step in one pass, as PyTorch's: w ← w·(1 − lr·wd) on the first {@code decayed}
-     * values, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², w ← w − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε).
+     * One AdamW step in one pass, as PyTorch's: w ← w·(1 − lr·wd) on the {@code decayed} ranges
+     * ([start, end) pairs, ascending), m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², w ← w − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε).
      */
-    static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long decayed, double lr, double beta1,
+    static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long[] decayed, double lr, double beta1,
                       double beta2, double eps, double weightDecay, long t) {
         float step = (float) (lr / (1.0 - Math.pow(beta1, t)));
         float invSqrtCorrection2 = (float) (1.0 / Math.sqrt(1.0 - Math.pow(beta2, t)));
@@ -404,9 +404,12 @@ final class FloatKernels {
             float[] gs = read(g, from, len, 1);
             float[] ms = read(m, from, len, 2);
             float[] vs = read(v, from, len, 3);
-            int decayEnd = (int) Math.max(0, Math.min(len, decayed - from));
-            for (int i = 0; i < decayEnd; i++) {
-                ws[i] *= decay;
+            for (int r = 0; r < decayed.length; r += 2) {
+                int start = (int) Math.max(0, Math.min(len, decayed[r] - from));
+                int end = (int) Math.max(0, Math.min(len, decayed[r + 1] - from));
+                for (int i = start; i < end; i++) {
+                    ws[i] *= decay;
+                }
             }
             for (int i = 0; i < len; i++) {
                 float gi = gs[i];

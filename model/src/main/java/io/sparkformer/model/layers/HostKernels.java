@@ -51,7 +51,7 @@ public final class HostKernels {
     }
 
     /** One fused AdamW step over flat float32 buffers (see FloatKernels.adamw). */
-    public static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long decayed, double lr, double beta1,
+    public static void adamw(INDArray w, INDArray g, INDArray m, INDArray v, long[] decayed, double lr, double beta1,
                              double beta2, double eps, double weightDecay, long step) {
         FloatKernels.adamw(w, g, m, v, decayed, lr, beta1, beta2, eps, weightDecay, step);
     }

@@ -98,7 +98,7 @@ public final class AdamW {
     /** One step with learning rate lr. */
     public void apply(ParameterBuffer params, ParameterBuffer grads, double lr) {
         step++;
-        long decayed = settings.weightDecay() != 0 ? params.layout().decayedSize() : 0;
+        long[] decayed = settings.weightDecay() != 0 ? params.layout().decayedRanges() : new long[0];
         INDArray w = params.flat();
         if (HostKernels.floatLoops(w, grads.flat(), firstMoment.flat(), secondMoment.flat())) {
             HostKernels.adamw(w, grads.flat(), firstMoment.flat(), secondMoment.flat(), decayed, lr, settings.beta1(),
@@ -109,8 +109,8 @@ public final class AdamW {
         double epsPrime = settings.eps() * Math.sqrt(1.0 - Math.pow(b2, step));
         Nd4j.exec(new AdamUpdater(grads.flat(), secondMoment.flat(), firstMoment.flat(), update(),
                 secondMoment.flat(), firstMoment.flat(), lr, settings.beta1(), b2, epsPrime, (int) (step - 1)));
-        if (decayed > 0) {
-            w.get(interval(0, decayed)).muli(1.0 - lr * settings.weightDecay());
+        for (int r = 0; r < decayed.length; r += 2) {
+            w.get(interval(decayed[r], decayed[r + 1])).muli(1.0 - lr * settings.weightDecay());
         }
         w.subi(update());
     }

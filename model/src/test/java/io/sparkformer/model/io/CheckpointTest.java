@@ -29,7 +29,7 @@ class CheckpointTest {
     private static final Batch BATCH = Batch.of(2, 4, new int[] {3, 4, 5, 6, 7, 8, 9, 10}, new int[] {4, 5, 6, 7, 8, 9, 10, 3});
     private static final AdamW.Settings SETTINGS = new AdamW.Settings(0.9, 0.95, 1e-8, 0.1);
 
-    private static void train(Transformer m, AdamW opt, int steps) {
+    private static void train(io.sparkformer.model.Model m, AdamW opt, int steps) {
         for (int i = 0; i < steps; i++) {
             m.forwardBackward(BATCH);
             opt.apply(m.parameters(), m.gradients(), 1e-2);
@@ -49,7 +49,7 @@ class CheckpointTest {
         train(first, firstOpt, 3);
         Checkpoint.save(tmp, first, firstOpt);
 
-        Transformer resumed = Checkpoint.loadModel(tmp, DataType.FLOAT);
+        io.sparkformer.model.Model resumed = Checkpoint.loadModel(tmp, DataType.FLOAT);
         assertEquals(CFG, resumed.config());
         assertArrayEquals(first.parameters().flat().data().asFloat(), resumed.parameters().flat().data().asFloat());
         AdamW resumedOpt = new AdamW(resumed.layout(), DataType.FLOAT, SETTINGS);

@@ -5,7 +5,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.Batch;
-import io.sparkformer.model.Transformer;
+import io.sparkformer.model.Model;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.model.optim.GradientClipping;
@@ -29,17 +29,17 @@ public final class LocalTrainer {
                               double meanLoss, long tokens, double computeSeconds, boolean diverged, long divergedStep)
             implements java.io.Serializable {}
 
-    private final Transformer model;
+    private final Model model;
     private final AdamW adamw;
     private final Settings settings;
 
     public LocalTrainer(TransformerConfig config, Settings settings) {
-        this.model = new Transformer(config, DataType.FLOAT);
+        this.model = Model.create(config, DataType.FLOAT);
         this.adamw = new AdamW(model.layout(), DataType.FLOAT, settings.adamw());
         this.settings = settings;
     }
 
-    public Transformer model() { return model; }
+    public Model model() { return model; }
 
     public long parameterCount() { return model.parameterCount(); }
 
