@@ -1,30 +1,44 @@
 #!/usr/bin/env bash
 # SST-2 sentiment through the CLI (conf/sst2.yaml): dev accuracy of an encoder classifier trained
 # from scratch, and of the same network pretrained as a masked LM on the training sentences (same
-# tokenizer) and then fine-tuned with --init-from. Prints each run's accuracy and a RESULT line.
-# Usage: bench/sst2.sh [OUT]   (default /tmp/sparkformer-sst2; about 15 minutes on 2 cores)
+# tokenizer) and then fine-tuned with --init-from, and of the recurrent baseline (model.kind=lstm,
+# the same width, depth, tokenizer and steps). Prints each run's accuracy and a RESULT line.
+# Usage: bench/sst2.sh [OUT] [RUNS]   (default /tmp/sparkformer-sst2, RUNS "scratch mlm lstm";
+#        about 25 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/sparkformer-sst2}
+runs=${2:-scratch mlm lstm}
 data=../shared/datasets/sst2
 rm -rf "$out" && mkdir -p "$out"
 accuracy() { scripts/sparkformer evaluate --model "$1" --data "$data/dev.tsv" --output "$1/dev.json" >/dev/null 2>&1
   python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['accuracy'], 4))" "$1/dev.json"; }
 
+has() { case " $runs " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+scratch=- finetuned=- lstm=-
 scripts/sparkformer train --config conf/sst2.yaml --output "$out/scratch" --no-progress > "$out/scratch.log" 2>&1
 scratch=$(accuracy "$out/scratch")
 echo "from scratch: dev accuracy $scratch"
-
-# the training sentences as a text corpus, tokenized by the classifier's own tokenizer
-tail -n +2 "$data/train.tsv" | cut -f1 > "$out/sentences.txt"
 tok=$out/scratch/tokenizer.json
-scripts/sparkformer train --config conf/sst2.yaml --output "$out/mlm" --no-progress \
-  --set name=sst2-mlm --set data.task=masked_lm --set "data.inputs=[$out/sentences.txt]" --set "data.validation=[]" \
-  --set data.header=false --set "data.tokenizer=$tok" --set train.steps=3000 --set train.lr=3.0e-3 --set train.min_lr=3.0e-4 \
-  --set train.bucketing=false > "$out/mlm.log" 2>&1
-grep "best validation" "$out/mlm.log" | sed 's/^/masked LM: /'
-scripts/sparkformer train --config conf/sst2.yaml --output "$out/finetuned" --no-progress --set "data.tokenizer=$tok" \
-  --init-from "$out/mlm/$(cat "$out/mlm/latest")" > "$out/finetuned.log" 2>&1
-finetuned=$(accuracy "$out/finetuned")
-echo "pretrained as a masked LM, then fine-tuned: dev accuracy $finetuned"
-echo "RESULT scratch_accuracy=$scratch finetuned_accuracy=$finetuned"
+
+if has mlm; then
+  # the training sentences as a text corpus, tokenized by the classifier's own tokenizer
+  tail -n +2 "$data/train.tsv" | cut -f1 > "$out/sentences.txt"
+  scripts/sparkformer train --config conf/sst2.yaml --output "$out/mlm" --no-progress \
+    --set name=sst2-mlm --set data.task=masked_lm --set "data.inputs=[$out/sentences.txt]" --set "data.validation=[]" \
+    --set data.header=false --set "data.tokenizer=$tok" --set train.steps=3000 --set train.lr=3.0e-3 --set train.min_lr=3.0e-4 \
+    --set train.bucketing=false > "$out/mlm.log" 2>&1
+  grep "best validation" "$out/mlm.log" | sed 's/^/masked LM: /'
+  scripts/sparkformer train --config conf/sst2.yaml --output "$out/finetuned" --no-progress --set "data.tokenizer=$tok" \
+    --init-from "$out/mlm/$(cat "$out/mlm/latest")" > "$out/finetuned.log" 2>&1
+  finetuned=$(accuracy "$out/finetuned")
+  echo "pretrained as a masked LM, then fine-tuned: dev accuracy $finetuned"
+fi
+
+if has lstm; then
+  scripts/sparkformer train --config conf/sst2.yaml --output "$out/lstm" --no-progress --set "data.tokenizer=$tok" \
+    --set model.kind=lstm --set model.pooling=last > "$out/lstm.log" 2>&1
+  lstm=$(accuracy "$out/lstm")
+  echo "lstm (same width, depth, tokenizer and steps) from scratch: dev accuracy $lstm"
+fi
+echo "RESULT scratch_accuracy=$scratch finetuned_accuracy=$finetuned lstm_accuracy=$lstm"
