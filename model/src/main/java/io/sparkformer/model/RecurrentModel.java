@@ -188,7 +188,9 @@ public final class RecurrentModel implements Model {
             return Double.NaN;
         }
         int counted = batch.countedTargets();
-        if (counted == 0) {
+        if (counted == 0) { // nothing to predict: no loss, a zero gradient (as the transformer)
+            grads.zero();
+            gradientReady = training;
             return Double.NaN;
         }
         INDArray labels;
