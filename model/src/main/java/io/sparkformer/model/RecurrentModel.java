@@ -271,12 +271,7 @@ public final class RecurrentModel implements Model {
     }
 
     private void check(Batch batch) {
-        int vocab = config.vocabSize();
-        for (int i = 0; i < batch.ids().length; i++) {
-            if (batch.ids()[i] < 0 || batch.ids()[i] >= vocab) {
-                throw new IllegalArgumentException("ids[" + i + "] = " + batch.ids()[i] + " is outside the vocabulary [0, " + vocab + ")");
-            }
-        }
+        Transformer.checkIds("ids", batch.ids(), config.vocabSize(), false);
         if (batch.hasSource()) {
             throw new IllegalArgumentException("an lstm reads one sequence: a seq2seq batch needs an encoder_decoder");
         }
@@ -293,13 +288,7 @@ public final class RecurrentModel implements Model {
                 }
             }
         } else if (batch.target() != null) {
-            for (int i = 0; i < batch.target().length; i++) {
-                int y = batch.target()[i];
-                if (y < -1 || y >= vocab) {
-                    throw new IllegalArgumentException("target[" + i + "] = " + y + " is outside the vocabulary [0, " + vocab
-                            + ") (or -1 to ignore)");
-                }
-            }
+            Transformer.checkIds("target", batch.target(), config.vocabSize(), true);
         }
         if (batch.length() > config.maxLen()) {
             throw new IllegalArgumentException("sequence length " + batch.length() + " exceeds max_len " + config.maxLen());

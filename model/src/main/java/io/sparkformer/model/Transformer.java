@@ -284,7 +284,8 @@ public final class Transformer implements Model {
         }
     }
 
-    private static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
+    /** Every id in [0, vocab) (or −1 where {@code allowIgnore}); else an error naming the entry. */
+    static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
         for (int i = 0; i < values.length; i++) {
             int v = values[i];
             if (v >= vocab || v < (allowIgnore ? -1 : 0)) {
