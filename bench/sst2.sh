@@ -4,11 +4,13 @@
 # tokenizer) and then fine-tuned with --init-from, and of the recurrent baseline (model.kind=lstm,
 # the same width, depth, tokenizer and steps). Prints each run's accuracy and a RESULT line.
 # Usage: bench/sst2.sh [OUT] [RUNS]   (default /tmp/sparkformer-sst2, RUNS "scratch mlm lstm";
-#        about 25 minutes on 2 cores)
+#        about 25 minutes on 2 cores; MLM_STEPS, MLM_LR, MLM_DROPOUT set the pretraining run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/sparkformer-sst2}
 runs=${2:-scratch mlm lstm}
+mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-3.0e-3} mlm_dropout=${MLM_DROPOUT:-0.1}
+mlm_min_lr=$(python3 -c "print(float('$mlm_lr') / 10)")
 data=../shared/datasets/sst2
 rm -rf "$out" && mkdir -p "$out"
 accuracy() { scripts/sparkformer evaluate --model "$1" --data "$data/dev.tsv" --output "$1/dev.json" >/dev/null 2>&1
@@ -26,8 +28,8 @@ if has mlm; then
   tail -n +2 "$data/train.tsv" | cut -f1 > "$out/sentences.txt"
   scripts/sparkformer train --config conf/sst2.yaml --output "$out/mlm" --no-progress \
     --set name=sst2-mlm --set data.task=masked_lm --set "data.inputs=[$out/sentences.txt]" --set "data.validation=[]" \
-    --set data.header=false --set "data.tokenizer=$tok" --set train.steps=3000 --set train.lr=3.0e-3 --set train.min_lr=3.0e-4 \
-    --set train.bucketing=false > "$out/mlm.log" 2>&1
+    --set data.header=false --set "data.tokenizer=$tok" --set train.steps=$mlm_steps --set train.lr=$mlm_lr --set train.min_lr=$mlm_min_lr \
+    --set model.dropout=$mlm_dropout --set train.bucketing=false > "$out/mlm.log" 2>&1
   grep "best validation" "$out/mlm.log" | sed 's/^/masked LM: /'
   scripts/sparkformer train --config conf/sst2.yaml --output "$out/finetuned" --no-progress --set "data.tokenizer=$tok" \
     --init-from "$out/mlm/$(cat "$out/mlm/latest")" > "$out/finetuned.log" 2>&1
