@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/sparkformer-sst2}
 runs=${2:-scratch mlm lstm}
-mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-3.0e-3} mlm_dropout=${MLM_DROPOUT:-0.1}
+mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-5.0e-3} mlm_dropout=${MLM_DROPOUT:-0.0}
 mlm_min_lr=$(python3 -c "print(float('$mlm_lr') / 10)")
 data=../shared/datasets/sst2
 rm -rf "$out" && mkdir -p "$out"
