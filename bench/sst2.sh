@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 out=${1:-/tmp/sparkformer-sst2}
 runs=${2:-scratch mlm lstm}
 mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-5.0e-3} mlm_dropout=${MLM_DROPOUT:-0.0}
-mlm_min_lr=$(python3 -c "print(float('$mlm_lr') / 10)")
+[[ $mlm_lr =~ ^[0-9.]+([eE][-+]?[0-9]+)?$ ]] || { echo "bench/sst2.sh: MLM_LR must be a number, got '$mlm_lr'" >&2; exit 2; }
+mlm_min_lr=$(awk -v lr="$mlm_lr" 'BEGIN { print lr / 10 }')
 data=../shared/datasets/sst2
 rm -rf "$out" && mkdir -p "$out"
 accuracy() { scripts/sparkformer evaluate --model "$1" --data "$data/dev.tsv" --output "$1/dev.json" >/dev/null 2>&1
