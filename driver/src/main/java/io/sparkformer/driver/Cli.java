@@ -21,6 +21,7 @@ import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.CorpusException;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.Promotion;
+import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.driver.training.RunLock;
 import io.sparkformer.driver.training.Trainer;
 import io.sparkformer.driver.training.TrainingDivergedException;
@@ -192,7 +193,7 @@ public final class Cli implements Callable<Integer> {
         @Option(names = "--resume", description = "continue the run in --output from its latest checkpoint")
         boolean resume;
 
-        @Option(names = "--init-from", description = "checkpoint directory whose weights (and tokenizer) start the run")
+        @Option(names = "--init-from", description = "checkpoint, run directory (its latest) or a run's best pointer whose weights (and tokenizer) start the run")
         String initFrom;
 
         @Option(names = "--warm-start", paramLabel = "MODELS_DIR",
@@ -221,7 +222,7 @@ public final class Cli implements Callable<Integer> {
                 System.out.println(new String(HadoopFiles.read(absolute(output) + "/summary.json", hadoop), StandardCharsets.UTF_8));
                 return OK;
             }
-            String init = initFrom == null ? null : absolute(initFrom);
+            String init = initFrom == null ? null : TrainedModel.resolve(absolute(initFrom), hadoop, "--init-from");
             if (warmStart != null) {
                 Promotion.Current current = new Promotion(hadoop).current(absolute(warmStart));
                 if (current == null) {

@@ -118,6 +118,60 @@ class ClassificationTest {
                 "a classifier does not generate");
     }
 
+    /**
+     * checkpoint.best keeps the weights of the lowest validation loss: with a checkpoint every
+     * round kept, they must be byte for byte that round's checkpoint weights, and the {@code best}
+     * pointer must serve evaluate and --init-from (which then starts far below a fresh start).
+     */
+    @Test
+    void bestWeightsAreThoseOfTheLowestValidationLossAndServeEvaluateAndInitFrom() throws Exception {
+        Path cfg = tmp.resolve("best.yaml");
+        Files.writeString(cfg, config(tmp.resolve("train.tsv"), tmp.resolve("dev.tsv"), "  shards: " + tmp.resolve("best-shards") + "\n")
+                .replace("steps: 300, local_steps: 50", "steps: 150, local_steps: 25")
+                .replace("checkpoint: {every: 6}", "checkpoint: {every: 1, keep: 0, best: true}"));
+        Path run = tmp.resolve("best-run");
+        assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", run.toString(), "--no-progress"));
+
+        int bestRound = 0;
+        double bestLoss = Double.POSITIVE_INFINITY;
+        for (String row : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode r = JSON.readTree(row);
+            if (r.get("val_loss").asDouble() < bestLoss) {
+                bestLoss = r.get("val_loss").asDouble();
+                bestRound = r.get("round").asInt();
+            }
+        }
+        String name = String.format("best-weights/round-%06d", bestRound);
+        assertEquals(name, Files.readString(run.resolve("best")).strip());
+        try (var dirs = Files.list(run.resolve("best-weights"))) {
+            assertEquals(1, dirs.count(), "older best weights are deleted");
+        }
+        JsonNode state = JSON.readTree(run.resolve(name + "/state.json").toFile());
+        assertEquals(bestLoss, state.get("best_val_loss").asDouble(), 0.0);
+        JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
+        assertEquals(bestLoss, summary.get("best_val_loss").asDouble(), 0.0);
+        assertTrue(summary.get("best_weights").asText().endsWith(name), summary.toString());
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(run.resolve(name + "/model.safetensors")),
+                Files.readAllBytes(run.resolve(String.format("checkpoints/round-%06d/model.safetensors", bestRound)))),
+                "the best weights are those the checkpoint of round " + bestRound + " holds");
+
+        Path report = tmp.resolve("best-dev.json");
+        GenerateEvaluateTest.stdout("evaluate", "--model", run.resolve("best").toString(), "--data", tmp.resolve("dev.tsv").toString(),
+                "--output", report.toString());
+        assertTrue(JSON.readTree(report.toFile()).get("accuracy").asDouble() >= 0.9, Files.readString(report));
+
+        Path tuned = tmp.resolve("best-tuned");
+        Path oneRound = tmp.resolve("one-round.yaml");
+        Files.writeString(oneRound, Files.readString(cfg).replace("steps: 150", "steps: 25"));
+        assertEquals(Cli.OK, Cli.run("train", "--config", oneRound.toString(), "--output", tuned.toString(), "--no-progress",
+                "--init-from", run.resolve("best").toString()));
+        double tunedFirst = JSON.readTree(Files.readAllLines(tuned.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
+        double freshFirst = JSON.readTree(Files.readAllLines(run.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
+        assertTrue(tunedFirst < 0.5 * freshFirst, "from the best weights " + tunedFirst + ", from scratch " + freshFirst);
+        assertEquals(2, Cli.run("train", "--config", oneRound.toString(), "--output", tmp.resolve("nowhere").toString(),
+                "--no-progress", "--init-from", tmp.resolve("no-such-run/best").toString()), "a missing --init-from is refused");
+    }
+
     @Test
     void aDecoderClassifiesFromItsLastToken() throws Exception {
         Path cfg = tmp.resolve("decoder.yaml");

@@ -46,7 +46,8 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
-    public record Checkpoint(int every, int keep) implements java.io.Serializable {}
+    /** {@code best}: also keep the weights of the lowest validation loss so far (README, "Outputs"). */
+    public record Checkpoint(int every, int keep, boolean best) implements java.io.Serializable {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
@@ -258,6 +259,10 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(eval.batchSize() >= 0, "eval.batch_size", "must be non-negative");
         require(checkpoint.every() >= 1, "checkpoint.every", "must be at least 1");
         require(checkpoint.keep() >= 0, "checkpoint.keep", "must be 0 (keep every checkpoint) or more");
+        boolean heldOut = Set.of("causal_lm", "masked_lm").contains(data.task()) && data.validationFraction() > 0;
+        require(!checkpoint.best() || !data.validation().isEmpty() || heldOut, "checkpoint.best",
+                "needs a validation set to pick the best weights: give data.validation files (or, for causal_lm and"
+                        + " masked_lm, data.validation_fraction)");
         if (!"auto".equals(model.vocabSize())) {
             transformerConfig(Integer.parseInt(model.vocabSize()), isClassification() ? 2 : 0);
         }

@@ -19,15 +19,26 @@ import io.sparkformer.model.text.Tokenizer;
 
 /**
  * A checkpoint ready to use: weights, tokenizer and the job config that trained it. {@code --model}
- * may name a checkpoint directory, a run directory (its latest checkpoint) or a models directory
- * (the checkpoint its {@code current} pointer names), on any Hadoop FS. {@code labels}: a
+ * may name a checkpoint directory, a run directory (its latest checkpoint), a run's {@code best}
+ * pointer (checkpoint.best) or a models directory (the checkpoint its {@code current} pointer
+ * names), on any Hadoop FS. {@code labels}: a
  * classifier's label names in index order (null for a language model).
  */
 public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, JobConfig config, List<String> labels) {
 
     public static String resolve(String path, Configuration conf) throws IOException {
+        return resolve(path, conf, "--model");
+    }
+
+    /** As {@link #resolve(String, Configuration)}, for the option {@code option}; a run's {@code best} pointer also resolves. */
+    public static String resolve(String path, Configuration conf, String option) throws IOException {
         if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
             return path;
+        }
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+        if (p.getName().equals(io.sparkformer.driver.training.RunCheckpoints.BEST) && p.getParent() != null
+                && HadoopFiles.exists(path, conf) && p.getFileSystem(conf).getFileStatus(p).isFile()) {
+            return io.sparkformer.driver.training.RunCheckpoints.best(p.getParent().toString(), conf);
         }
         String latest = io.sparkformer.driver.training.RunCheckpoints.latest(path, conf);
         if (latest != null) {
@@ -36,8 +47,8 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
         if (HadoopFiles.exists(path + "/" + Promotion.CURRENT, conf)) {
             return new ObjectMapper().readTree(HadoopFiles.read(path + "/" + Promotion.CURRENT, conf)).get("checkpoint").asText();
         }
-        throw new ConfigException("--model", path + " is not a checkpoint, a run directory (no latest) or a models"
-                + " directory (no current)");
+        throw new ConfigException(option, path + " is not a checkpoint, a run's best pointer, a run directory (no latest)"
+                + " or a models directory (no current)");
     }
 
     public static TrainedModel load(String path, Configuration conf) throws IOException {

@@ -26,11 +26,54 @@ public final class RunCheckpoints {
     private static final Logger LOG = LoggerFactory.getLogger(RunCheckpoints.class);
     public static final String POINTER = "latest";
     public static final String STATE = "state.json";
+    /** checkpoint.best: the pointer to the weights of the lowest validation loss, and their directory. */
+    public static final String BEST = "best";
+    static final String BEST_DIR = "best-weights";
+    private static final Pattern BEST_NAME = Pattern.compile(BEST_DIR + "/round-(\\d{6,18})");
     private static final Pattern NAME = Pattern.compile("checkpoints/round-(\\d{6,18})");
     /** A pointer holds one short name; anything longer is not one. */
     private static final long POINTER_MAX_BYTES = 4096;
 
     private RunCheckpoints() {}
+
+    /** The directory name of the best weights as of round r, relative to the run. */
+    static String bestName(long round) {
+        return String.format(BEST_DIR + "/round-%06d", round);
+    }
+
+    /**
+     * The directory the run's {@code best} pointer names (weights, tokenizer, config and the
+     * state of the round that scored lowest), or null when the run has no pointer.
+     */
+    public static String best(String runDir, Configuration conf) throws IOException {
+        String pointer = runDir + "/" + BEST;
+        if (!HadoopFiles.exists(pointer, conf)) {
+            return null;
+        }
+        Path p = new Path(pointer);
+        long size = p.getFileSystem(conf).getFileStatus(p).getLen();
+        String name = size > POINTER_MAX_BYTES ? "" : new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim();
+        if (!BEST_NAME.matcher(name).matches()) {
+            throw new ConfigException(pointer, "names \"" + abbreviate(name) + "\", not best weights of this run ("
+                    + BEST_DIR + "/round-NNNNNN)");
+        }
+        String dir = runDir + "/" + name;
+        if (!HadoopFiles.exists(dir + "/" + STATE, conf)) {
+            throw new ConfigException(pointer, "names " + dir + ", which is not complete (no " + STATE + ")");
+        }
+        return dir;
+    }
+
+    /** Deletes the best-weights directories other than {@code keep} (relative to the run); called once the pointer has moved. */
+    static void pruneBest(String runDir, String keep, Configuration conf) throws IOException {
+        Path dir = new Path(runDir, BEST_DIR);
+        FileSystem fs = dir.getFileSystem(conf);
+        for (FileStatus s : fs.listStatus(dir)) {
+            if (!(BEST_DIR + "/" + s.getPath().getName()).equals(keep)) {
+                fs.delete(s.getPath(), true);
+            }
+        }
+    }
 
     /** The directory name of round r's checkpoint, relative to the run. */
     static String name(long round) {

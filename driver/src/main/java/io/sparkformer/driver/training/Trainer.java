@@ -96,7 +96,7 @@ public final class Trainer {
      * leave its pointer and _SUCCESS behind: refused, with nothing touched.
      */
     public static void requireNoRun(String runDir, Configuration conf) throws IOException {
-        for (String name : List.of(RunCheckpoints.POINTER, "checkpoints", "metrics.jsonl", "_SUCCESS")) {
+        for (String name : List.of(RunCheckpoints.POINTER, "checkpoints", RunCheckpoints.BEST, "metrics.jsonl", "_SUCCESS")) {
             if (HadoopFiles.exists(runDir + "/" + name, conf)) {
                 throw new io.sparkformer.model.ConfigException("--output", runDir + " already holds a run (" + name
                         + "): pass --resume to continue it, or give a new --output");
@@ -215,6 +215,12 @@ public final class Trainer {
                 params = model.parameters().flat().toFloatVector();
             }
         }
+        String bestDir = resume ? RunCheckpoints.best(runDir, conf) : null;
+        if (bestDir != null) {
+            // best weights a killed attempt saved after its last checkpoint: the replayed rounds score
+            // the same, so they must beat these, not the checkpoint's older best
+            best = Math.min(best, RunState.read(bestDir, conf).bestValLoss());
+        }
         writeAtomically(runDir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         writeAtomically(runDir + "/" + Tokenizer.FILE_NAME, corpus.tokenizer().toJson());
         List<ExecutorSettings.Report> reports = ExecutorSettings.gather(sc, workers, taskThreads);
@@ -273,6 +279,10 @@ public final class Trainer {
                 }
                 if (val != null) {
                     lastVal = val;
+                    if (val < best && cfg.checkpoint().best()) {
+                        saveBest(model, sync, corpus.tokenizer(), corpus.manifest().labels(),
+                                new RunState(round + 1, step + steps, tokens, val, cfg.seed()));
+                    }
                     best = Math.min(best, val);
                 }
             }
@@ -306,6 +316,8 @@ public final class Trainer {
         double wallSeconds = (System.nanoTime() - wallStart) / 1e9;
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("best_val_loss", Double.isInfinite(best) ? null : best);
+        String bestWeights = cfg.checkpoint().best() ? RunCheckpoints.best(runDir, conf) : null;
+        s.put("best_weights", bestWeights);
         s.put("final_val_loss", lastVal);
         s.put("final_train_loss", lastTrain);
         s.put("steps", cfg.train().steps());
@@ -386,12 +398,8 @@ public final class Trainer {
             throws IOException {
         String name = RunCheckpoints.name(state.round());
         String dir = runDir + "/" + name;
-        io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
-        writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
-                Checkpoint.modelMetadata(model.config(), labels));
+        writeModel(dir, model, sync, tokenizer, labels);
         sync.writeMoments(dir);
-        writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
-        writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
         // state.json last: its presence makes the checkpoint complete (RunCheckpoints)
         writeAtomically(dir + "/" + RunCheckpoints.STATE, state.toJson());
         // the pointer moves after: a crash before this line leaves the previous checkpoint current
@@ -400,6 +408,31 @@ public final class Trainer {
         if (!pruned.isEmpty()) {
             LOG.info("Deleted checkpoints of rounds {} (checkpoint.keep {})", pruned, cfg.checkpoint().keep());
         }
+    }
+
+    /**
+     * checkpoint.best: the weights that scored {@code state}'s validation loss, the lowest so far,
+     * with the tokenizer and config that make them a model for evaluate, classify and --init-from
+     * (no optimizer moments: a run resumes from its checkpoints, never from these).
+     */
+    private void saveBest(Model model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
+            throws IOException {
+        String name = RunCheckpoints.bestName(state.round());
+        String dir = runDir + "/" + name;
+        writeModel(dir, model, sync, tokenizer, labels);
+        writeAtomically(dir + "/" + RunCheckpoints.STATE, state.toJson());
+        writeAtomically(runDir + "/" + RunCheckpoints.BEST, name.getBytes(StandardCharsets.UTF_8));
+        RunCheckpoints.pruneBest(runDir, name, conf);
+        LOG.info("Round {}: validation loss {} is the lowest so far; its weights are {}", state.round(), state.bestValLoss(), dir);
+    }
+
+    /** The files that make {@code dir} a model to load: the averaged weights, the tokenizer and the resolved config. */
+    private void writeModel(String dir, Model model, ParameterSync sync, Tokenizer tokenizer, List<String> labels) throws IOException {
+        io.sparkformer.model.ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
+        writeSafeTensors(dir + "/" + Checkpoint.MODEL_FILE, Checkpoint.weightTensors(model.parameters()),
+                Checkpoint.modelMetadata(model.config(), labels));
+        writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson());
+        writeAtomically(dir + "/config.yaml", cfg.toYaml().getBytes(StandardCharsets.UTF_8));
     }
 
     private float[] readWeights(String dir, Model model) throws IOException {

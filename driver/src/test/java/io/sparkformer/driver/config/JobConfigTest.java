@@ -50,6 +50,10 @@ class JobConfigTest {
         assertEquals("model.n_heads", error(MINIMAL, "model.vocab_size=70", "model.n_heads=3").key());
         assertEquals("job.yaml", error("train: [unclosed\n").key());
         assertEquals("train.workers", error(MINIMAL, "train.workers=0").key());
+        assertEquals("checkpoint.best", error(MINIMAL, "checkpoint.best=true", "data.validation_fraction=0").key(),
+                "no validation set to pick the best weights by");
+        assertEquals("checkpoint.best", error(MINIMAL, "checkpoint.best=true", "data.task=classification").key(),
+                "a classifier holds out no fraction: it needs validation files");
     }
 
     @Test

@@ -64,6 +64,26 @@ class RunCheckpointsTest {
         assertThrows(ConfigException.class, () -> RunCheckpoints.latest(run.toString(), conf));
     }
 
+    /** checkpoint.best's pointer, like latest, names only complete best weights inside the run. */
+    @Test
+    void theBestPointerNamesCompleteBestWeightsOrIsRefused() throws Exception {
+        assertNull(RunCheckpoints.best(run.toString(), conf), "no pointer: no best weights");
+        Path dir = run.resolve(RunCheckpoints.bestName(6));
+        Files.createDirectories(dir);
+        String pointer = run + "/" + RunCheckpoints.BEST;
+        HadoopFiles.writeAtomically(pointer, RunCheckpoints.bestName(6).getBytes(), conf);
+        assertThrows(ConfigException.class, () -> RunCheckpoints.best(run.toString(), conf), "no state.json yet: incomplete");
+        Files.writeString(dir.resolve(RunCheckpoints.STATE), "{}");
+        assertEquals(run + "/best-weights/round-000006", RunCheckpoints.best(run.toString(), conf));
+        for (String hostile : new String[] {"../../etc", "checkpoints/round-000006", "best-weights/../../x"}) {
+            HadoopFiles.writeAtomically(pointer, hostile.getBytes(), conf);
+            ConfigException e = assertThrows(ConfigException.class, () -> RunCheckpoints.best(run.toString(), conf));
+            assertTrue(e.getMessage().contains("best"), e.getMessage());
+        }
+        HadoopFiles.writeAtomically(pointer, new byte[10_000], conf);
+        assertThrows(ConfigException.class, () -> RunCheckpoints.best(run.toString(), conf));
+    }
+
     /** checkpoint.keep: the newest complete ones stay, the one the pointer names always; 0 keeps all. */
     @Test
     void pruningKeepsTheNewestCompleteCheckpoints() throws Exception {
