@@ -1,47 +1,84 @@
 #!/usr/bin/env bash
 # SST-2 sentiment through the CLI (conf/sst2.yaml): dev accuracy of an encoder classifier trained
-# from scratch, and of the same network pretrained as a masked LM on the training sentences (same
-# tokenizer) and then fine-tuned with --init-from, and of the recurrent baseline (model.kind=lstm,
-# the same width, depth, tokenizer and steps). Prints each run's accuracy and a RESULT line.
-# Usage: bench/sst2.sh [OUT] [RUNS]   (default /tmp/sparkformer-sst2, RUNS "scratch mlm lstm";
-#        about 25 minutes on 2 cores; MLM_STEPS, MLM_LR, MLM_DROPOUT set the pretraining run)
+# from scratch, of the same network pretrained as a masked LM on the training sentences and then
+# fine-tuned with --init-from, and of the recurrent baseline (model.kind=lstm, the same width,
+# depth, tokenizer and steps). Dev is scored once per run and picks nothing: the last HOLDOUT
+# training sentences are the validation set, and each run is scored with the weights that did best
+# on them (checkpoint.best). Each recipe runs once per seed; prints every run's accuracy, the
+# medians, and a RESULT line of the medians.
+# Usage: bench/sst2.sh [OUT] [RUNS]   (default /tmp/sparkformer-sst2, RUNS "scratch mlm lstm")
+#   SEEDS (default "1 2 3"), HOLDOUT (2000), STEPS (the classifiers' steps; default the config's),
+#   MLM_STEPS (3000), MLM_LR (5e-3; min lr a tenth), MLM_DROPOUT (0) set the masked-LM run;
+#   MLM_RUN fine-tunes from an existing masked-LM run (same tokenizer) instead of pretraining.
+#   About 20 minutes a seed on 2 cores, plus the pretraining (0.2 s a step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/sparkformer-sst2}
 runs=${2:-scratch mlm lstm}
-mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-5.0e-3} mlm_dropout=${MLM_DROPOUT:-0.0}
-[[ $mlm_lr =~ ^[0-9.]+([eE][-+]?[0-9]+)?$ ]] || { echo "bench/sst2.sh: MLM_LR must be a number, got '$mlm_lr'" >&2; exit 2; }
+seeds=${SEEDS:-1 2 3} holdout=${HOLDOUT:-2000}
+mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-5.0e-3} mlm_dropout=${MLM_DROPOUT:-0.0} mlm_run=${MLM_RUN:-}
+number() { [[ $2 =~ ^[0-9.]+([eE][-+]?[0-9]+)?$ ]] || { echo "bench/sst2.sh: $1 must be a number, got '$2'" >&2; exit 2; }; }
+number MLM_LR "$mlm_lr"; number HOLDOUT "$holdout"
+for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || { echo "bench/sst2.sh: SEEDS must be whole numbers, got '$s'" >&2; exit 2; }; done
+[[ -z $mlm_run || -f $mlm_run/latest ]] || { echo "bench/sst2.sh: MLM_RUN $mlm_run is not a run directory (no latest)" >&2; exit 2; }
 mlm_min_lr=$(awk -v lr="$mlm_lr" 'BEGIN { print lr / 10 }')
 data=../shared/datasets/sst2
+[[ -f $data/train.tsv ]] || { echo "bench/sst2.sh: $data/train.tsv not found (SST-2 lives in ../shared)" >&2; exit 2; }
 rm -rf "$out" && mkdir -p "$out"
-accuracy() { scripts/sparkformer evaluate --model "$1" --data "$data/dev.tsv" --output "$1/dev.json" >/dev/null 2>&1
-  python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['accuracy'], 4))" "$1/dev.json"; }
-
 has() { case " $runs " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-scratch=- finetuned=- lstm=-
-scripts/sparkformer train --config conf/sst2.yaml --output "$out/scratch" --no-progress > "$out/scratch.log" 2>&1
-scratch=$(accuracy "$out/scratch")
-echo "from scratch: dev accuracy $scratch"
-tok=$out/scratch/tokenizer.json
+
+# the held-out split: the last $holdout training sentences validate and pick the best weights
+rows=$(($(wc -l < "$data/train.tsv") - 1))
+head -n $((rows - holdout + 1)) "$data/train.tsv" > "$out/fit.tsv"
+{ head -n 1 "$data/train.tsv"; tail -n "$holdout" "$data/train.tsv"; } > "$out/holdout.tsv"
+# one tokenizer for every run: the config's BPE trained on all the training sentences
+scripts/sparkformer prepare --config conf/sst2.yaml --shards "$out/tokenizer" --no-progress > "$out/tokenizer.log" 2>&1
+tok=$out/tokenizer/tokenizer.json
+
+# train NAME SEED [--set ...]: a classifier run on the fit split, validated on all of the held-out
+# sentences (batches of 32); prints its dev accuracy with its best weights
+train() {
+  local name=$1 seed=$2; shift 2
+  scripts/sparkformer train --config conf/sst2.yaml --output "$out/$name" --no-progress --set seed="$seed" \
+    --set "data.inputs=[$out/fit.tsv]" --set "data.validation=[$out/holdout.tsv]" --set "data.tokenizer=$tok" \
+    --set checkpoint.best=true --set eval.batches=$(((holdout + 31) / 32)) ${STEPS:+--set train.steps=$STEPS} "$@" \
+    > "$out/$name.log" 2>&1
+  scripts/sparkformer evaluate --model "$out/$name/best" --data "$data/dev.tsv" --output "$out/$name/dev.json" >/dev/null 2>&1
+  python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['accuracy'], 4))" "$out/$name/dev.json"
+}
+median() { python3 -c "import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 4))" "$@"; }
+
+scratch=() finetuned=() lstm=()
+for seed in $seeds; do
+  scratch+=("$(train "scratch-$seed" "$seed")")
+  echo "from scratch, seed $seed: dev accuracy ${scratch[-1]}"
+done
 
 if has mlm; then
-  # the training sentences as a text corpus, tokenized by the classifier's own tokenizer
-  tail -n +2 "$data/train.tsv" | cut -f1 > "$out/sentences.txt"
-  scripts/sparkformer train --config conf/sst2.yaml --output "$out/mlm" --no-progress \
-    --set name=sst2-mlm --set data.task=masked_lm --set "data.inputs=[$out/sentences.txt]" --set "data.validation=[]" \
-    --set data.header=false --set "data.tokenizer=$tok" --set train.steps=$mlm_steps --set train.lr=$mlm_lr --set train.min_lr=$mlm_min_lr \
-    --set model.dropout=$mlm_dropout --set train.bucketing=false > "$out/mlm.log" 2>&1
-  grep "best validation" "$out/mlm.log" | sed 's/^/masked LM: /'
-  scripts/sparkformer train --config conf/sst2.yaml --output "$out/finetuned" --no-progress --set "data.tokenizer=$tok" \
-    --init-from "$out/mlm/$(cat "$out/mlm/latest")" > "$out/finetuned.log" 2>&1
-  finetuned=$(accuracy "$out/finetuned")
-  echo "pretrained as a masked LM, then fine-tuned: dev accuracy $finetuned"
+  if [[ -z $mlm_run ]]; then
+    # the training sentences as a text corpus; data.validation_fraction holds out their last tenth
+    tail -n +2 "$data/train.tsv" | cut -f1 > "$out/sentences.txt"
+    mlm_run=$out/mlm
+    scripts/sparkformer train --config conf/sst2.yaml --output "$mlm_run" --no-progress \
+      --set name=sst2-mlm --set data.task=masked_lm --set "data.inputs=[$out/sentences.txt]" --set "data.validation=[]" \
+      --set data.header=false --set "data.tokenizer=$tok" --set train.steps="$mlm_steps" --set train.lr="$mlm_lr" \
+      --set train.min_lr="$mlm_min_lr" --set model.dropout="$mlm_dropout" --set train.bucketing=false > "$out/mlm.log" 2>&1
+  fi
+  python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('masked LM %s: %d steps, final validation loss %.4f, best %.4f'
+    % (sys.argv[2], s['steps'], s['final_val_loss'], s['best_val_loss']))" "$mlm_run/summary.json" "$mlm_run"
+  cmp -s "$tok" "$mlm_run/tokenizer.json" || { echo "bench/sst2.sh: $mlm_run has another tokenizer than $tok" >&2; exit 2; }
+  for seed in $seeds; do
+    finetuned+=("$(train "finetuned-$seed" "$seed" --init-from "$mlm_run")")
+    echo "pretrained as a masked LM, then fine-tuned, seed $seed: dev accuracy ${finetuned[-1]}"
+  done
 fi
 
 if has lstm; then
-  scripts/sparkformer train --config conf/sst2.yaml --output "$out/lstm" --no-progress --set "data.tokenizer=$tok" \
-    --set model.kind=lstm --set model.pooling=last > "$out/lstm.log" 2>&1
-  lstm=$(accuracy "$out/lstm")
-  echo "lstm (same width, depth, tokenizer and steps) from scratch: dev accuracy $lstm"
+  for seed in $seeds; do
+    lstm+=("$(train "lstm-$seed" "$seed" --set model.kind=lstm --set model.pooling=last)")
+    echo "lstm (same width, depth, tokenizer and steps) from scratch, seed $seed: dev accuracy ${lstm[-1]}"
+  done
 fi
-echo "RESULT scratch_accuracy=$scratch finetuned_accuracy=$finetuned lstm_accuracy=$lstm"
+m() { if (($# == 0)); then echo -; else median "$@"; fi; }
+echo "RESULT seeds=${seeds// /,} scratch_median=$(m "${scratch[@]}") finetuned_median=$(m ${finetuned[@]+"${finetuned[@]}"})" \
+  "lstm_median=$(m ${lstm[@]+"${lstm[@]}"})"
