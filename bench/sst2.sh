@@ -19,6 +19,7 @@ seeds=${SEEDS:-1 2 3} holdout=${HOLDOUT:-2000}
 mlm_steps=${MLM_STEPS:-3000} mlm_lr=${MLM_LR:-5.0e-3} mlm_dropout=${MLM_DROPOUT:-0.0} mlm_run=${MLM_RUN:-}
 number() { [[ $2 =~ ^[0-9.]+([eE][-+]?[0-9]+)?$ ]] || { echo "bench/sst2.sh: $1 must be a number, got '$2'" >&2; exit 2; }; }
 number MLM_LR "$mlm_lr"; number HOLDOUT "$holdout"
+for r in $runs; do case $r in scratch|mlm|lstm) ;; *) echo "bench/sst2.sh: RUNS takes scratch, mlm and lstm, got '$r'" >&2; exit 2 ;; esac; done
 for s in $seeds; do [[ $s =~ ^[0-9]+$ ]] || { echo "bench/sst2.sh: SEEDS must be whole numbers, got '$s'" >&2; exit 2; }; done
 [[ -z $mlm_run || -f $mlm_run/latest ]] || { echo "bench/sst2.sh: MLM_RUN $mlm_run is not a run directory (no latest)" >&2; exit 2; }
 mlm_min_lr=$(awk -v lr="$mlm_lr" 'BEGIN { print lr / 10 }')
@@ -49,10 +50,12 @@ train() {
 median() { python3 -c "import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 4))" "$@"; }
 
 scratch=() finetuned=() lstm=()
-for seed in $seeds; do
-  scratch+=("$(train "scratch-$seed" "$seed")")
-  echo "from scratch, seed $seed: dev accuracy ${scratch[-1]}"
-done
+if has scratch; then
+  for seed in $seeds; do
+    scratch+=("$(train "scratch-$seed" "$seed")")
+    echo "from scratch, seed $seed: dev accuracy ${scratch[-1]}"
+  done
+fi
 
 if has mlm; then
   if [[ -z $mlm_run ]]; then
@@ -80,5 +83,5 @@ if has lstm; then
   done
 fi
 m() { if (($# == 0)); then echo -; else median "$@"; fi; }
-echo "RESULT seeds=${seeds// /,} scratch_median=$(m "${scratch[@]}") finetuned_median=$(m ${finetuned[@]+"${finetuned[@]}"})" \
+echo "RESULT seeds=${seeds// /,} scratch_median=$(m ${scratch[@]+"${scratch[@]}"}) finetuned_median=$(m ${finetuned[@]+"${finetuned[@]}"})" \
   "lstm_median=$(m ${lstm[@]+"${lstm[@]}"})"
