@@ -3,6 +3,13 @@
 
 sparkformer_root() { cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd; }
 
+# sparkformer_own_classes ROOT < CLASSPATH: the classpath with the project's own module jars (resolved
+# from ~/.m2, which every clone's build overwrites) replaced by this tree's compiled classes, so a
+# run uses the code of the tree it was started from, whatever another clone installs meanwhile.
+sparkformer_own_classes() {
+  tr ':' '\n' | sed -E "s#^.*/io/sparkformer/sparkformer-(model|worker)/[^/]+/sparkformer-[a-z]+-[^/]*\.jar\$#$1/\\1/target/classes#" | paste -sd:
+}
+
 # sparkformer_test_classpath MODULE: the module's compiled main and test classes and its test-scope
 # dependencies. Builds the project (tests skipped) when the classes are missing or older than the sources.
 sparkformer_test_classpath() {
@@ -11,14 +18,14 @@ sparkformer_test_classpath() {
   local classes="$root/$module/target/classes" tests="$root/$module/target/test-classes"
   local cpfile="$root/$module/target/test-classpath.txt"
   if [ ! -d "$tests" ] || [ ! -f "$cpfile" ] \
-     || [ -n "$(find "$root/$module/src" "$root/pom.xml" "$root/$module/pom.xml" -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
+     || [ -n "$(find "$root"/*/src "$root"/pom.xml "$root"/*/pom.xml -newer "$cpfile" -print -quit 2>/dev/null)" ]; then
     echo "building $module (first run or sources changed)..." >&2
     (cd "$root" && mvn -q -B -ntp install -DskipTests -DskipJobJar -pl "$module" -am >&2) || return 1
     (cd "$root" && mvn -q -B -ntp -pl "$module" dependency:build-classpath -Dmdep.includeScope=test \
        -Dmdep.outputFile="$cpfile" >&2) || return 1
     touch "$cpfile"  # the plugin leaves an unchanged file untouched
   fi
-  echo "$classes:$tests:$(cat "$cpfile")"
+  echo "$classes:$tests:$(sparkformer_own_classes "$root" < "$cpfile")"
 }
 
 # sparkformer_runtime_classpath MODULE: the module's classes and every dependency, Spark (provided)
@@ -35,7 +42,7 @@ sparkformer_runtime_classpath() {
        -Dmdep.outputFile="$cpfile" >&2) || return 1
     touch "$cpfile"
   fi
-  echo "$root/$module/target/classes:$(cat "$cpfile")"
+  echo "$root/$module/target/classes:$(sparkformer_own_classes "$root" < "$cpfile")"
 }
 
 # The JVM flags Spark's launcher adds on Java 17, as the build writes them (pom.xml spark.jvm.options).
