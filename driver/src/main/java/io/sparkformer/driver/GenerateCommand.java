@@ -15,18 +15,21 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
+import io.sparkformer.model.RecurrentModel;
 import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
+import io.sparkformer.model.inference.RecurrentDecoder;
+import io.sparkformer.model.inference.StepDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** Text from a trained decoder (continuations) or encoder-decoder (translations), line by line. */
+/** Text from a trained decoder or lstm language model (continuations) or encoder-decoder (translations), line by line. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Continue prompts (decoder models) or translate sources (encoder-decoder models), one per",
+        description = {"Continue prompts (decoder and lstm models) or translate sources (encoder-decoder models), one per",
                 "input line (--text, --input FILE, or standard input)."})
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
@@ -74,16 +77,14 @@ final class GenerateCommand implements Callable<Integer> {
         if (m.model().config().isClassifier()) {
             throw new ConfigException("--model", m.checkpoint() + " is a classifier: label text with the classify command");
         }
-        if (kind == Kind.LSTM) {
-            throw new ConfigException("--model", m.checkpoint() + " is an lstm: generation needs the transformer's incremental"
-                    + " decoder, which the recurrent baseline does not have (evaluate scores it)");
-        }
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
         List<String> lines = inputs.lines(conf);
         Tokenizer tok = m.tokenizer();
-        Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) m.model()), Tokenizer.BOS, Tokenizer.EOS);
+        StepDecoder decoder = m.model() instanceof RecurrentModel lstm ? new RecurrentDecoder(lstm)
+                : new IncrementalDecoder((io.sparkformer.model.Transformer) m.model());
+        Generator g = new Generator(decoder, Tokenizer.BOS, Tokenizer.EOS);
         Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
                 seed, !noEosStop);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
@@ -106,7 +107,7 @@ final class GenerateCommand implements Callable<Integer> {
                     row.put("tokens", results.get(i).length);
                     out.println(json.writeValueAsString(row));
                 } else {
-                    out.println(kind == Kind.DECODER ? chunk.get(i) + text : text);
+                    out.println(kind != Kind.ENCODER_DECODER ? chunk.get(i) + text : text);
                 }
             }
         }

@@ -145,6 +145,9 @@ public final class RecurrentModel implements Model {
         }
     }
 
+    /** Deeplearning4j's network on this model's buffers: what {@link io.sparkformer.model.inference.RecurrentDecoder} steps through. */
+    public MultiLayerNetwork network() { return network; }
+
     @Override
     public TransformerConfig config() { return config; }
 

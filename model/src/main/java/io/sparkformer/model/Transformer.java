@@ -285,7 +285,7 @@ public final class Transformer implements Model {
     }
 
     /** Every id in [0, vocab) (or −1 where {@code allowIgnore}); else an error naming the entry. */
-    static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
+    public static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
         for (int i = 0; i < values.length; i++) {
             int v = values[i];
             if (v >= vocab || v < (allowIgnore ? -1 : 0)) {

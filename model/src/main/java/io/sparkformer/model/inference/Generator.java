@@ -18,7 +18,7 @@ import io.sparkformer.model.TransformerConfig.Kind;
  * beams as rows.
  */
 public final class Generator {
-    private final IncrementalDecoder decoder;
+    private final StepDecoder decoder;
     private final int bos;
     private final int eos;
 
@@ -33,7 +33,7 @@ public final class Generator {
 
     public enum Method { GREEDY, SAMPLE, BEAM }
 
-    public Generator(IncrementalDecoder decoder, int bos, int eos) {
+    public Generator(StepDecoder decoder, int bos, int eos) {
         if (decoder.config().kind() == Kind.ENCODER) {
             throw new IllegalArgumentException("an encoder (masked LM) model does not generate text");
         }
@@ -48,7 +48,7 @@ public final class Generator {
 
     /** The generated tokens for every input (without the prompt, bos or eos). */
     public List<int[]> generate(List<int[]> given, Settings s) {
-        int maxLen = decoder.config().maxLen();
+        int maxLen = decoder.window();
         List<int[]> inputs = new ArrayList<>();
         for (int[] in : given) {
             if (in.length > maxLen && !seq2seq()) {
@@ -87,7 +87,7 @@ public final class Generator {
         }
         int n = rows.size();
         int[][] first = new int[n][];
-        IncrementalDecoder.State state;
+        StepDecoder.State state;
         if (seq2seq()) {
             int[][] sources = new int[n][];
             for (int r = 0; r < n; r++) {
@@ -135,12 +135,12 @@ public final class Generator {
             if (all || t + 1 == s.maxNewTokens()) {
                 break;
             }
-            if (state.length() + 1 > decoder.config().maxLen()) {
+            if (state.length() + 1 > decoder.window()) {
                 if (seq2seq()) {
                     break; // the target cannot outgrow the positions the model was trained with
                 }
                 // a decoder slides its window: re-read the last three quarters of it, then go on
-                int keep = Math.max(1, decoder.config().maxLen() * 3 / 4);
+                int keep = Math.max(1, decoder.window() * 3 / 4);
                 int[][] window = new int[n][];
                 for (int r = 0; r < n; r++) {
                     List<Integer> f = fed.get(r);
@@ -219,7 +219,7 @@ public final class Generator {
         int n = indices.size();
         int rows = n * width;
         int[][] first = new int[rows][];
-        IncrementalDecoder.State state;
+        StepDecoder.State state;
         if (seq2seq()) {
             int[][] sources = new int[rows][];
             for (int i = 0; i < n; i++) {
@@ -238,7 +238,7 @@ public final class Generator {
             }
             state = decoder.start(rows);
         }
-        int room = decoder.config().maxLen() - first[0].length;
+        int room = decoder.window() - first[0].length;
         int steps = Math.min(s.maxNewTokens(), room + 1);
         List<List<Hypothesis>> open = new ArrayList<>();
         List<List<Hypothesis>> finished = new ArrayList<>();
@@ -252,7 +252,7 @@ public final class Generator {
             double[][] logp = IncrementalDecoder.logSoftmax(logits);
             int[] origin = new int[rows];
             int[][] feed = new int[rows][1];
-            boolean last = t + 1 == steps || state.length() + 1 > decoder.config().maxLen();
+            boolean last = t + 1 == steps || state.length() + 1 > decoder.window();
             boolean allDone = true;
             for (int i = 0; i < n; i++) {
                 if (done[i]) {

@@ -27,7 +27,7 @@ import io.sparkformer.model.layers.Ops;
  * search's choices. Same math as {@link Transformer}'s training forward without dropout; tested
  * equal to it position by position.
  */
-public final class IncrementalDecoder {
+public final class IncrementalDecoder implements StepDecoder {
     private final TransformerConfig cfg;
     private final DataType type;
     private final ParameterBuffer p;
@@ -53,10 +53,15 @@ public final class IncrementalDecoder {
         this.dk = d / heads;
     }
 
+    @Override
     public TransformerConfig config() { return cfg; }
 
+    /** The positions the model was trained with. */
+    @Override
+    public int window() { return cfg.maxLen(); }
+
     /** The decoding state of R rows: caches, positions, and the encoder memory if any. */
-    public final class State {
+    public final class State implements StepDecoder.State {
         private final int rows;
         private int length;
         private INDArray[] keys;     // per decoder layer [R·h, maxLen, dk]
@@ -78,16 +83,16 @@ public final class IncrementalDecoder {
             }
         }
 
+        @Override
         public int rows() { return rows; }
 
         /** Positions already in the cache. */
+        @Override
         public int length() { return length; }
 
-        /** Keeps rows {@code from[i]} as the new row i (beam search's surviving hypotheses). */
+        @Override
         public void reorder(int[] from) {
-            if (from.length != rows) {
-                throw new IllegalArgumentException("reorder needs " + rows + " rows, got " + from.length);
-            }
+            StepDecoder.State.checkReorder(rows, from);
             int[] headRows = new int[rows * heads];
             for (int r = 0; r < rows; r++) {
                 for (int h = 0; h < heads; h++) {
@@ -124,6 +129,7 @@ public final class IncrementalDecoder {
     }
 
     /** A fresh state for a decoder-only model. */
+    @Override
     public State start(int rows) {
         if (cfg.kind() != Kind.DECODER) {
             throw new IllegalStateException("start(rows) is for decoder models; an encoder-decoder starts from sources");
@@ -135,6 +141,7 @@ public final class IncrementalDecoder {
      * Encodes the sources (one per row, padded with pad_id to the longest) and returns a state whose
      * cross-attention reads them.
      */
+    @Override
     public State start(int[][] sources) {
         if (cfg.kind() != Kind.ENCODER_DECODER) {
             throw new IllegalStateException("sources need an encoder-decoder model");
@@ -189,6 +196,11 @@ public final class IncrementalDecoder {
      * Feeds the next {@code tokens[r].length} tokens of every row (the same count for all rows) and
      * returns the logits after the last of them, [R, V].
      */
+    @Override
+    public INDArray step(StepDecoder.State state, int[][] tokens) {
+        return step((State) state, tokens);
+    }
+
     public INDArray step(State state, int[][] tokens) {
         int rows = state.rows;
         int n = tokens[0].length;
