@@ -121,7 +121,7 @@ class ClassificationTest {
     /**
      * checkpoint.best keeps the weights of the lowest validation loss: with a checkpoint every
      * round kept, they must be byte for byte that round's checkpoint weights, and the {@code best}
-     * pointer must serve evaluate and --init-from (which then starts far below a fresh start).
+     * pointer must serve evaluate and --init-from (which then scores as the best weights did).
      */
     @Test
     void bestWeightsAreThoseOfTheLowestValidationLossAndServeEvaluateAndInitFrom() throws Exception {
@@ -162,11 +162,14 @@ class ClassificationTest {
 
         Path tuned = tmp.resolve("best-tuned");
         Path oneRound = tmp.resolve("one-round.yaml");
-        Files.writeString(oneRound, Files.readString(cfg).replace("steps: 150", "steps: 25"));
+        // a rate too small to move the weights: the run's first validation scores the weights it loaded
+        Files.writeString(oneRound, Files.readString(cfg).replace("steps: 150", "steps: 25")
+                .replace("lr: 3.0e-3, min_lr: 3.0e-4", "lr: 1.0e-7, min_lr: 1.0e-7"));
         assertEquals(Cli.OK, Cli.run("train", "--config", oneRound.toString(), "--output", tuned.toString(), "--no-progress",
                 "--init-from", run.resolve("best").toString()));
         double tunedFirst = JSON.readTree(Files.readAllLines(tuned.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
         double freshFirst = JSON.readTree(Files.readAllLines(run.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
+        assertEquals(bestLoss, tunedFirst, 1e-3, "--init-from RUN/best starts from the best weights");
         assertTrue(tunedFirst < 0.5 * freshFirst, "from the best weights " + tunedFirst + ", from scratch " + freshFirst);
         assertEquals(2, Cli.run("train", "--config", oneRound.toString(), "--output", tmp.resolve("nowhere").toString(),
                 "--no-progress", "--init-from", tmp.resolve("no-such-run/best").toString()), "a missing --init-from is refused");
