@@ -47,19 +47,29 @@ public final class RunCheckpoints {
      */
     public static String best(String runDir, Configuration conf) throws IOException {
         String pointer = runDir + "/" + BEST;
-        if (!HadoopFiles.exists(pointer, conf)) {
-            return null;
-        }
+        return HadoopFiles.exists(pointer, conf) ? named(runDir, pointer, BEST_NAME, "best weights", conf) : null;
+    }
+
+    /**
+     * The complete directory of this run that {@code pointer} names, or an error naming the
+     * pointer: a file too large to be one, a name outside {@code shape} (another place), or a
+     * directory without its state.json.
+     */
+    private static String named(String runDir, String pointer, Pattern shape, String what, Configuration conf)
+            throws IOException {
         Path p = new Path(pointer);
         long size = p.getFileSystem(conf).getFileStatus(p).getLen();
-        String name = size > POINTER_MAX_BYTES ? "" : new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim();
-        if (!BEST_NAME.matcher(name).matches()) {
-            throw new ConfigException(pointer, "names \"" + abbreviate(name) + "\", not best weights of this run ("
-                    + BEST_DIR + "/round-NNNNNN)");
+        if (size > POINTER_MAX_BYTES) {
+            throw new ConfigException(pointer, "holds " + size + " bytes: not a pointer to " + what);
+        }
+        String name = new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim();
+        if (!shape.matcher(name).matches()) {
+            throw new ConfigException(pointer, "names \"" + abbreviate(name) + "\", not " + what + " of this run ("
+                    + shape.pattern().replace("(\\d{6,18})", "NNNNNN") + ")");
         }
         String dir = runDir + "/" + name;
         if (!HadoopFiles.exists(dir + "/" + STATE, conf)) {
-            throw new ConfigException(pointer, "names " + dir + ", which is not complete (no " + STATE + ")");
+            throw new ConfigException(pointer, "names " + dir + ", which is incomplete (no " + STATE + ")");
         }
         return dir;
     }
@@ -89,20 +99,7 @@ public final class RunCheckpoints {
     public static String latest(String runDir, Configuration conf) throws IOException {
         String pointer = runDir + "/" + POINTER;
         if (HadoopFiles.exists(pointer, conf)) {
-            Path p = new Path(pointer);
-            long size = p.getFileSystem(conf).getFileStatus(p).getLen();
-            if (size > POINTER_MAX_BYTES) {
-                throw new ConfigException(pointer, "holds " + size + " bytes: not a checkpoint pointer");
-            }
-            String name = new String(HadoopFiles.read(pointer, conf), StandardCharsets.UTF_8).trim();
-            if (!NAME.matcher(name).matches()) {
-                throw new ConfigException(pointer, "names \"" + abbreviate(name) + "\", not a checkpoint of this run"
-                        + " (checkpoints/round-NNNNNN)");
-            }
-            String dir = runDir + "/" + name;
-            if (!HadoopFiles.exists(dir + "/" + STATE, conf)) {
-                throw new ConfigException(pointer, "names " + dir + ", which is not a complete checkpoint (no " + STATE + ")");
-            }
+            String dir = named(runDir, pointer, NAME, "a checkpoint", conf);
             // a crash after a checkpoint's state.json and before the pointer moved leaves a newer complete one
             String newest = newestComplete(runDir, conf);
             if (newest != null && roundOf(newest) > roundOf(dir)) {

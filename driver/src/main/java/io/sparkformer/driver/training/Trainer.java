@@ -280,7 +280,7 @@ public final class Trainer {
                 if (val != null) {
                     lastVal = val;
                     if (val < best && cfg.checkpoint().best()) {
-                        saveBest(model, sync, corpus.tokenizer(), corpus.manifest().labels(),
+                        bestDir = saveBest(model, sync, corpus.tokenizer(), corpus.manifest().labels(),
                                 new RunState(round + 1, step + steps, tokens, val, cfg.seed()));
                     }
                     best = Math.min(best, val);
@@ -316,8 +316,7 @@ public final class Trainer {
         double wallSeconds = (System.nanoTime() - wallStart) / 1e9;
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("best_val_loss", Double.isInfinite(best) ? null : best);
-        String bestWeights = cfg.checkpoint().best() ? RunCheckpoints.best(runDir, conf) : null;
-        s.put("best_weights", bestWeights);
+        s.put("best_weights", cfg.checkpoint().best() ? bestDir : null);
         s.put("final_val_loss", lastVal);
         s.put("final_train_loss", lastTrain);
         s.put("steps", cfg.train().steps());
@@ -413,9 +412,9 @@ public final class Trainer {
     /**
      * checkpoint.best: the weights that scored {@code state}'s validation loss, the lowest so far,
      * with the tokenizer and config that make them a model for evaluate, classify and --init-from
-     * (no optimizer moments: a run resumes from its checkpoints, never from these).
+     * (no optimizer moments: a run resumes from its checkpoints, never from these). Returns their directory.
      */
-    private void saveBest(Model model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
+    private String saveBest(Model model, ParameterSync sync, Tokenizer tokenizer, List<String> labels, RunState state)
             throws IOException {
         String name = RunCheckpoints.bestName(state.round());
         String dir = runDir + "/" + name;
@@ -424,6 +423,7 @@ public final class Trainer {
         writeAtomically(runDir + "/" + RunCheckpoints.BEST, name.getBytes(StandardCharsets.UTF_8));
         RunCheckpoints.pruneBest(runDir, name, conf);
         LOG.info("Round {}: validation loss {} is the lowest so far; its weights are {}", state.round(), state.bestValLoss(), dir);
+        return dir;
     }
 
     /** The files that make {@code dir} a model to load: the averaged weights, the tokenizer and the resolved config. */

@@ -20,7 +20,7 @@ import io.sparkformer.model.TransformerConfig;
  * {@code rnnTimeStep}: a state is each LSTM layer's hidden and cell vectors per row, so a new
  * token costs one step through every layer whatever came before, and a state holds any number of
  * positions. The network keeps one state of its own; each {@link #step} loads the given state
- * into it and reads it back after. Scores are log-probabilities (the network ends in a softmax).
+ * into it and reads it back after (the full-sequence forward of training ignores it). Scores are log-probabilities (the network ends in a softmax).
  */
 public final class RecurrentDecoder implements StepDecoder {
     /** No position table bounds an LSTM's state; this only keeps Generator's arithmetic far from overflow. */
@@ -97,7 +97,7 @@ public final class RecurrentDecoder implements StepDecoder {
             System.arraycopy(tokens[r], 0, ids, r * n, n);
         }
         io.sparkformer.model.Transformer.checkIds("tokens", ids, config().vocabSize(), false);
-        network.rnnClearPreviousState();
+        network.rnnClearPreviousState(); // a fresh state starts from zeros, not from the last rows stepped
         for (int i = 0; i < state.layers.size(); i++) {
             network.rnnSetPreviousState(recurrentLayers.get(i), state.layers.get(i));
         }
@@ -110,7 +110,6 @@ public final class RecurrentDecoder implements StepDecoder {
             network.rnnGetPreviousState(layer).forEach((name, a) -> own.put(name, a.dup()));
             state.layers.add(own);
         }
-        network.rnnClearPreviousState();
         state.length += n;
         INDArray last = probabilities.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(n - 1));
         return Transforms.log(Transforms.max(last.dup('c'), 1e-30, false), false);
