@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains and scores the known tasks of README's "Proof on known tasks", each from its config:
+# Trains and scores the known tasks of docs/tasks.md, "Proof on known tasks", each from its config:
 #   copy      conf/copy-task.yaml         encoder-decoder, Annotated Transformer   (about 2 min on 2 cores)
 #   reverse   conf/reverse-tagging.yaml   encoder, token classification          (about 1 min)
 #   sort      conf/sort-digits.yaml       decoder, prompt completion (minGPT)     (about 2 min)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 MAIN_CLASS = "io.sparkformer.driver.Cli"
 
-# ND4J keeps its tensors off the JVM heap: the container needs room beside the heap (README,
+# ND4J keeps its tensors off the JVM heap: the container needs room beside the heap (docs/deploying.md,
 # "Memory"); JavaCPP's limits keep ND4J inside it.
 DEFAULT_SPARK_CONF = {
     "spark.executor.memory": "4g",

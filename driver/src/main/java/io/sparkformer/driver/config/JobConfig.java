@@ -46,7 +46,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
-    /** {@code best}: also keep the weights of the lowest validation loss so far (README, "Outputs"). */
+    /** {@code best}: also keep the weights of the lowest validation loss so far (docs/training.md, "Best weights"). */
     public record Checkpoint(int every, int keep, boolean best) implements java.io.Serializable {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()

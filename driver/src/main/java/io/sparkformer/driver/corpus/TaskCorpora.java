@@ -13,7 +13,7 @@ import java.util.SplittableRandom;
 import io.sparkformer.worker.batches.BatchSource;
 
 /**
- * The small known tasks the README's proof runs train on, as TSV pairs (input TAB output), written
+ * The small known tasks the proof runs of docs/tasks.md train on, as TSV pairs (input TAB output), written
  * by {@code main} into datasets/tasks/:
  * <ul>
  *   <li>copy/ (seq2seq, the Annotated Transformer): 10 symbols a-j, length 10, output = input;
