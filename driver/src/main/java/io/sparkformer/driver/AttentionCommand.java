@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.driver.plots.AttentionPlot;
 import io.sparkformer.model.Batch;
@@ -53,7 +54,7 @@ final class AttentionCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
+        TrainedModel m = TrainedModel.load(HadoopFiles.absolute(modelOption.path), conf);
         TransformerConfig cfg = m.model().config();
         Tokenizer tok = m.tokenizer();
         if (!(m.model() instanceof io.sparkformer.model.Transformer model)) {
@@ -95,9 +96,9 @@ final class AttentionCommand implements Callable<Integer> {
             w[h] = p.slice(h).toDoubleMatrix(); // [B·h, Tq, Tk] with B = 1
         }
         String title = which + " " + layer + (cross ? " cross" : " self");
-        AttentionPlot.write(w, queries, keys, title, Cli.Train.absolute(output), conf);
+        AttentionPlot.write(w, queries, keys, title, HadoopFiles.absolute(output), conf);
         System.out.println("sparkformer: " + title + ", " + cfg.nHeads() + " heads, " + queries.size() + " x " + keys.size()
-                + " tokens: " + Cli.Train.absolute(output));
+                + " tokens: " + HadoopFiles.absolute(output));
         return Cli.OK;
     }
 

@@ -14,6 +14,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.Batch;
 import io.sparkformer.model.ConfigException;
@@ -37,7 +38,7 @@ final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
+        TrainedModel m = TrainedModel.load(HadoopFiles.absolute(modelOption.path), conf);
         if (!m.model().config().isClassifier()) {
             throw new ConfigException("--model", m.checkpoint() + " is a language model, not a classifier (data.task classification)");
         }

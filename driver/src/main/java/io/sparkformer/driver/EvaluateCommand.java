@@ -34,6 +34,7 @@ import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.text.Tokenizer;
 import io.sparkformer.worker.batches.MaskedLmBatches;
 import io.sparkformer.worker.batches.PairBatches;
+import io.sparkformer.worker.batches.Task;
 import io.sparkformer.worker.batches.Seq2SeqBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -73,7 +74,6 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--output", description = "also write the figures as JSON to this path")
     String output;
 
-    /** Per-partition sums. */
     /** Per-partition sums; {@code confusion} (classifiers only) counts [true label · labels + predicted]. */
     record Sums(double lossSum, long tokens, long correct, long sequences, long exact, Bleu.Stats bleu,
                 long decodedExact, List<String[]> examples, long[] confusion) implements Serializable {
@@ -98,17 +98,17 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration hadoop = new Configuration();
-        String ckpt = TrainedModel.resolve(Cli.Train.absolute(modelOption.path), hadoop);
+        String ckpt = TrainedModel.resolve(HadoopFiles.absolute(modelOption.path), hadoop);
         TrainedModel m = TrainedModel.load(ckpt, hadoop);
         Kind kind = m.model().config().kind();
-        List<String> paths = data.stream().map(Cli.Train::absolute).toList();
-        String task = m.config().data().task();
-        boolean pairs = !task.equals("causal_lm") && !task.equals("masked_lm");
+        List<String> paths = data.stream().map(HadoopFiles::absolute).toList();
+        Task task = m.config().data().task();
+        boolean pairs = !task.isStream();
         SparkConf sparkConf = Cli.sparkConf("sparkformer-evaluate", master, partitions);
         int threads = io.sparkformer.driver.cluster.ExecutorSettings.threadsPerTask(sparkConf, partitions);
         io.sparkformer.driver.cluster.ExecutorSettings.applyDefaults(sparkConf, threads);
         // The recurrent model has no incremental decoder: it is scored by its loss and accuracy alone.
-        boolean decode = (task.equals("seq2seq") || task.equals("completion")) && !noBleu && kind != Kind.LSTM;
+        boolean decode = (task == Task.SEQ2SEQ || task == Task.COMPLETION) && !noBleu && kind != Kind.LSTM;
         long t0 = System.nanoTime();
         Sums total;
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
@@ -124,29 +124,38 @@ final class EvaluateCommand implements Callable<Integer> {
         if (total.sequences() == 0) {
             throw new ConfigException("--data", paths + " holds no lines to score");
         }
-        double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("model", ckpt);
         r.put("data", paths);
         r.put("sequences", total.sequences());
         if (total.confusion() != null) {
-            // a classifier: one prediction per text
-            r.put("loss", total.lossSum() / total.sequences());
-            r.put("accuracy", (double) total.correct() / total.sequences());
-            int n = m.labels().size();
-            List<List<Long>> rows = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                List<Long> row = new ArrayList<>();
-                for (int j = 0; j < n; j++) {
-                    row.add(total.confusion()[i * n + j]);
-                }
-                rows.add(row);
-            }
-            r.put("labels", m.labels());
-            r.put("confusion", rows); // rows: the true label, columns: the predicted one
-            r.put("seconds", (System.nanoTime() - t0) / 1e9);
-            return report(r);
+            classifierFigures(r, total, m.labels());
+        } else {
+            languageModelFigures(r, total, decode);
         }
+        r.put("seconds", (System.nanoTime() - t0) / 1e9);
+        return report(r);
+    }
+
+    /** A classifier's figures: one prediction per text, and the confusion matrix (rows: the true label, columns: the predicted one). */
+    private static void classifierFigures(Map<String, Object> r, Sums total, List<String> labels) {
+        r.put("loss", total.lossSum() / total.sequences());
+        r.put("accuracy", (double) total.correct() / total.sequences());
+        int n = labels.size();
+        List<List<Long>> rows = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<Long> row = new ArrayList<>();
+            for (int j = 0; j < n; j++) {
+                row.add(total.confusion()[i * n + j]);
+            }
+            rows.add(row);
+        }
+        r.put("labels", labels);
+        r.put("confusion", rows);
+    }
+
+    /** A token model's figures per predicted token, and of its decoded outputs when it decoded. */
+    private void languageModelFigures(Map<String, Object> r, Sums total, boolean decode) {
         r.put("tokens", total.tokens());
         r.put("loss", total.lossSum() / total.tokens());
         r.put("perplexity", Math.exp(total.lossSum() / total.tokens()));
@@ -160,11 +169,9 @@ final class EvaluateCommand implements Callable<Integer> {
             r.put("decoding", search.method == Generator.Method.BEAM ? "beam " + search.beamWidth + ", length penalty "
                     + search.lengthPenalty : "greedy");
         }
-        r.put("seconds", seconds);
         for (String[] ex : total.examples()) {
             System.out.println("  " + ex[0] + "\n  -> " + ex[1] + "\n  (reference: " + ex[2] + ")");
         }
-        return report(r);
     }
 
     private int report(Map<String, Object> r) throws java.io.IOException {
@@ -172,7 +179,7 @@ final class EvaluateCommand implements Callable<Integer> {
         String text = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(r);
         System.out.println(text);
         if (output != null) {
-            HadoopFiles.writeAtomically(Cli.Train.absolute(output), text.getBytes(StandardCharsets.UTF_8), hadoop);
+            HadoopFiles.writeAtomically(HadoopFiles.absolute(output), text.getBytes(StandardCharsets.UTF_8), hadoop);
         }
         return Cli.OK;
     }
@@ -202,71 +209,83 @@ final class EvaluateCommand implements Callable<Integer> {
     static Sums score(TrainedModel m, Iterator<String[]> it, int batchSize, boolean decode, Generator.Settings gen) {
         List<String[]> recs = new ArrayList<>();
         it.forEachRemaining(recs::add);
-        boolean bleu = decode && "seq2seq".equals(m.config().data().task());
-        Sums s = new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of(), null);
         if (recs.isEmpty()) {
-            return s;
+            boolean bleu = decode && m.config().data().task() == Task.SEQ2SEQ;
+            return new Sums(0, 0, 0, 0, 0, bleu ? Bleu.Stats.empty() : null, 0, List.of(), null);
         }
         if (m.model().config().isClassifier()) {
             return scoreClassifier(m, recs, batchSize);
         }
-        Tokenizer tok = m.tokenizer();
-        var model = m.model();
-        var cfg = model.config();
-        List<Batch> batches = new ArrayList<>();
-        String task = m.config().data().task();
-        boolean seq2seq = task.equals("seq2seq");
-        if (!task.equals("causal_lm") && !task.equals("masked_lm")) {
-            List<int[]> src = new ArrayList<>();
-            List<int[]> tgt = new ArrayList<>();
-            for (String[] r : recs) {
-                src.add(tok.encode(r[0]));
-                tgt.add(tok.encode(r[1]));
-            }
-            PairBatches pairs = PairBatches.forTask(task, List.of(src, tgt), batchSize, m.config().train().blockSize(), false, 0);
-            for (int from = 0; from < src.size(); from += batchSize) {
-                int[] idx = new int[Math.min(batchSize, src.size() - from)];
-                for (int i = 0; i < idx.length; i++) {
-                    idx[i] = from + i;
-                }
-                batches.add(pairs.assemble(idx));
-            }
-        } else {
-            StringBuilder text = new StringBuilder();
-            for (String[] r : recs) {
-                text.append(r[0]).append('\n');
-            }
-            int[] stream = tok.encode(text.toString());
-            int t = cfg.maxLen();
-            if (cfg.kind() == Kind.ENCODER) {
-                // fixed masks (seed 0): every run scores the same positions
-                MaskedLmBatches mlm = new MaskedLmBatches(stream, batchSize, t, cfg.vocabSize(), 0);
-                long n = Math.max(1, stream.length / ((long) batchSize * t));
-                for (long i = 0; i < n && stream.length >= t; i++) {
-                    batches.add(mlm.batch(i));
-                }
-            } else {
-                // non-overlapping windows: tokens 1..t of each window are predicted from what precedes them
-                List<int[]> windows = new ArrayList<>();
-                for (int at = 0; at + 1 < stream.length; at += t) {
-                    int len = Math.min(t, stream.length - 1 - at);
-                    if (len == t) {
-                        windows.add(Arrays.copyOfRange(stream, at, at + t + 1));
-                    }
-                }
-                for (int from = 0; from < windows.size(); from += batchSize) {
-                    int n = Math.min(batchSize, windows.size() - from);
-                    int[] ids = new int[n * t];
-                    int[] target = new int[n * t];
-                    for (int r = 0; r < n; r++) {
-                        int[] w = windows.get(from + r);
-                        System.arraycopy(w, 0, ids, r * t, t);
-                        System.arraycopy(w, 1, target, r * t, t);
-                    }
-                    batches.add(Batch.of(n, t, ids, target));
-                }
-            }
+        Task task = m.config().data().task();
+        List<Batch> batches = task.isStream() ? streamBatches(m, recs, batchSize) : pairBatches(m, recs, batchSize);
+        Sums forced = teacherForced(m, batches);
+        return decode ? forced.plus(decoded(m, recs, batchSize, gen)) : forced;
+    }
+
+    /** The records' pairs in batches of the task's own layout, in order. */
+    private static List<Batch> pairBatches(TrainedModel m, List<String[]> recs, int batchSize) {
+        List<int[]> src = new ArrayList<>();
+        List<int[]> tgt = new ArrayList<>();
+        for (String[] r : recs) {
+            src.add(m.tokenizer().encode(r[0]));
+            tgt.add(m.tokenizer().encode(r[1]));
         }
+        PairBatches pairs = PairBatches.forTask(m.config().data().task(), List.of(src, tgt), batchSize,
+                m.config().train().blockSize(), false, 0);
+        List<Batch> batches = new ArrayList<>();
+        for (int from = 0; from < src.size(); from += batchSize) {
+            int[] idx = new int[Math.min(batchSize, src.size() - from)];
+            for (int i = 0; i < idx.length; i++) {
+                idx[i] = from + i;
+            }
+            batches.add(pairs.assemble(idx));
+        }
+        return batches;
+    }
+
+    /**
+     * The records' lines as one stream: an encoder's masked batches (fixed masks, seed 0: every run
+     * scores the same positions), else non-overlapping windows whose tokens 1..t are predicted from
+     * what precedes them.
+     */
+    private static List<Batch> streamBatches(TrainedModel m, List<String[]> recs, int batchSize) {
+        StringBuilder text = new StringBuilder();
+        for (String[] r : recs) {
+            text.append(r[0]).append('\n');
+        }
+        int[] stream = m.tokenizer().encode(text.toString());
+        var cfg = m.model().config();
+        int t = cfg.maxLen();
+        List<Batch> batches = new ArrayList<>();
+        if (cfg.kind() == Kind.ENCODER) {
+            MaskedLmBatches mlm = new MaskedLmBatches(stream, batchSize, t, cfg.vocabSize(), 0);
+            long n = Math.max(1, stream.length / ((long) batchSize * t));
+            for (long i = 0; i < n && stream.length >= t; i++) {
+                batches.add(mlm.batch(i));
+            }
+            return batches;
+        }
+        List<int[]> windows = new ArrayList<>();
+        for (int at = 0; at + t < stream.length; at += t) {
+            windows.add(Arrays.copyOfRange(stream, at, at + t + 1));
+        }
+        for (int from = 0; from < windows.size(); from += batchSize) {
+            int n = Math.min(batchSize, windows.size() - from);
+            int[] ids = new int[n * t];
+            int[] target = new int[n * t];
+            for (int r = 0; r < n; r++) {
+                int[] w = windows.get(from + r);
+                System.arraycopy(w, 0, ids, r * t, t);
+                System.arraycopy(w, 1, target, r * t, t);
+            }
+            batches.add(Batch.of(n, t, ids, target));
+        }
+        return batches;
+    }
+
+    /** Loss, token accuracy and exact match with the targets given (teacher forcing). */
+    private static Sums teacherForced(TrainedModel m, List<Batch> batches) {
+        var model = m.model();
         double lossSum = 0;
         long tokens = 0;
         long correct = 0;
@@ -279,56 +298,56 @@ final class EvaluateCommand implements Callable<Integer> {
             }
             lossSum += model.forward(b, false) * counted;
             tokens += counted;
-            INDArray logits = model.logits();
-            int[] argmax = Nd4j.argMax(logits, 1).toIntVector();
+            int[] argmax = Nd4j.argMax(model.logits(), 1).toIntVector();
             int len = b.length();
             for (int r = 0; r < b.size(); r++) {
-                boolean all = true;
-                boolean any = false;
+                int right = 0;
+                int scored = 0;
                 for (int j = 0; j < len; j++) {
                     int target = b.target()[r * len + j];
-                    if (target < 0) {
-                        continue;
-                    }
-                    any = true;
-                    if (argmax[r * len + j] == target) {
-                        correct++;
-                    } else {
-                        all = false;
+                    if (target >= 0) {
+                        scored++;
+                        right += argmax[r * len + j] == target ? 1 : 0;
                     }
                 }
-                if (any) {
+                correct += right;
+                if (scored > 0) {
                     sequences++;
-                    exact += all ? 1 : 0;
+                    exact += right == scored ? 1 : 0;
                 }
             }
         }
-        Bleu.Stats stats = s.bleu();
+        return new Sums(lossSum, tokens, correct, sequences, exact, null, 0, List.of(), null);
+    }
+
+    /** Decoded outputs against the references: exact matches, BLEU for translation, the first examples. */
+    private static Sums decoded(TrainedModel m, List<String[]> recs, int batchSize, Generator.Settings gen) {
+        Tokenizer tok = m.tokenizer();
+        boolean seq2seq = m.config().data().task() == Task.SEQ2SEQ;
+        Bleu.Stats stats = seq2seq ? Bleu.Stats.empty() : null;
         List<String[]> examples = new ArrayList<>();
         long decodedExact = 0;
-        if (decode) {
-            Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) model), Tokenizer.BOS, Tokenizer.EOS);
-            for (int from = 0; from < recs.size(); from += batchSize) {
-                List<int[]> sources = new ArrayList<>();
-                List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));
-                for (String[] r : chunk) {
-                    int[] enc = tok.encode(r[0]);
-                    sources.add(seq2seq ? Seq2SeqBatches.withEnd(enc, cfg.maxLen()) : enc); // as training reads sources
+        Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) m.model()), Tokenizer.BOS, Tokenizer.EOS);
+        for (int from = 0; from < recs.size(); from += batchSize) {
+            List<int[]> sources = new ArrayList<>();
+            List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));
+            for (String[] r : chunk) {
+                int[] enc = tok.encode(r[0]);
+                sources.add(seq2seq ? Seq2SeqBatches.withEnd(enc, m.model().config().maxLen()) : enc); // as training reads sources
+            }
+            List<int[]> out = g.generate(sources, gen);
+            for (int i = 0; i < chunk.size(); i++) {
+                String hyp = tok.decode(out.get(i));
+                if (seq2seq) {
+                    stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
                 }
-                List<int[]> out = g.generate(sources, gen);
-                for (int i = 0; i < chunk.size(); i++) {
-                    String hyp = tok.decode(out.get(i));
-                    if (bleu) {
-                        stats = stats.plus(Bleu.sentence(hyp, chunk.get(i)[1]));
-                    }
-                    decodedExact += hyp.equals(chunk.get(i)[1]) ? 1 : 0;
-                    if (examples.size() < 5) {
-                        examples.add(new String[] {chunk.get(i)[0], hyp, chunk.get(i)[1]});
-                    }
+                decodedExact += hyp.equals(chunk.get(i)[1]) ? 1 : 0;
+                if (examples.size() < 5) {
+                    examples.add(new String[] {chunk.get(i)[0], hyp, chunk.get(i)[1]});
                 }
             }
         }
-        return new Sums(lossSum, tokens, correct, sequences, exact, stats, decodedExact, examples, null);
+        return new Sums(0, 0, 0, 0, 0, stats, decodedExact, examples, null);
     }
 
     /** Loss, correct predictions and the confusion counts of text TAB label records. */
@@ -353,7 +372,7 @@ final class EvaluateCommand implements Callable<Integer> {
         long[] confusion = new long[n * n];
         double lossSum = 0;
         long correct = 0;
-        PairBatches rows = PairBatches.forTask("classification", List.of(texts, truth), batchSize,
+        PairBatches rows = PairBatches.forTask(Task.CLASSIFICATION, List.of(texts, truth), batchSize,
                 m.config().train().blockSize(), false, 0);
         for (int from = 0; from < texts.size(); from += batchSize) {
             int[] idx = new int[Math.min(batchSize, texts.size() - from)];

@@ -12,6 +12,7 @@ import org.apache.hadoop.conf.Configuration;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
@@ -72,7 +73,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ConfigException("--format", "must be text or jsonl, got " + format);
         }
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(Cli.Train.absolute(modelOption.path), conf);
+        TrainedModel m = TrainedModel.load(HadoopFiles.absolute(modelOption.path), conf);
         Kind kind = m.model().config().kind();
         if (m.model().config().isClassifier()) {
             throw new ConfigException("--model", m.checkpoint() + " is a classifier: label text with the classify command");

@@ -47,7 +47,7 @@ final class ModelOptions {
                 return texts;
             }
             if (input != null) {
-                String path = Cli.Train.absolute(input);
+                String path = HadoopFiles.absolute(input);
                 return List.of(new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8).split("\n", -1)).stream()
                         .filter(l -> !l.isEmpty()).toList();
             }

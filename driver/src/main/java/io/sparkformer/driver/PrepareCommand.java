@@ -9,6 +9,7 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.SparkStageInfo;
 import org.apache.spark.api.java.JavaSparkContext;
 
+import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.worker.shards.Manifest;
@@ -16,6 +17,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Builds a job's token shards (or finds them built), and nothing else: for a corpus prepared once, trained on often. */
@@ -23,32 +25,23 @@ import picocli.CommandLine.Option;
         description = {"Tokenize a job's corpus into token shards (reused when inputs and settings are unchanged).",
                 "Train on them with --set data.shards=DIR."})
 final class PrepareCommand implements Callable<Integer> {
-    @Option(names = "--config", description = "job config (YAML, a local path or any Hadoop FS URI); default conf/default.yaml")
-    String config;
-
-    @Option(names = "--set", description = "override a config key, e.g. --set data.tokenizer=bpe (repeatable)")
-    List<String> overrides = new ArrayList<>();
+    @Mixin
+    JobOptions job;
 
     @Option(names = "--shards", description = "the shards directory, any Hadoop FS path; default data.shards, else runs/shards/<name>")
     String shards;
 
-    @Option(names = "--master", description = "Spark master; default: spark-submit's, else local[workers]")
-    String master;
-
-    @Option(names = "--no-progress", description = "no progress bar")
-    boolean noProgress;
-
     @Override
     public Integer call() throws Exception {
-        JobConfig cfg = Cli.loadConfig(config, overrides, new Configuration());
-        String dir = shards != null ? Cli.Train.absolute(shards)
+        JobConfig cfg = job.load(job.overrides, new Configuration());
+        String dir = shards != null ? HadoopFiles.absolute(shards)
                 : cfg.data().shards() != null ? cfg.data().shards() : Cli.home().resolve("runs/shards/" + cfg.name()).toString();
-        SparkConf sparkConf = Cli.sparkConf("sparkformer-prepare-" + cfg.name(), master, cfg.train().workers());
+        SparkConf sparkConf = Cli.sparkConf("sparkformer-prepare-" + cfg.name(), job.master, cfg.train().workers());
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
             sc.setLogLevel("WARN");
             long t0 = System.nanoTime();
             CorpusBuilder.Corpus corpus;
-            boolean bar = !noProgress && System.console() != null;
+            boolean bar = job.showProgress();
             try (ProgressBar pb = bar ? new ProgressBarBuilder().setTaskName("prepare").setInitialMax(1)
                     .setStyle(ProgressBarStyle.ASCII).setUnit(" tasks", 1).build() : null) {
                 Thread poll = pb == null ? null : new Thread(() -> showStages(sc, pb), "prepare-progress");

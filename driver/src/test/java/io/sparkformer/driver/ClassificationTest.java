@@ -126,11 +126,13 @@ class ClassificationTest {
     @Test
     void bestWeightsAreThoseOfTheLowestValidationLossAndServeEvaluateAndInitFrom() throws Exception {
         Path cfg = tmp.resolve("best.yaml");
-        Files.writeString(cfg, config(tmp.resolve("train.tsv"), tmp.resolve("dev.tsv"), "  shards: " + tmp.resolve("best-shards") + "\n")
-                .replace("steps: 300, local_steps: 50", "steps: 150, local_steps: 25")
-                .replace("checkpoint: {every: 6}", "checkpoint: {every: 1, keep: 0, best: true}"));
+        Files.writeString(cfg, config(tmp.resolve("train.tsv"), tmp.resolve("dev.tsv"), "  shards: " + tmp.resolve("best-shards") + "\n"));
+        // overrides by key: a key the template no longer has is an error, not a silent no-op
+        String[] bestRun = {"--set", "train.steps=150", "--set", "train.local_steps=25", "--set", "checkpoint.every=1",
+            "--set", "checkpoint.keep=0", "--set", "checkpoint.best=true"};
         Path run = tmp.resolve("best-run");
-        assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", run.toString(), "--no-progress"));
+        assertEquals(Cli.OK, Cli.run(concat(new String[] {"train", "--config", cfg.toString(), "--output", run.toString(),
+            "--no-progress"}, bestRun)));
 
         int bestRound = 0;
         double bestLoss = Double.POSITIVE_INFINITY;
@@ -161,18 +163,18 @@ class ClassificationTest {
         assertTrue(JSON.readTree(report.toFile()).get("accuracy").asDouble() >= 0.9, Files.readString(report));
 
         Path tuned = tmp.resolve("best-tuned");
-        Path oneRound = tmp.resolve("one-round.yaml");
-        // a rate too small to move the weights: the run's first validation scores the weights it loaded
-        Files.writeString(oneRound, Files.readString(cfg).replace("steps: 150", "steps: 25")
-                .replace("lr: 3.0e-3, min_lr: 3.0e-4", "lr: 1.0e-7, min_lr: 1.0e-7"));
-        assertEquals(Cli.OK, Cli.run("train", "--config", oneRound.toString(), "--output", tuned.toString(), "--no-progress",
-                "--init-from", run.resolve("best").toString()));
+        // one round at a rate too small to move the weights: the run's first validation scores the weights it loaded
+        String[] oneRound = concat(bestRun, new String[] {"--set", "train.steps=25", "--set", "train.lr=1.0e-7",
+            "--set", "train.min_lr=1.0e-7"});
+        assertEquals(Cli.OK, Cli.run(concat(new String[] {"train", "--config", cfg.toString(), "--output", tuned.toString(),
+            "--no-progress", "--init-from", run.resolve("best").toString()}, oneRound)));
         double tunedFirst = JSON.readTree(Files.readAllLines(tuned.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
         double freshFirst = JSON.readTree(Files.readAllLines(run.resolve("metrics.jsonl")).get(0)).get("val_loss").asDouble();
         assertEquals(bestLoss, tunedFirst, 1e-3, "--init-from RUN/best starts from the best weights");
         assertTrue(tunedFirst < 0.5 * freshFirst, "from the best weights " + tunedFirst + ", from scratch " + freshFirst);
-        assertEquals(2, Cli.run("train", "--config", oneRound.toString(), "--output", tmp.resolve("nowhere").toString(),
-                "--no-progress", "--init-from", tmp.resolve("no-such-run/best").toString()), "a missing --init-from is refused");
+        assertEquals(2, Cli.run(concat(new String[] {"train", "--config", cfg.toString(), "--output",
+            tmp.resolve("nowhere").toString(), "--no-progress", "--init-from", tmp.resolve("no-such-run/best").toString()},
+            oneRound)), "a missing --init-from is refused");
     }
 
     @Test
@@ -209,5 +211,11 @@ class ClassificationTest {
         assertEquals(2, code);
         String said = err.toString(StandardCharsets.UTF_8);
         assertTrue(said.contains("neutral") && said.contains("odd.tsv"), said);
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 }

@@ -15,6 +15,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -22,7 +23,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.FaultInjection;
-import io.sparkformer.driver.training.RunCheckpoints;
+import io.sparkformer.driver.training.RunDirectory;
 import io.sparkformer.model.io.Checkpoint;
 
 /**
@@ -111,8 +112,7 @@ class FaultInjectionTest {
      * every point; =kinds the first of each kind of write (before, written, replaced of each
      * file); by default the {@link #SPREAD} of those.
      */
-    private static List<Integer> chosen(List<String[]> points, String firstOf) {
-        String mode = System.getProperty("sparkformer.faults", "spread");
+    private static List<Integer> chosen(List<String[]> points, String firstOf, String mode) {
         List<Integer> out = new ArrayList<>();
         java.util.Set<String> seen = new java.util.HashSet<>();
         boolean started = firstOf == null;
@@ -125,7 +125,7 @@ class FaultInjectionTest {
             }
         }
         // and the final checkpoint complete, its pointer not yet moved: a resume with no rounds left
-        int lastCompletion = points.stream().filter(p -> "replaced".equals(p[1]) && RunCheckpoints.STATE.equals(p[2]))
+        int lastCompletion = points.stream().filter(p -> "replaced".equals(p[1]) && RunDirectory.STATE.equals(p[2]))
                 .mapToInt(p -> Integer.parseInt(p[0])).max().orElseThrow();
         if (!out.contains(lastCompletion)) {
             out.add(lastCompletion);
@@ -152,6 +152,17 @@ class FaultInjectionTest {
 
     @Test
     void haltedAtAnyWriteTheRerunResumesAndEndsBitEqual() throws Exception {
+        sweep(System.getProperty("sparkformer.faults", "spread"));
+    }
+
+    /** The whole sweep, every write of the run from its first file on (about 30 minutes on 2 cores). */
+    @Test
+    @Tag("slow")
+    void haltedAtEveryWriteTheRerunResumesAndEndsBitEqual() throws Exception {
+        sweep("all");
+    }
+
+    private void sweep(String mode) throws Exception {
         Path cfg = config(12);
         Path unbroken = tmp.resolve("unbroken");
         Path traced = tmp.resolve("unbroken.log");
@@ -161,7 +172,7 @@ class FaultInjectionTest {
         long metricsLines = Files.readAllLines(unbroken.resolve("metrics.jsonl")).size();
         double finalValLoss = JSON.readTree(unbroken.resolve("summary.json").toFile()).path("final_val_loss").asDouble();
         // from the first checkpoint's writes on (-Dsparkformer.faults=all: the run-start files too)
-        List<Integer> halts = chosen(points, "all".equals(System.getProperty("sparkformer.faults")) ? null : Checkpoint.MODEL_FILE);
+        List<Integer> halts = chosen(points, "all".equals(mode) ? null : Checkpoint.MODEL_FILE, mode);
         assertTrue(halts.size() >= SPREAD.size(), "points chosen: " + halts + " of " + points.size());
         int resumedFromACheckpoint = 0;
         for (int n : halts) {

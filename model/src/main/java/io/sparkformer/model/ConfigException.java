@@ -1,7 +1,7 @@
 package io.sparkformer.model;
 
 /** A configuration value that cannot be used; the message names the key. */
-public class ConfigException extends IllegalArgumentException {
+public class ConfigException extends IllegalArgumentException implements FailureKind.BadInput {
     private final String key;
 
     public ConfigException(String key, String message) {
@@ -10,4 +10,10 @@ public class ConfigException extends IllegalArgumentException {
     }
 
     public String key() { return key; }
+
+    /** Marked: Spark reports a task's failure by this text, and the driver reads the kind back from it. */
+    @Override
+    public String toString() {
+        return FailureKind.BAD_INPUT.mark(getMessage());
+    }
 }

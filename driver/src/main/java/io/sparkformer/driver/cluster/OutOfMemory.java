@@ -2,6 +2,8 @@ package io.sparkformer.driver.cluster;
 
 import java.util.concurrent.Callable;
 
+import io.sparkformer.model.FailureKind;
+
 /**
  * Out of memory, as an error that names the setting to raise. Spark ends an executor (or a
  * local-mode driver) with exit code 52 when a task throws OutOfMemoryError; a task's work runs
@@ -12,10 +14,21 @@ import java.util.concurrent.Callable;
  * failed task's cause chain (spark.executor.killOnFatalError.depth) and exits the JVM with 52 when
  * it finds an OutOfMemoryError there, which aborted the barrier stage of an all-reduce round.
  */
-public class OutOfMemory extends RuntimeException {
+public class OutOfMemory extends RuntimeException implements FailureKind.Typed {
     public OutOfMemory(String message, Throwable error) {
         super(message);
         addSuppressed(error);
+    }
+
+    @Override
+    public FailureKind kind() {
+        return FailureKind.OUT_OF_MEMORY;
+    }
+
+    /** Marked: a task's failure reaches the driver as this text. */
+    @Override
+    public String toString() {
+        return kind().mark(getMessage());
     }
 
     /** Runs a task's work; an OutOfMemoryError leaves it as an OutOfMemory naming the setting. */

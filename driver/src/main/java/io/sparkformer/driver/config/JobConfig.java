@@ -10,6 +10,9 @@ import java.util.Map;
 import java.util.Set;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.cfg.EnumFeature;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -17,10 +20,20 @@ import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 
 import io.sparkformer.driver.corpus.CorpusSpec;
+import io.sparkformer.driver.corpus.CorpusSpec.Format;
+import io.sparkformer.driver.training.MomentsPolicy;
 import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.TransformerConfig.Activation;
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Pooling;
+import io.sparkformer.model.TransformerConfig.Positional;
+import io.sparkformer.worker.batches.Task;
 
 /**
  * A training job, read strictly: the user's YAML is merged over {@code defaults.yaml}, any key
@@ -31,29 +44,68 @@ import io.sparkformer.model.TransformerConfig;
 public record JobConfig(String name, long seed, Data data, Model model, Train train, Eval eval, Checkpoint checkpoint)
         implements java.io.Serializable {
 
-    public record Data(String task, List<String> inputs, List<String> validation, double validationFraction,
-                       String tokenizer, int bpeVocabSize, String invalidUtf8, String shards, String format, String column,
+    // Choices are enums, read from and written as their lower-case names: a value outside one is
+    // refused once, by key, when the config is read.
+
+    /** data.format is a {@link Format}: text files, one TSV file of pairs, or a source read through Spark SQL. */
+    public record Data(Task task, List<String> inputs, List<String> validation, double validationFraction,
+                       String tokenizer, int bpeVocabSize, InvalidUtf8 invalidUtf8, String shards, Format format, String column,
                        String targetColumn, int splitMb, boolean header) implements java.io.Serializable {}
 
-    public record Model(String kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
-                        String norm, String positional, String activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout, String init, boolean tieEmbeddings, String pooling) implements java.io.Serializable {}
+    /** data.invalid_utf8: what a line that is not UTF-8 does. */
+    public enum InvalidUtf8 { ERROR, SKIP }
+
+    public record Model(Kind kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
+                        Norm norm, Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps,
+                        double dropout, Transformer.Init init, boolean tieEmbeddings, ClassifierPooling pooling)
+            implements java.io.Serializable {}
+
+    /** model.pooling: a classifier's pooled position; auto is an encoder's first token, another kind's last. */
+    public enum ClassifierPooling {
+        AUTO, FIRST, MEAN, LAST;
+
+        public Pooling resolve(Kind kind) {
+            return this != AUTO ? Pooling.valueOf(name()) : kind == Kind.ENCODER ? Pooling.FIRST : Pooling.LAST;
+        }
+    }
 
     public record Train(int workers, int batchSize, int blockSize, long steps, int localSteps, double lr,
-                        String lrScaling, double minLr, long warmup, String schedule, double noamFactor, double beta1,
-                        double beta2, double eps, double weightDecay, double gradClip, String optimizerState,
-                        boolean bucketing, String sync) implements java.io.Serializable {}
+                        LrScaling lrScaling, double minLr, long warmup, Schedule schedule, double noamFactor, double beta1,
+                        double beta2, double eps, double weightDecay, double gradClip, MomentsPolicy optimizerState,
+                        boolean bucketing, SyncMode sync) implements java.io.Serializable {}
+
+    /** train.lr_scaling: how the peak rate grows with the workers. */
+    public enum LrScaling {
+        NONE, LINEAR, SQRT;
+
+        public double apply(double lr, int workers) {
+            return switch (this) {
+                case NONE -> lr;
+                case LINEAR -> lr * workers;
+                case SQRT -> lr * Math.sqrt(workers);
+            };
+        }
+    }
+
+    /** train.schedule: warmup then cosine to min_lr, Noam's, or one rate throughout. */
+    public enum Schedule { COSINE, NOAM, CONSTANT }
+
+    /** train.sync: the replicas average among themselves (through the BlockManager) or through the driver. */
+    public enum SyncMode { ALLREDUCE, DRIVER }
 
     public record Eval(int every, int batches, int batchSize) implements java.io.Serializable {}
 
     /** {@code best}: also keep the weights of the lowest validation loss so far (docs/training.md, "Best weights"). */
     public record Checkpoint(int every, int keep, boolean best) implements java.io.Serializable {}
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
-            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+    private static final ObjectMapper YAML = YAMLMapper.builder(new YAMLFactory()
+                    .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
+            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS)
+            .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
+            .build();
 
     /** Reads YAML text (may be empty) named {@code source}, then applies overrides "a.b=value". */
     public static JobConfig parse(String yaml, String source, List<String> overrides) {
@@ -79,6 +131,11 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         JobConfig cfg;
         try {
             cfg = YAML.treeToValue(tree, JobConfig.class);
+        } catch (InvalidFormatException e) {
+            if (e.getTargetType() != null && e.getTargetType().isEnum()) {
+                throw new ConfigException(path(e), "must be one of " + choices(e.getTargetType()) + ", got " + e.getValue());
+            }
+            throw new ConfigException(path(e), "has the wrong type: " + e.getOriginalMessage().split("\n")[0]);
         } catch (MismatchedInputException e) {
             throw new ConfigException(path(e), "has the wrong type: " + e.getOriginalMessage().split("\n")[0]);
         } catch (IOException e) {
@@ -193,6 +250,15 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         return prev[b.length()];
     }
 
+    /** An enum's values as a config spells them. */
+    public static List<String> choices(Class<?> enumType) {
+        List<String> out = new ArrayList<>();
+        for (Object c : enumType.getEnumConstants()) {
+            out.add(((Enum<?>) c).name().toLowerCase(java.util.Locale.ROOT));
+        }
+        return out;
+    }
+
     private static String path(MismatchedInputException e) {
         StringBuilder sb = new StringBuilder();
         for (var ref : e.getPath()) {
@@ -209,33 +275,32 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     private void validate() {
         require(name != null && name.matches("[A-Za-z0-9._-]+"), "name", "must be letters, digits, '.', '_' or '-'");
-        oneOf("data.task", data.task(), Set.of("causal_lm", "masked_lm", "seq2seq", "tagging", "completion", "classification"));
-        if (isClassification()) {
-            require(Set.of("encoder", "decoder", "lstm").contains(model.kind()), "model.kind",
-                    "data.task classification trains an encoder, a decoder or an lstm, got " + model.kind());
-        } else {
-            String kindForTask = Map.of("causal_lm", "decoder", "completion", "decoder", "masked_lm", "encoder", "tagging", "encoder",
-                    "seq2seq", "encoder_decoder").get(data.task());
-            // the recurrent baseline reads left to right, as a decoder: it takes a decoder's tasks
-            boolean recurrentFits = "lstm".equals(model.kind()) && "decoder".equals(kindForTask);
-            require(kindForTask.equals(model.kind()) || recurrentFits, "model.kind", "data.task " + data.task() + " trains a "
-                    + kindForTask + ("decoder".equals(kindForTask) ? " (or lstm)" : "") + " model, got " + model.kind());
-        }
-        oneOf("model.pooling", model.pooling(), Set.of("auto", "first", "mean", "last"));
+        present("data.task", data.task(), Task.class);
+        present("data.invalid_utf8", data.invalidUtf8(), InvalidUtf8.class);
+        present("data.format", data.format(), Format.class);
+        present("model.kind", model.kind(), Kind.class);
+        present("model.norm", model.norm(), Norm.class);
+        present("model.positional", model.positional(), Positional.class);
+        present("model.activation", model.activation(), Activation.class);
+        present("model.init", model.init(), Transformer.Init.class);
+        present("model.pooling", model.pooling(), ClassifierPooling.class);
+        present("train.lr_scaling", train.lrScaling(), LrScaling.class);
+        present("train.schedule", train.schedule(), Schedule.class);
+        present("train.optimizer_state", train.optimizerState(), MomentsPolicy.class);
+        present("train.sync", train.sync(), SyncMode.class);
+        require(data.task().fits(model.kind()), "model.kind", "data.task " + data.task().key() + " trains "
+                + data.task().modelsThatFit() + ", got " + model.kind().name().toLowerCase(java.util.Locale.ROOT));
         require(data.inputs() != null && !data.inputs().isEmpty(), "data.inputs", "must list at least one file or glob");
         require(data.validationFraction() >= 0 && data.validationFraction() < 1, "data.validation_fraction", "must be in [0, 1)");
-        oneOf("data.invalid_utf8", data.invalidUtf8(), Set.of("error", "skip"));
-        oneOf("data.format", data.format(), Set.of("text", "tsv", "parquet", "orc", "json", "table"));
         require(data.splitMb() >= 1, "data.split_mb", "must be at least 1");
-        require(!isTable() || (data.column() != null && !data.column().isBlank()), "data.column",
-                "must name the text (or source) column of the " + data.format() + " input");
-        require(!isTable() || List.of("causal_lm", "masked_lm").contains(data.task())
+        require(!data.format().isTable() || (data.column() != null && !data.column().isBlank()), "data.column",
+                "must name the text (or source) column of the " + data.format().key() + " input");
+        require(!data.format().isTable() || data.task().isStream()
                 || (data.targetColumn() != null && !data.targetColumn().isBlank()), "data.target_column",
-                "must name the target column of the " + data.format() + " input");
+                "must name the target column of the " + data.format().key() + " input");
         require(data.tokenizer() != null && !data.tokenizer().isBlank(), "data.tokenizer", "must be char, bpe or a tokenizer.json path");
         require(data.bpeVocabSize() >= 261, "data.bpe_vocab_size", "must be at least 261 (specials and bytes)");
         require("auto".equals(model.vocabSize()) || model.vocabSize().matches("[0-9]+"), "model.vocab_size", "must be auto or a whole number");
-        oneOf("model.init", model.init(), Set.of("gpt2", "xavier"));
         require(train.workers() >= 1, "train.workers", "must be at least 1");
         require(train.batchSize() >= 1, "train.batch_size", "must be at least 1");
         require(train.blockSize() >= 2, "train.block_size", "must be at least 2");
@@ -245,10 +310,6 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(train.lr() > 0, "train.lr", "must be positive");
         require(train.minLr() >= 0 && train.minLr() <= train.lr(), "train.min_lr", "must be in [0, train.lr]");
         require(train.warmup() >= 0, "train.warmup", "must be non-negative");
-        oneOf("train.schedule", train.schedule(), Set.of("cosine", "noam", "constant"));
-        oneOf("train.lr_scaling", train.lrScaling(), Set.of("none", "linear", "sqrt"));
-        oneOf("train.optimizer_state", train.optimizerState(), Set.of("average", "local"));
-        oneOf("train.sync", train.sync(), Set.of("driver", "allreduce"));
         require(train.beta1() >= 0 && train.beta1() < 1, "train.beta1", "must be in [0, 1)");
         require(train.beta2() >= 0 && train.beta2() < 1, "train.beta2", "must be in [0, 1)");
         require(train.eps() > 0, "train.eps", "must be positive");
@@ -259,7 +320,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         require(eval.batchSize() >= 0, "eval.batch_size", "must be non-negative");
         require(checkpoint.every() >= 1, "checkpoint.every", "must be at least 1");
         require(checkpoint.keep() >= 0, "checkpoint.keep", "must be 0 (keep every checkpoint) or more");
-        boolean heldOut = Set.of("causal_lm", "masked_lm").contains(data.task()) && data.validationFraction() > 0;
+        boolean heldOut = data.task().isStream() && data.validationFraction() > 0;
         require(!checkpoint.best() || !data.validation().isEmpty() || heldOut, "checkpoint.best",
                 "needs a validation set to pick the best weights: give data.validation files (or, for causal_lm and"
                         + " masked_lm, data.validation_fraction)");
@@ -274,8 +335,8 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         }
     }
 
-    private static void oneOf(String key, String value, Set<String> allowed) {
-        require(value != null && allowed.contains(value), key, "must be one of " + new java.util.TreeSet<>(allowed) + ", got " + value);
+    private static void present(String key, Enum<?> value, Class<?> type) {
+        require(value != null, key, "must be one of " + choices(type) + ", got null");
     }
 
     // ------------------------------------------------------------------ derived
@@ -291,7 +352,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     @com.fasterxml.jackson.annotation.JsonIgnore // derived, not a config key
     public boolean isClassification() {
-        return "classification".equals(data.task());
+        return data.task() == Task.CLASSIFICATION;
     }
 
     /**
@@ -300,29 +361,11 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
      */
     public TransformerConfig transformerConfig(int tokenizerVocab, int labels) {
         int vocab = "auto".equals(model.vocabSize()) ? tokenizerVocab : Integer.parseInt(model.vocabSize());
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("kind", model.kind());
-        m.put("vocab_size", vocab);
-        m.put("d_model", model.dModel());
-        m.put("n_heads", model.nHeads());
-        m.put("n_layers", model.nLayers());
-        m.put("d_ff", model.dFf());
-        m.put("max_len", model.maxLen());
-        m.put("norm", model.norm());
-        m.put("positional", model.positional());
-        m.put("activation", model.activation());
-        m.put("scale_embeddings", model.scaleEmbeddings());
-        m.put("ln_eps", model.lnEps());
-        m.put("pad_id", 0);
-        m.put("dropout", model.dropout());
-        m.put("tie_embeddings", model.tieEmbeddings());
-        if (isClassification()) {
-            m.put("num_labels", labels);
-            // auto: an encoder reads its first token (bos, BERT's [CLS] place), a decoder or an lstm its last
-            m.put("pooling", !"auto".equals(model.pooling()) ? model.pooling() : "encoder".equals(model.kind()) ? "first" : "last");
-        }
         try {
-            return TransformerConfig.fromMap(m);
+            return new TransformerConfig(model.kind(), vocab, model.dModel(), model.nHeads(), model.nLayers(), model.dFf(),
+                    model.maxLen(), model.norm(), model.positional(), model.activation(), model.scaleEmbeddings(),
+                    model.lnEps(), 0, model.dropout(), model.tieEmbeddings(), isClassification() ? labels : 0,
+                    isClassification() ? model.pooling().resolve(model.kind()) : null);
         } catch (ConfigException e) {
             throw new ConfigException("model." + e.key(), e.getMessage().substring(e.key().length() + 2));
         }
@@ -330,11 +373,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     /** The peak learning rate after the workers rule: lr, lr·workers or lr·√workers. */
     public double scaledLr(double lr) {
-        return switch (train.lrScaling()) {
-            case "linear" -> lr * train.workers();
-            case "sqrt" -> lr * Math.sqrt(train.workers());
-            default -> lr;
-        };
+        return train.lrScaling().apply(lr, train.workers());
     }
 
     public long rounds() {
@@ -342,21 +381,15 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
     }
 
     public CorpusSpec corpusSpec(String shardsDir) {
-        return new CorpusSpec(CorpusSpec.Task.valueOf(data.task().toUpperCase(java.util.Locale.ROOT)), data.inputs(),
-                data.validation(), data.validationFraction(), data.tokenizer(), data.bpeVocabSize(),
-                "skip".equals(data.invalidUtf8()), shardsDir, (long) data.splitMb() << 20, data.format(),
-                !isTable() ? List.of() : List.of("causal_lm", "masked_lm").contains(data.task()) ? List.of(data.column())
+        return new CorpusSpec(data.task(), data.inputs(), data.validation(), data.validationFraction(), data.tokenizer(),
+                data.bpeVocabSize(), data.invalidUtf8() == InvalidUtf8.SKIP, shardsDir, (long) data.splitMb() << 20,
+                data.format(), !data.format().isTable() ? List.of() : data.task().isStream() ? List.of(data.column())
                         : List.of(data.column(), data.targetColumn()), data.header());
-    }
-
-    /** True when the inputs are read through Spark SQL (parquet, orc, json, a catalog table). */
-    private boolean isTable() {
-        return io.sparkformer.driver.corpus.CorpusSpec.TABLE_FORMATS.contains(data.format());
     }
 
     /** Paths without a scheme resolve against base (the project root for the launcher). */
     public JobConfig resolvePaths(java.nio.file.Path base) {
-        boolean tables = "table".equals(data.format()); // catalog names, not paths
+        boolean tables = data.format() == Format.TABLE; // catalog names, not paths
         Data d = new Data(data.task(), tables ? data.inputs() : resolve(data.inputs(), base),
                 tables ? data.validation() : resolve(data.validation(), base),
                 data.validationFraction(), isTokenizerPath() ? resolve(List.of(data.tokenizer()), base).get(0) : data.tokenizer(),

@@ -40,6 +40,7 @@ import org.slf4j.LoggerFactory;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import io.sparkformer.worker.batches.Task;
 import io.sparkformer.model.text.BpeTrainer;
 import io.sparkformer.model.text.ByteLevel;
 import io.sparkformer.model.text.CharTokenizer;
@@ -297,7 +298,7 @@ public final class CorpusBuilder {
         if (train.isEmpty()) {
             throw new CorpusException("corpus is empty: no sentence pairs in " + HadoopFiles.describe(inputs));
         }
-        boolean classification = spec.task() == CorpusSpec.Task.CLASSIFICATION;
+        boolean classification = spec.task() == Task.CLASSIFICATION;
         List<String> labels = classification ? labels(train, val, spec) : null;
         Tokenizer tokenizer = tokenizer(spec, classification ? train.map(p -> p[0])
                 : train.flatMap(p -> List.of(p[0], p[1]).iterator()));
@@ -311,52 +312,59 @@ public final class CorpusBuilder {
                 continue;
             }
             String split = part._1();
-            written.addAll(part._2().mapPartitionsWithIndex((p, it) -> {
-                Tokenizer t = Tokenizer.fromJson(tokJson.value(), "tokenizer");
-                List<Tuple2<String, Manifest.Shard>> result = new ArrayList<>();
-                // a classifier's second field is its label's index (shards' widths fit any label count)
-                int width = classification ? Math.max(vocab, labels.size()) : vocab;
-                Map<String, Integer> labelIndex = new HashMap<>();
-                for (int i = 0; classification && i < labels.size(); i++) {
-                    labelIndex.put(labels.get(i), i);
-                }
-                try (TokenShard.Writer shard = new TokenShard.Writer(2, width, buildDir())) {
-                    List<String> texts = new ArrayList<>(ENCODE_BATCH);
-                    List<int[]> labelRows = new ArrayList<>(ENCODE_BATCH);
-                    while (it.hasNext()) {
-                        String[] pair = it.next();
-                        texts.add(pair[0]);
-                        if (classification) {
-                            labelRows.add(new int[] {labelIndex.get(pair[1].strip())});
-                        } else {
-                            texts.add(pair[1]);
-                        }
-                        if (texts.size() >= ENCODE_BATCH || !it.hasNext()) {
-                            int i = 0;
-                            for (int[] ids : encodeAll(t, texts)) {
-                                shard.append(ids);
-                                shard.endField();
-                                if (classification) {
-                                    shard.append(labelRows.get(i++));
-                                    shard.endField();
-                                }
-                            }
-                            texts.clear();
-                            labelRows.clear();
-                        }
-                    }
-                    if (shard.records() == 0) {
-                        return result.iterator();
-                    }
-                    String file = String.format("%s/part-%05d.tokens", split, p);
-                    String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, sconf.get());
-                    result.add(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
-                }
-                return result.iterator();
-            }, true).collect());
+            written.addAll(part._2().mapPartitionsWithIndex((p, it) -> pairShard(split, p, it,
+                    Tokenizer.fromJson(tokJson.value(), "tokenizer"), vocab, labels, out, sconf).iterator(), true).collect());
         }
         train.unpersist(false);
         return commit(spec, tokenizer, sources, key, written, invalid.value(), labels);
+    }
+
+    /**
+     * Partition {@code p} of a pair split as one shard of two fields a record: source and target
+     * tokens, or (classification, {@code labels} given) a text's tokens and its label's index.
+     * Empty partitions write nothing.
+     */
+    private static List<Tuple2<String, Manifest.Shard>> pairShard(String split, int p, Iterator<String[]> it, Tokenizer t,
+            int vocab, List<String> labels, String out, SerializableConf sconf) throws IOException {
+        boolean classification = labels != null;
+        // a classifier's second field is its label's index (shards' widths fit any label count)
+        int width = classification ? Math.max(vocab, labels.size()) : vocab;
+        Map<String, Integer> labelIndex = new HashMap<>();
+        for (int i = 0; classification && i < labels.size(); i++) {
+            labelIndex.put(labels.get(i), i);
+        }
+        try (TokenShard.Writer shard = new TokenShard.Writer(2, width, buildDir())) {
+            List<String> texts = new ArrayList<>(ENCODE_BATCH);
+            List<int[]> labelRows = new ArrayList<>(ENCODE_BATCH);
+            while (it.hasNext()) {
+                String[] pair = it.next();
+                texts.add(pair[0]);
+                if (classification) {
+                    labelRows.add(new int[] {labelIndex.get(pair[1].strip())});
+                } else {
+                    texts.add(pair[1]);
+                }
+                if (texts.size() >= ENCODE_BATCH || !it.hasNext()) {
+                    int i = 0;
+                    for (int[] ids : encodeAll(t, texts)) {
+                        shard.append(ids);
+                        shard.endField();
+                        if (classification) {
+                            shard.append(labelRows.get(i++));
+                            shard.endField();
+                        }
+                    }
+                    texts.clear();
+                    labelRows.clear();
+                }
+            }
+            if (shard.records() == 0) {
+                return List.of();
+            }
+            String file = String.format("%s/part-%05d.tokens", split, p);
+            String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, sconf.get());
+            return List.of(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
+        }
     }
 
     /**
@@ -764,8 +772,8 @@ public final class CorpusBuilder {
         k.put("skip_invalid_utf8", spec.skipInvalidUtf8());
         k.put("sources", sources);
         // only when set, so corpora built before these settings existed keep their keys (and shards)
-        if (!spec.format().equals("text")) {
-            k.put("input_format", spec.format());
+        if (spec.format() != CorpusSpec.Format.TEXT) {
+            k.put("input_format", spec.format().key());
             k.put("columns", spec.columns());
         }
         if (spec.splitBytes() != CorpusSpec.DEFAULT_SPLIT_BYTES) {
@@ -795,12 +803,9 @@ public final class CorpusBuilder {
                 return ce;
             }
         }
-        String msg = e.getMessage() == null ? e.toString() : e.getMessage();
-        for (String line : msg.split("\n")) {
-            int i = line.indexOf(CorpusException.class.getName() + ": ");
-            if (i >= 0) {
-                return new CorpusException(line.substring(i + CorpusException.class.getName().length() + 2), e);
-            }
+        io.sparkformer.driver.Failures failure = io.sparkformer.driver.Failures.of(e);
+        if (failure.is(io.sparkformer.model.FailureKind.BAD_INPUT)) {
+            return new CorpusException(failure.message(), e);
         }
         return e instanceof RuntimeException re ? re : new RuntimeException(e);
     }

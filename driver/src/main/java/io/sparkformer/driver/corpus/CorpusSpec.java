@@ -2,6 +2,8 @@ package io.sparkformer.driver.corpus;
 
 import java.util.List;
 
+import io.sparkformer.worker.batches.Task;
+
 /**
  * What to turn into token shards, and how.
  *
@@ -26,23 +28,26 @@ import java.util.List;
  */
 public record CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
                          String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output, long splitBytes,
-                         String format, List<String> columns, boolean header) {
+                         Format format, List<String> columns, boolean header) {
     public static final long DEFAULT_SPLIT_BYTES = 128L << 20;
-    /** Formats read through Spark SQL. */
-    public static final java.util.Set<String> TABLE_FORMATS = java.util.Set.of("parquet", "orc", "json", "table");
 
     public CorpusSpec(Task task, List<String> inputs, List<String> validation, double validationFraction,
                       String tokenizer, int bpeVocabSize, boolean skipInvalidUtf8, String output) {
         this(task, inputs, validation, validationFraction, tokenizer, bpeVocabSize, skipInvalidUtf8, output, DEFAULT_SPLIT_BYTES,
-                "text", List.of(), false);
+                Format.TEXT, List.of(), false);
     }
 
-    public boolean isTable() { return TABLE_FORMATS.contains(format); }
+    public boolean isTable() { return format.isTable(); }
 
-    public enum Task {
-        CAUSAL_LM, MASKED_LM, SEQ2SEQ, TAGGING, COMPLETION, CLASSIFICATION;
+    /** data.format: text files, one TSV file of pairs, or a source read through Spark SQL. */
+    public enum Format {
+        TEXT, TSV, PARQUET, ORC, JSON, TABLE;
 
-        public boolean isStream() { return this == CAUSAL_LM || this == MASKED_LM; }
+        /** Read through Spark SQL: parquet, orc, json files, or catalog tables. */
+        public boolean isTable() { return this == PARQUET || this == ORC || this == JSON || this == TABLE; }
+
+        /** The config's spelling, which is also Spark SQL's name of the source. */
+        public String key() { return name().toLowerCase(java.util.Locale.ROOT); }
     }
 
     public CorpusSpec {
@@ -65,15 +70,15 @@ public record CorpusSpec(Task task, List<String> inputs, List<String> validation
         if (splitBytes < 1 << 16) {
             throw new CorpusException("data.split_mb: must be positive");
         }
-        if (format == null || !(format.equals("text") || format.equals("tsv") || TABLE_FORMATS.contains(format))) {
-            throw new CorpusException("data.format: must be text, tsv, parquet, orc, json or table, got " + format);
+        if (format == null) {
+            throw new CorpusException("data.format: must be text, tsv, parquet, orc, json or table");
         }
         columns = columns == null ? List.of() : List.copyOf(columns);
-        if (TABLE_FORMATS.contains(format) && columns.size() != (task.isStream() ? 1 : 2)) {
-            throw new CorpusException("data.column: " + format + " input needs " + (task.isStream() ? "the text column"
+        if (format.isTable() && columns.size() != (task.isStream() ? 1 : 2)) {
+            throw new CorpusException("data.column: " + format.key() + " input needs " + (task.isStream() ? "the text column"
                     : "data.column and data.target_column (the source and target columns)"));
         }
-        if (format.equals("tsv") && (inputs.size() != 1 || task.isStream())) {
+        if (format == Format.TSV && (inputs.size() != 1 || task.isStream())) {
             throw new CorpusException("data.format: tsv takes one file of source TAB target lines, for a pair task");
         }
         validation = validation == null ? List.of() : List.copyOf(validation);

@@ -247,6 +247,11 @@ public final class HadoopFiles {
         return hasScheme || path.startsWith("/") ? path : base.resolve(path).normalize().toString();
     }
 
+    /** A path the user typed: as {@link #resolve}, against the working directory. */
+    public static String absolute(String path) {
+        return resolve(path, java.nio.file.Path.of("").toAbsolutePath());
+    }
+
     static String describe(List<FileStatus> files) {
         return Arrays.toString(files.stream().map(f -> f.getPath().toString()).toArray());
     }

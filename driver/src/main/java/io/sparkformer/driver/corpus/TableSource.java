@@ -14,6 +14,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import io.sparkformer.worker.batches.Task;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 
@@ -34,17 +35,17 @@ final class TableSource {
         SparkSession spark = SparkSession.builder().sparkContext(sc.sc()).getOrCreate();
         Dataset<Row> ds;
         try {
-            if (spec.format().equals("table")) {
+            if (spec.format() == CorpusSpec.Format.TABLE) {
                 ds = null;
                 for (String name : given) {
                     Dataset<Row> t = spark.table(name);
                     ds = ds == null ? t : ds.union(t);
                 }
             } else {
-                ds = spark.read().format(spec.format()).load(given.toArray(String[]::new));
+                ds = spark.read().format(spec.format().key()).load(given.toArray(String[]::new));
             }
         } catch (RuntimeException e) {
-            throw new CorpusException("data.inputs: cannot read " + given + " as " + spec.format() + ": "
+            throw new CorpusException("data.inputs: cannot read " + given + " as " + spec.format().key() + ": "
                     + e.getMessage().lines().findFirst().orElse(""), e);
         }
         List<String> names = Arrays.asList(ds.columns());
@@ -56,7 +57,7 @@ final class TableSource {
             }
             StructField field = ds.schema().apply(column);
             // a classifier's labels may be numbers or booleans (SST-2's 0 and 1): their text is the label
-            boolean label = i == 1 && spec.task() == CorpusSpec.Task.CLASSIFICATION
+            boolean label = i == 1 && spec.task() == Task.CLASSIFICATION
                     && List.of(DataTypes.IntegerType, DataTypes.LongType, DataTypes.ShortType, DataTypes.ByteType,
                             DataTypes.BooleanType).contains(field.dataType());
             if (!label && !field.dataType().equals(DataTypes.StringType)) {

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.training.RunDirectory;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.io.SafeTensors;
@@ -72,40 +73,24 @@ public final class Promotion {
      * when nothing is current or its final validation loss is lower than the current model's.
      */
     public Decision promote(String runDir, String modelsDir) throws IOException {
-        if (!HadoopFiles.exists(runDir + "/_SUCCESS", conf)) {
+        RunDirectory run = new RunDirectory(runDir, conf);
+        if (!run.finished()) {
             throw new ConfigException("--run", runDir + " has not finished (no _SUCCESS): only a completed run can be promoted");
         }
-        JsonNode summary = JSON.readTree(HadoopFiles.read(runDir + "/summary.json", conf));
+        JsonNode summary = run.summary();
         if (!summary.hasNonNull("final_val_loss")) {
-            throw new ConfigException("--run", runDir + "/summary.json has no final_val_loss: the run had no validation set");
+            throw new ConfigException("--run", run.file(RunDirectory.SUMMARY) + " has no final_val_loss: the run had no validation set");
         }
-        double loss = finiteLoss(summary, "final_val_loss", runDir + "/summary.json");
+        double loss = finiteLoss(summary, "final_val_loss", run.file(RunDirectory.SUMMARY));
         String validationSet = summary.path("validation_set").asText(null);
-        String checkpoint = io.sparkformer.driver.training.RunCheckpoints.latest(runDir, conf);
+        String checkpoint = run.latest();
         if (checkpoint == null) {
             throw new ConfigException("--run", runDir + " has no complete checkpoint");
         }
         verifyLoads(checkpoint);
 
         Current current = current(modelsDir);
-        Decision d;
-        if (current == null) {
-            d = new Decision(Outcome.PROMOTED, "no model was current in " + modelsDir, checkpoint, loss, null);
-        } else if (current.checkpoint().equals(checkpoint)) {
-            d = new Decision(Outcome.ALREADY_CURRENT, "this checkpoint is already current (promoted " + current.promotedAt() + ")",
-                    checkpoint, loss, current.valLoss());
-        } else if (validationSet == null || !validationSet.equals(current.validationSet())) {
-            throw new ConfigException("--run", "the validation losses do not compare: " + runDir + " was scored on validation set "
-                    + validationSet + ", the current model (" + current.checkpoint() + ") on " + current.validationSet()
-                    + "; give both runs the same data.validation files and eval settings");
-        } else if (loss < current.valLoss()) {
-            d = new Decision(Outcome.PROMOTED, String.format("validation loss %.6f is lower than the current model's %.6f",
-                    loss, current.valLoss()), checkpoint, loss, current.valLoss());
-        } else {
-            d = new Decision(Outcome.KEPT, String.format("validation loss %.6f is not lower than the current model's %.6f",
-                    loss, current.valLoss()), checkpoint, loss, current.valLoss());
-        }
-
+        Decision d = decide(runDir, modelsDir, current, checkpoint, loss, validationSet);
         String now = Instant.now().toString();
         Map<String, Object> record = new LinkedHashMap<>();
         record.put("decision", d.outcome().name().toLowerCase());
@@ -135,6 +120,29 @@ public final class Promotion {
         }
         appendHistory(modelsDir, JSON.writeValueAsString(record));
         return d;
+    }
+
+    /** Promote, keep, or nothing to do; runs scored on different validation sets do not compare. */
+    private static Decision decide(String runDir, String modelsDir, Current current, String checkpoint, double loss,
+                                   String validationSet) {
+        if (current == null) {
+            return new Decision(Outcome.PROMOTED, "no model was current in " + modelsDir, checkpoint, loss, null);
+        }
+        if (current.checkpoint().equals(checkpoint)) {
+            return new Decision(Outcome.ALREADY_CURRENT, "this checkpoint is already current (promoted " + current.promotedAt() + ")",
+                    checkpoint, loss, current.valLoss());
+        }
+        if (validationSet == null || !validationSet.equals(current.validationSet())) {
+            throw new ConfigException("--run", "the validation losses do not compare: " + runDir + " was scored on validation set "
+                    + validationSet + ", the current model (" + current.checkpoint() + ") on " + current.validationSet()
+                    + "; give both runs the same data.validation files and eval settings");
+        }
+        if (loss < current.valLoss()) {
+            return new Decision(Outcome.PROMOTED, String.format("validation loss %.6f is lower than the current model's %.6f",
+                    loss, current.valLoss()), checkpoint, loss, current.valLoss());
+        }
+        return new Decision(Outcome.KEPT, String.format("validation loss %.6f is not lower than the current model's %.6f",
+                loss, current.valLoss()), checkpoint, loss, current.valLoss());
     }
 
     /** A corrupt or truncated checkpoint is refused before it can become current. */

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.training.RunDirectory;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Model;
 import io.sparkformer.model.io.Checkpoint;
@@ -36,11 +37,11 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
             return path;
         }
         org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
-        if (p.getName().equals(io.sparkformer.driver.training.RunCheckpoints.BEST) && p.getParent() != null
+        if (p.getName().equals(RunDirectory.BEST) && p.getParent() != null
                 && HadoopFiles.exists(path, conf) && p.getFileSystem(conf).getFileStatus(p).isFile()) {
-            return io.sparkformer.driver.training.RunCheckpoints.best(p.getParent().toString(), conf);
+            return new RunDirectory(p.getParent().toString(), conf).best();
         }
-        String latest = io.sparkformer.driver.training.RunCheckpoints.latest(path, conf);
+        String latest = new RunDirectory(path, conf).latest();
         if (latest != null) {
             return latest;
         }
@@ -66,8 +67,8 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
         }
         Tokenizer tokenizer = Tokenizer.fromJson(HadoopFiles.read(ckpt + "/" + Tokenizer.FILE_NAME, conf),
                 ckpt + "/" + Tokenizer.FILE_NAME);
-        String yaml = new String(HadoopFiles.read(ckpt + "/config.yaml", conf), StandardCharsets.UTF_8);
-        JobConfig cfg = JobConfig.parse(yaml, ckpt + "/config.yaml", List.of());
+        String yaml = new String(HadoopFiles.read(ckpt + "/" + RunDirectory.CONFIG, conf), StandardCharsets.UTF_8);
+        JobConfig cfg = JobConfig.parse(yaml, ckpt + "/" + RunDirectory.CONFIG, List.of());
         return new TrainedModel(ckpt, model, tokenizer, cfg, labels);
     }
 }

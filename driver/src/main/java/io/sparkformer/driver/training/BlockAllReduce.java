@@ -86,63 +86,73 @@ final class BlockAllReduce {
      */
     static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
                                  int worker, int workers, StorageLevel kept, BlockBuffers pool) {
-        long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            FloatBuffer v = vectors.get(k);
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(v, workers, s), TRANSIENT, pool);
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(vectors.get(k), workers, s), TRANSIENT, pool);
                 }
             }
         }
-        double[] sum = new double[PIECE];
-        float[] part = new float[PIECE];
-        FloatBuffer partView = FloatBuffer.wrap(part);
+        long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            FloatBuffer own = slice(vectors.get(k), workers, worker);
-            int n = own.remaining();
-            List<BlockVectors.Floats> peers = new ArrayList<>();
-            try {
-                for (int w = 0; w < workers; w++) {
-                    if (w == worker) {
-                        peers.add(null);
-                    } else {
-                        BlockVectors.await(raw(run, round, names.get(k), w, worker), WAIT_MILLIS);
-                        peers.add(BlockVectors.open(raw(run, round, names.get(k), w, worker), n));
-                        in += 4L * n;
-                    }
-                }
-                ByteBuffer[] out = pool.take(n);
-                for (int at = 0; at < n; at += PIECE) {
-                    int len = Math.min(PIECE, n - at);
-                    java.util.Arrays.fill(sum, 0, len, 0.0);
-                    for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
-                        partView.clear();
-                        if (w == worker) {
-                            partView.put(own.duplicate().position(at).limit(at + len));
-                        } else {
-                            peers.get(w).read(partView, len);
-                        }
-                        for (int i = 0; i < len; i++) {
-                            sum[i] += part[i];
-                        }
-                    }
-                    for (int i = 0; i < len; i++) {
-                        part[i] = (float) (sum[i] / workers);
-                    }
-                    out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
-                }
-                BlockVectors.store(averaged(run, round, names.get(k), worker), out, kept);
-            } finally {
-                for (BlockVectors.Floats f : peers) {
-                    if (f != null) {
-                        f.close();
-                    }
-                }
-            }
+            in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept, pool);
             for (int w = 0; w < workers; w++) {
                 if (w != worker) { // a rerun round stores them again
                     BlockVectors.remove(raw(run, round, names.get(k), w, worker));
+                }
+            }
+        }
+        return in;
+    }
+
+    /**
+     * Averages slice {@code worker} of vector {@code name} over every worker's copy, a piece at a
+     * time, and stores it; returns the bytes fetched from the peers.
+     */
+    private static long averageOwnSlice(String run, long round, String name, FloatBuffer vector, int worker, int workers,
+                                        StorageLevel kept, BlockBuffers pool) {
+        FloatBuffer own = slice(vector, workers, worker);
+        int n = own.remaining();
+        double[] sum = new double[Math.min(PIECE, n)];
+        float[] part = new float[sum.length];
+        FloatBuffer partView = FloatBuffer.wrap(part);
+        List<BlockVectors.Floats> peers = new ArrayList<>();
+        long in = 0;
+        try {
+            for (int w = 0; w < workers; w++) {
+                if (w == worker) {
+                    peers.add(null);
+                } else {
+                    BlockVectors.await(raw(run, round, name, w, worker), WAIT_MILLIS);
+                    peers.add(BlockVectors.open(raw(run, round, name, w, worker), n));
+                    in += 4L * n;
+                }
+            }
+            ByteBuffer[] out = pool.take(n);
+            for (int at = 0; at < n; at += PIECE) {
+                int len = Math.min(PIECE, n - at);
+                java.util.Arrays.fill(sum, 0, len, 0.0);
+                for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
+                    partView.clear();
+                    if (w == worker) {
+                        partView.put(own.duplicate().position(at).limit(at + len));
+                    } else {
+                        peers.get(w).read(partView, len);
+                    }
+                    for (int i = 0; i < len; i++) {
+                        sum[i] += part[i];
+                    }
+                }
+                for (int i = 0; i < len; i++) {
+                    part[i] = (float) (sum[i] / workers);
+                }
+                out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
+            }
+            BlockVectors.store(averaged(run, round, name, worker), out, kept);
+        } finally {
+            for (BlockVectors.Floats f : peers) {
+                if (f != null) {
+                    f.close();
                 }
             }
         }

@@ -29,13 +29,10 @@ final class BlockVectors {
 
     private BlockVectors() {}
 
-    /** Marks a lost worker state in a failed job's message: the trainer then resumes from its last checkpoint. */
-    static final String LOST = "sparkformer-lost-worker-state: ";
-
     /** Thrown when a block is nowhere: its executor was lost and it had no replica. */
-    static final class MissingBlockException extends IllegalStateException {
+    static final class MissingBlockException extends LostWorkerStateException {
         MissingBlockException(String name) {
-            super(LOST + "block " + name + " is gone (lost with its executor, and no replica survived)");
+            super("block " + name + " is gone (lost with its executor, and no replica survived)");
         }
     }
 

@@ -12,6 +12,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.optim.LearningRateSchedule;
+import io.sparkformer.worker.training.RoundReport;
 
 /**
  * metrics.jsonl: one JSON object per round. Kept in memory and rewritten whole (atomically) at
@@ -23,8 +25,8 @@ final class Metrics {
     private final Configuration conf;
     private final List<ObjectNode> rows = new ArrayList<>();
 
-    Metrics(String runDir, Configuration conf) throws IOException {
-        this.path = runDir + "/metrics.jsonl";
+    Metrics(String path, Configuration conf) throws IOException {
+        this.path = path;
         this.conf = conf;
         if (HadoopFiles.exists(path, conf)) {
             for (String line : new String(HadoopFiles.read(path, conf), StandardCharsets.UTF_8).split("\n")) {
@@ -39,6 +41,27 @@ final class Metrics {
     /** Drops rows after the given round (a resume replays them). */
     void truncate(long round) {
         rows.removeIf(r -> r.get("round").asLong() > round);
+    }
+
+    /** The row of the round {@code tally} has just counted, with its validation loss or null. */
+    ObjectNode row(Trainer.Tally tally, RoundReport round, Double valLoss, LearningRateSchedule schedule) {
+        ObjectNode row = JSON.createObjectNode();
+        row.put("round", tally.rounds);
+        row.put("step", tally.step);
+        row.put("tokens", tally.tokens);
+        row.put("train_loss", tally.lastTrain);
+        if (valLoss != null) {
+            row.put("val_loss", valLoss);
+        } else {
+            row.putNull("val_loss");
+        }
+        row.put("lr", schedule.at(tally.step - 1));
+        row.put("tokens_per_s", round.tokens() / tally.roundWall);
+        row.put("compute_s", round.computeSeconds());
+        row.put("sync_s", tally.roundSync);
+        row.put("sync_bytes_per_worker", round.syncBytes());
+        row.put("sync_bytes_driver", round.driverBytes());
+        return row;
     }
 
     void add(ObjectNode row) {

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.model.FailureKind;
 
 /**
  * One training job at a time per run directory: {@code _LOCK}, created only if absent (an atomic
@@ -24,15 +25,19 @@ import io.sparkformer.driver.corpus.HadoopFiles;
  * does not block the rerun that resumes it.
  */
 public final class RunLock implements AutoCloseable {
-    public static final String FILE = "_LOCK";
     static final long HEARTBEAT_SECONDS = 30;
     static final long STALE_SECONDS = 120;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Another live job holds the run directory. */
-    public static final class HeldException extends IOException {
+    public static final class HeldException extends IOException implements FailureKind.Typed {
         HeldException(String message) {
             super(message);
+        }
+
+        @Override
+        public FailureKind kind() {
+            return FailureKind.RUN_LOCKED;
         }
     }
 
@@ -52,7 +57,7 @@ public final class RunLock implements AutoCloseable {
 
     /** Takes the lock of {@code runDir}, or throws {@link HeldException} naming its holder. */
     public static RunLock acquire(String runDir, Configuration conf) throws IOException {
-        Path path = new Path(runDir, FILE);
+        Path path = new Path(runDir, RunDirectory.LOCK);
         FileSystem fs = path.getFileSystem(conf);
         for (int attempt = 0; attempt < 2; attempt++) {
             try (FSDataOutputStream out = fs.create(path, false)) {

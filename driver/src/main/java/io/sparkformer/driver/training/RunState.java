@@ -2,11 +2,7 @@ package io.sparkformer.driver.training;
 
 import java.io.IOException;
 
-import org.apache.hadoop.conf.Configuration;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
-
-import io.sparkformer.driver.corpus.HadoopFiles;
 
 /**
  * Where a checkpoint stands: rounds and steps done (the data cursor: batch k of every worker is
@@ -30,15 +26,15 @@ public record RunState(long round, long step, long tokens, double bestValLoss, l
         return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(n);
     }
 
-    static RunState read(String checkpointDir, Configuration conf) throws IOException {
-        String path = checkpointDir + "/state.json";
+    /** Reads a state.json ({@code source} names it in errors). */
+    static RunState fromJson(byte[] json, String source) throws IOException {
         try {
-            var n = JSON.readTree(HadoopFiles.read(path, conf));
+            var n = JSON.readTree(json);
             double best = n.get("best_val_loss").isNull() ? Double.POSITIVE_INFINITY : n.get("best_val_loss").asDouble();
             return new RunState(n.get("round").asLong(), n.get("step").asLong(), n.get("tokens").asLong(), best,
                     n.get("seed").asLong());
         } catch (RuntimeException e) {
-            throw new IOException(path + ": not a readable run state: " + e.getMessage(), e);
+            throw new IOException(source + ": not a readable run state: " + e.getMessage(), e);
         }
     }
 }

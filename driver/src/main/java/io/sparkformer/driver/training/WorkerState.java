@@ -15,6 +15,7 @@ import io.sparkformer.worker.batches.BatchSource;
 import io.sparkformer.worker.batches.CausalLmBatches;
 import io.sparkformer.worker.batches.MaskedLmBatches;
 import io.sparkformer.worker.batches.PairBatches;
+import io.sparkformer.worker.batches.Task;
 import io.sparkformer.worker.shards.Manifest;
 import io.sparkformer.worker.shards.TokenStream;
 import io.sparkformer.worker.training.LocalTrainer;
@@ -80,8 +81,8 @@ final class WorkerState {
         String dir = spec.corpusDir();
         BatchSource train;
         BatchSource val;
-        String task = cfg.data().task();
-        if (task.equals("seq2seq") || task.equals("tagging") || task.equals("completion") || task.equals("classification")) {
+        Task task = cfg.data().task();
+        if (!task.isStream()) {
             List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
             List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
             train = PairBatches.forTask(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);
@@ -95,7 +96,7 @@ final class WorkerState {
             }
             TokenStream vstream = ShardReader.mapped(dir, valSplit.shards(), conf);
             int t = cfg.train().blockSize();
-            if ("masked_lm".equals(cfg.data().task())) {
+            if (task == Task.MASKED_LM) {
                 int vocab = spec.model().vocabSize();
                 train = new MaskedLmBatches(stream, cfg.train().batchSize(), t, vocab, seed);
                 val = vstream.length() >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed) : null;

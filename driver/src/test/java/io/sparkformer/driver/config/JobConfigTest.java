@@ -96,4 +96,41 @@ class JobConfigTest {
             java.nio.file.Files.delete(big);
         }
     }
+
+    /**
+     * Every choice key's comment in defaults.yaml ("a | b | c") lists exactly the values its enum
+     * takes, so the file a user reads cannot drift from what the parser accepts.
+     */
+    @Test
+    void defaultsYamlListsEachChoiceKeysValues() throws Exception {
+        List<String> lines;
+        try (var in = JobConfig.class.getResourceAsStream("/io/sparkformer/driver/defaults.yaml")) {
+            lines = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+        }
+        int checked = 0;
+        for (var section : List.of(JobConfig.Data.class, JobConfig.Model.class, JobConfig.Train.class)) {
+            String name = section.getSimpleName().toLowerCase(java.util.Locale.ROOT);
+            int start = lines.indexOf(name + ":");
+            assertTrue(start >= 0, "defaults.yaml has a section " + name);
+            for (var component : section.getRecordComponents()) {
+                if (!component.getType().isEnum()) {
+                    continue;
+                }
+                String key = component.getName().replaceAll("([A-Z])", "_$1").toLowerCase(java.util.Locale.ROOT);
+                String line = lines.stream().skip(start + 1).takeWhile(l -> l.startsWith(" ") || l.isEmpty())
+                        .filter(l -> l.startsWith("  " + key + ":")).findFirst()
+                        .orElseThrow(() -> new AssertionError(name + "." + key + " is missing from defaults.yaml"));
+                assertTrue(line.contains("#"), name + "." + key + " has no comment listing its values: " + line);
+                java.util.Set<String> listed = new java.util.TreeSet<>();
+                for (String part : line.substring(line.indexOf('#') + 1).split("\\|")) {
+                    java.util.regex.Matcher m = java.util.regex.Pattern.compile("[a-z0-9_]+").matcher(part);
+                    assertTrue(m.find(), line);
+                    listed.add(m.group());
+                }
+                assertEquals(new java.util.TreeSet<>(JobConfig.choices(component.getType())), listed, name + "." + key);
+                checked++;
+            }
+        }
+        assertEquals(13, checked, "every choice key of data, model and train");
+    }
 }

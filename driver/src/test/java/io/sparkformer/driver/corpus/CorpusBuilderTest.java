@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.sparkformer.driver.SparkTestBase;
-import io.sparkformer.driver.corpus.CorpusSpec.Task;
+import io.sparkformer.worker.batches.Task;
 import io.sparkformer.model.Batch;
 import io.sparkformer.model.text.CharTokenizer;
 import io.sparkformer.model.text.Tokenizer;

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.sparkformer.driver.SparkTestBase;
-import io.sparkformer.driver.corpus.CorpusSpec.Task;
+import io.sparkformer.worker.batches.Task;
 import io.sparkformer.worker.shards.Manifest;
 
 /** Parquet, JSON and a catalog table give the shards of the text file made from the same rows. */
@@ -61,7 +61,7 @@ class TableSourceTest extends SparkTestBase {
 
     private CorpusSpec spec(Task task, List<String> inputs, String format, List<String> columns, String out) {
         return new CorpusSpec(task, inputs, List.of(), 0.1, "char", 0, false, tmp.resolve(out).toString(),
-                CorpusSpec.DEFAULT_SPLIT_BYTES, format, columns, false);
+                CorpusSpec.DEFAULT_SPLIT_BYTES, CorpusSpec.Format.valueOf(format.toUpperCase(java.util.Locale.ROOT)), columns, false);
     }
 
     @Test

@@ -25,7 +25,7 @@ class RunLockTest {
     private final Configuration conf = new Configuration();
 
     private void lockFile(String host, long pid, Instant heartbeat) throws Exception {
-        Files.writeString(run.resolve(RunLock.FILE),
+        Files.writeString(run.resolve(RunDirectory.LOCK),
                 "{\"host\":\"" + host + "\",\"pid\":" + pid + ",\"heartbeat\":\"" + heartbeat + "\"}");
     }
 
@@ -34,11 +34,11 @@ class RunLockTest {
         String here = InetAddress.getLocalHost().getHostName();
         try (RunLock held = RunLock.acquire(run.toString(), conf)) {
             RunLock.HeldException e = assertThrows(RunLock.HeldException.class, () -> RunLock.acquire(run.toString(), conf));
-            assertTrue(e.getMessage().contains(run.resolve(RunLock.FILE).toString())
+            assertTrue(e.getMessage().contains(run.resolve(RunDirectory.LOCK).toString())
                     && e.getMessage().contains("process " + ProcessHandle.current().pid()), e.getMessage());
             assertEquals(Cli.RUN_LOCKED, Cli.exitCode(e));
         }
-        assertFalse(Files.exists(run.resolve(RunLock.FILE)), "released on close");
+        assertFalse(Files.exists(run.resolve(RunDirectory.LOCK)), "released on close");
 
         // a driver killed with SIGKILL leaves its lock: its pid is gone on this host
         Process gone = new ProcessBuilder("true").start();
@@ -57,9 +57,9 @@ class RunLockTest {
 
     @Test
     void aNewRunIntoADirectoryThatHoldsOneIsRefused() throws Exception {
-        Trainer.requireNoRun(run.toString(), conf); // empty: fine
+        new RunDirectory(run.toString(), conf).requireNoRun(); // empty: fine
         Files.writeString(run.resolve("metrics.jsonl"), "{\"round\": 1}\n");
-        ConfigException e = assertThrows(ConfigException.class, () -> Trainer.requireNoRun(run.toString(), conf));
+        ConfigException e = assertThrows(ConfigException.class, () -> new RunDirectory(run.toString(), conf).requireNoRun());
         assertTrue(e.getMessage().contains("--resume") && e.getMessage().contains(run.toString()), e.getMessage());
         assertEquals("{\"round\": 1}\n", Files.readString(run.resolve("metrics.jsonl")), "nothing touched");
     }

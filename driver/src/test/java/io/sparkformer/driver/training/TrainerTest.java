@@ -14,9 +14,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
+import io.sparkformer.driver.Failures;
 import io.sparkformer.driver.SparkTestBase;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
+import io.sparkformer.model.FailureKind;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.io.Checkpoint;
 
@@ -26,13 +28,17 @@ class TrainerTest extends SparkTestBase {
     void aLostExecutorInABarrierRoundIsRecoverableAndOtherFailuresAreNot() {
         String aborted = "Job aborted due to stage failure: Could not recover from a failed barrier ResultStage. Most recent"
                 + " failure reason: Stage failed because barrier task ResultTask(2, 1) finished unsuccessfully.\n";
-        String lost = Trainer.lostState(new RuntimeException("job failed", new IllegalStateException(aborted
+        Failures lost = Failures.of(new RuntimeException("job failed", new IllegalStateException(aborted
                 + "ExecutorLostFailure (executor 1 exited caused by one of the running tasks) Reason: Command exited with code 137")));
-        assertTrue(lost != null && lost.contains("executor 1 exited"), String.valueOf(lost));
-        assertEquals(null, Trainer.lostState(new IllegalStateException(aborted
-                + "io.sparkformer.driver.cluster.OutOfMemory: out of memory in worker 1's round (Java heap space)")));
-        assertEquals(null, Trainer.lostState(new IllegalStateException("Task 3 failed: ExecutorLostFailure (executor 2)")),
+        assertEquals(FailureKind.LOST_WORKER_STATE, lost.kind());
+        assertTrue(lost.message().contains("executor 1 exited"), lost.message());
+        Failures outOfMemory = Failures.of(new IllegalStateException(aborted + new io.sparkformer.driver.cluster.OutOfMemory(
+                "out of memory in worker 1's round (Java heap space)", new OutOfMemoryError())));
+        assertEquals(FailureKind.OUT_OF_MEMORY, outOfMemory.kind(), "an out of memory would fail again: not recovered");
+        assertEquals(null, Failures.of(new IllegalStateException("Task 3 failed: ExecutorLostFailure (executor 2)")).kind(),
                 "outside a barrier stage Spark reruns the task itself");
+        assertEquals(FailureKind.LOST_WORKER_STATE, Failures.of(new RuntimeException("Job aborted: "
+                + new LostWorkerStateException("block x is gone"))).kind(), "a lost block, reported as text");
     }
 
     @TempDir
@@ -54,6 +60,10 @@ class TrainerTest extends SparkTestBase {
         return JobConfig.parse("name: tiny\ndata:\n  inputs: [" + corpus + "]\n", "tiny.yaml", o);
     }
 
+    private Trainer trainer(JobConfig cfg, Path run) {
+        return new Trainer(cfg, new RunDirectory(run.toString(), sc.hadoopConfiguration()), Trainer.sparkSyncs(sc, 1));
+    }
+
     private CorpusBuilder.Corpus corpus(JobConfig cfg) {
         return new CorpusBuilder(sc, cfg.train().workers()).build(cfg.corpusSpec(tmp.resolve("shards-" + cfg.train().workers()).toString()));
     }
@@ -68,7 +78,7 @@ class TrainerTest extends SparkTestBase {
     void twoWorkersTrainAndTheRunDirectoryIsComplete() throws IOException {
         JobConfig cfg = config("train.workers=2");
         Path run = tmp.resolve("run2");
-        var summary = new Trainer(sc, cfg, run.toString(), 1).run(corpus(cfg), false, null, null).values();
+        var summary = trainer(cfg, run).run(corpus(cfg), false, null, null).values();
         for (String f : List.of("_SUCCESS", "summary.json", "metrics.jsonl", "loss.png", "config.yaml", "tokenizer.json", "latest")) {
             assertTrue(Files.exists(run.resolve(f)), f);
         }
@@ -93,10 +103,10 @@ class TrainerTest extends SparkTestBase {
                     "train.optimizer_state=" + state.replace("-1", ""));
             CorpusBuilder.Corpus c = corpus(cfg);
             Path unbroken = tmp.resolve("unbroken-" + state);
-            new Trainer(sc, cfg, unbroken.toString(), 1).run(c, false, null, null);
+            trainer(cfg, unbroken).run(c, false, null, null);
             // a crash after round 8's checkpoint: later checkpoints and the end markers never happened
             Path broken = tmp.resolve("broken-" + state);
-            new Trainer(sc, cfg, broken.toString(), 1).run(c, false, null, null);
+            trainer(cfg, broken).run(c, false, null, null);
             for (String late : List.of("round-000012")) {
                 deleteTree(broken.resolve("checkpoints").resolve(late));
             }
@@ -105,7 +115,7 @@ class TrainerTest extends SparkTestBase {
             Files.writeString(broken.resolve("latest"), "checkpoints/round-000008");
             // the local Hadoop file system keeps .crc sidecars; this hand edit bypasses it
             Files.deleteIfExists(broken.resolve(".latest.crc"));
-            var summary = new Trainer(sc, cfg, broken.toString(), 1).run(c, true, null, null).values();
+            var summary = trainer(cfg, broken).run(c, true, null, null).values();
             assertEquals(8L, summary.get("resumed_from_round"));
             assertArrayEquals(finalWeights(unbroken), finalWeights(broken), state + ": bit-equal after resume");
             assertEquals(12, Files.readAllLines(broken.resolve("metrics.jsonl")).size());
@@ -126,8 +136,8 @@ class TrainerTest extends SparkTestBase {
             CorpusBuilder.Corpus c = corpus(viaDriver);
             Path driverRun = tmp.resolve("driver-" + state);
             Path workerRun = tmp.resolve("allreduce-" + state);
-            new Trainer(sc, viaDriver, driverRun.toString(), 1).run(c, false, null, null);
-            var summary = new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, false, null, null).values();
+            trainer(viaDriver, driverRun).run(c, false, null, null);
+            var summary = trainer(viaWorkers, workerRun).run(c, false, null, null).values();
             assertEquals("allreduce", summary.get("sync"));
             assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), state + ": all-reduce equals driver averaging");
             for (int w = 0; w < (state.equals("local") ? 2 : 0); w++) {
@@ -146,7 +156,7 @@ class TrainerTest extends SparkTestBase {
             Files.delete(workerRun.resolve("_SUCCESS"));
             Files.writeString(workerRun.resolve("latest"), "checkpoints/round-000004");
             Files.deleteIfExists(workerRun.resolve(".latest.crc"));
-            new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, true, null, null);
+            trainer(viaWorkers, workerRun).run(c, true, null, null);
             assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), state + ": bit-equal after resume");
         }
     }
@@ -163,12 +173,12 @@ class TrainerTest extends SparkTestBase {
         JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
         CorpusBuilder.Corpus c = corpus(viaDriver);
         Path driverRun = tmp.resolve("driver");
-        new Trainer(sc, viaDriver, driverRun.toString(), 1).run(c, false, null, null);
+        trainer(viaDriver, driverRun).run(c, false, null, null);
         record Loss(int afterRound, boolean resumes) {}
         for (Loss loss : List.of(new Loss(4, false), new Loss(5, true))) {
             Path workerRun = tmp.resolve("allreduce-lost-" + loss.afterRound());
             int[] seen = {0};
-            var summary = new Trainer(sc, viaWorkers, workerRun.toString(), 1).run(c, false, null, (round, rounds, train, val) -> {
+            var summary = trainer(viaWorkers, workerRun).run(c, false, null, (round, rounds, train, val) -> {
                 if (round == loss.afterRound() && seen[0]++ == 0) {
                     WorkerState.forgetAll(); // in local mode the tasks run in this JVM: as if the executor died
                 }
@@ -182,7 +192,7 @@ class TrainerTest extends SparkTestBase {
     @Test
     void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
         JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");
-        var s = new Trainer(sc, mlm, tmp.resolve("mlm").toString(), 1).run(corpus(mlm), false, null, null).values();
+        var s = trainer(mlm, tmp.resolve("mlm")).run(corpus(mlm), false, null, null).values();
         double first = firstValLoss(tmp.resolve("mlm"));
         assertTrue((Double) s.get("best_val_loss") < first, "masked LM learns: " + first + " -> " + s.get("best_val_loss"));
 
@@ -204,7 +214,7 @@ class TrainerTest extends SparkTestBase {
                 "train.block_size=16", "train.batch_size=16", "train.steps=80", "train.local_steps=4", "train.warmup=4",
                 "train.lr=3e-3", "eval.every=5", "eval.batches=4", "checkpoint.every=20"));
         CorpusBuilder.Corpus c = new CorpusBuilder(sc, 1).build(s2s.corpusSpec(tmp.resolve("s2s-shards").toString()));
-        var t = new Trainer(sc, s2s, tmp.resolve("s2s").toString(), 1).run(c, false, null, null).values();
+        var t = trainer(s2s, tmp.resolve("s2s")).run(c, false, null, null).values();
         double firstS2s = firstValLoss(tmp.resolve("s2s"));
         assertTrue((Double) t.get("best_val_loss") < 0.7 * firstS2s, "seq2seq learns to reverse: " + firstS2s + " -> " + t.get("best_val_loss"));
     }

@@ -1,9 +1,11 @@
 package io.sparkformer.model.text;
 
+import io.sparkformer.model.FailureKind;
+
 import java.io.IOException;
 
 /** A tokenizer file that cannot be used; the message names the file and the problem. */
-public class TokenizerException extends IOException {
+public class TokenizerException extends IOException implements FailureKind.BadInput {
     public TokenizerException(String source, String problem) {
         super(source + ": " + problem);
     }
@@ -25,5 +27,11 @@ public class TokenizerException extends IOException {
         } catch (IOException e) {
             throw new TokenizerException(source, "not JSON: " + e.getMessage(), e);
         }
+    }
+
+    /** Marked: Spark reports a task's failure by this text, and the driver reads the kind back from it. */
+    @Override
+    public String toString() {
+        return FailureKind.BAD_INPUT.mark(getMessage());
     }
 }

@@ -15,13 +15,13 @@ public interface PairBatches extends BatchSource {
      * The batches of a pair task (seq2seq, tagging, completion or classification) over sources
      * (inputs, prompts, texts) and targets (labels, completions, one label index).
      */
-    static PairBatches forTask(String task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
+    static PairBatches forTask(Task task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
         return switch (task) {
-            case "tagging" -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
-            case "completion" -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
-            case "classification" -> new ClassificationBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
-            case "seq2seq" -> new Seq2SeqBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
-            default -> throw new IllegalArgumentException("not a pair task: " + task);
+            case TAGGING -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            case COMPLETION -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
+            case CLASSIFICATION -> new ClassificationBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
+            case SEQ2SEQ -> new Seq2SeqBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, bucketing, seed);
+            case CAUSAL_LM, MASKED_LM -> throw new IllegalArgumentException("not a pair task: " + task.key());
         };
     }
 }

@@ -1,7 +1,6 @@
 package io.sparkformer.worker.training;
 
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.Batch;
@@ -13,8 +12,8 @@ import io.sparkformer.model.optim.LearningRateSchedule;
 import io.sparkformer.worker.batches.BatchSource;
 
 /**
- * Trains one model replica for a number of local steps. Parameters and AdamW's moments come in
- * and go out as flat float arrays, so a round is a deterministic function of its inputs: the
+ * Trains one model replica for a number of local steps. Parameters and AdamW's state come in
+ * as a {@link Replica} (or stay in the replica's native buffers), so a round is a deterministic function of its inputs: the
  * same inputs give the same outputs on any machine, which lets Spark rerun a lost task and a
  * resumed run match an unbroken one. The model and its buffers stay allocated between rounds.
  * Knows nothing of Spark.
@@ -22,11 +21,6 @@ import io.sparkformer.worker.batches.BatchSource;
 public final class LocalTrainer {
     /** Optimisation settings shared by every worker. */
     public record Settings(AdamW.Settings adamw, double gradClip, LearningRateSchedule schedule, long seed)
-            implements java.io.Serializable {}
-
-    /** What one round produced. */
-    public record RoundResult(float[] params, float[] firstMoment, float[] secondMoment, long optimizerStep,
-                              double meanLoss, long tokens, double computeSeconds, boolean diverged, long divergedStep)
             implements java.io.Serializable {}
 
     private final Model model;
@@ -47,60 +41,49 @@ public final class LocalTrainer {
     public AdamW optimizer() { return adamw; }
 
     /**
-     * Loads params and optimizer state, runs {@code steps} steps on batches firstBatch,
-     * firstBatch+1, ..., with learning rates schedule(globalStep), schedule(globalStep+1), ...
-     * Stops at the first non-finite loss and reports it.
+     * Loads {@code start} (parameters and optimizer state) and runs {@code steps} steps on batches
+     * firstStep, firstStep+1, ..., with learning rates schedule(firstStep), schedule(firstStep+1), ...
+     * Stops at the first non-finite loss and reports it; {@link #replica} holds the result.
      */
-    public RoundResult round(float[] params, float[] m, float[] v, long optimizerStep, BatchSource batches,
-                             long firstBatch, int steps, long globalStep) {
-        return round(params, m, v, optimizerStep, batches, firstBatch, steps, globalStep, false);
-    }
-
-    /**
-     * As {@link #round(float[], float[], float[], long, BatchSource, long, int, long)}; with
-     * {@code intoInputs} the result is written into params, m and v themselves (the caller owns
-     * them and needs them no more): at 124M parameters that is 1.5 GB of heap a round less.
-     */
-    public RoundResult round(float[] params, float[] m, float[] v, long optimizerStep, BatchSource batches,
-                             long firstBatch, int steps, long globalStep, boolean intoInputs) {
+    public RoundReport round(Replica start, BatchSource batches, long firstStep, int steps) {
         long t0 = System.nanoTime();
-        load(params);
-        adamw.restore(optimizerStep, m, v);
-        RoundResult r = continueRound(batches, firstBatch, steps, globalStep, t0);
-        if (r.diverged()) {
-            return r;
-        }
-        return new RoundResult(copyOut(model.parameters().flat(), intoInputs ? params : null),
-                copyOut(adamw.firstMoment().flat(), intoInputs ? m : null),
-                copyOut(adamw.secondMoment().flat(), intoInputs ? v : null),
-                r.optimizerStep(), r.meanLoss(), r.tokens(), r.computeSeconds(), false, -1);
+        load(start.params());
+        OptimizerState o = start.optimizer();
+        adamw.restore(o.step(), o.firstMoment(), o.secondMoment());
+        return run(batches, firstStep, steps, t0);
     }
 
     /**
      * Runs {@code steps} steps from the parameters and optimizer state the replica holds now
      * (set through {@link #parameterView}, {@link #momentViews} and {@link #restoreStep}, or left
-     * by the last round): the result carries no arrays, the vectors stay in native memory.
+     * by the last round): the vectors stay in native memory.
      */
-    public RoundResult continueRound(BatchSource batches, long firstBatch, int steps, long globalStep) {
-        return continueRound(batches, firstBatch, steps, globalStep, System.nanoTime());
+    public RoundReport continueRound(BatchSource batches, long firstStep, int steps) {
+        return run(batches, firstStep, steps, System.nanoTime());
     }
 
-    private RoundResult continueRound(BatchSource batches, long firstBatch, int steps, long globalStep, long t0) {
+    /** Copies of the replica's parameters and optimizer state, to send elsewhere. */
+    public Replica replica() {
+        return new Replica(model.parameters().flat().toFloatVector(), new OptimizerState(
+                adamw.firstMoment().flat().toFloatVector(), adamw.secondMoment().flat().toFloatVector(), adamw.step()));
+    }
+
+    private RoundReport run(BatchSource batches, long firstStep, int steps, long t0) {
         double lossSum = 0;
         long tokens = 0;
         for (int i = 0; i < steps; i++) {
-            long step = globalStep + i;
+            long step = firstStep + i;
             if (model.config().dropout() > 0) {
                 Nd4j.getRandom().setSeed(BatchSource.mix(settings.seed(), step));
             }
-            Batch batch = batches.batch(firstBatch + i);
+            Batch batch = batches.batch(step);
             double loss = model.forwardBackward(batch);
             if (!Double.isFinite(loss)) {
-                return new RoundResult(null, null, null, adamw.step(), loss, tokens, seconds(t0), true, step);
+                return RoundReport.diverged(loss, step, tokens, seconds(t0), adamw.step());
             }
             double norm = GradientClipping.clip(model.gradients(), settings.gradClip());
             if (!Double.isFinite(norm)) {
-                return new RoundResult(null, null, null, adamw.step(), Double.NaN, tokens, seconds(t0), true, step);
+                return RoundReport.diverged(Double.NaN, step, tokens, seconds(t0), adamw.step());
             }
             adamw.apply(model.parameters(), model.gradients(), settings.schedule().at(step));
             lossSum += loss;
@@ -108,10 +91,9 @@ public final class LocalTrainer {
         }
         // a finite loss says nothing of the last update: weights that overflowed must not leave the replica
         if (steps > 0 && !allFinite(parameterView())) {
-            return new RoundResult(null, null, null, adamw.step(), Double.NaN, tokens, seconds(t0), true,
-                    globalStep + steps - 1);
+            return RoundReport.diverged(Double.NaN, firstStep + steps - 1, tokens, seconds(t0), adamw.step());
         }
-        return new RoundResult(null, null, null, adamw.step(), lossSum / steps, tokens, seconds(t0), false, -1);
+        return RoundReport.trained(lossSum / steps, tokens, seconds(t0), adamw.step());
     }
 
     private static boolean allFinite(java.nio.FloatBuffer values) {
@@ -175,11 +157,6 @@ public final class LocalTrainer {
                     + model.parameterCount());
         }
         io.sparkformer.model.ParameterBuffer.copyInto(params, model.parameters().flat());
-    }
-
-    /** The values of a flat buffer, into {@code out} when given. */
-    private static float[] copyOut(INDArray flat, float[] out) {
-        return out == null ? flat.toFloatVector() : io.sparkformer.model.ParameterBuffer.copyOut(flat, out);
     }
 
     private static double seconds(long t0) {

@@ -44,37 +44,34 @@ class LocalTrainerTest {
         LocalTrainer b = trainer(3e-3);
         CausalLmBatches batches = new CausalLmBatches(tokens(), 4, 12, 5);
         float[] p0 = initial(a);
-        float[] zeros = new float[p0.length];
-        var once = a.round(p0, zeros, zeros, 0, batches, 0, 6, 0);
-        var again = b.round(p0, zeros, zeros, 0, batches, 0, 6, 0);
-        assertArrayEquals(once.params(), again.params(), "same inputs, same result");
-        var first = b.round(p0, zeros, zeros, 0, batches, 0, 3, 0);
-        var second = b.round(first.params(), first.firstMoment(), first.secondMoment(), first.optimizerStep(), batches, 3, 3, 3);
-        assertArrayEquals(once.params(), second.params(), "one round of 6 steps equals two rounds of 3");
+        Replica start = new Replica(p0, OptimizerState.fresh(p0.length));
+        RoundReport onceReport = a.round(start, batches, 0, 6);
+        Replica once = a.replica();
+        b.round(start, batches, 0, 6);
+        assertArrayEquals(once.params(), b.replica().params(), "same inputs, same result");
+        b.round(start, batches, 0, 3);
+        RoundReport second = b.round(b.replica(), batches, 3, 3);
+        assertArrayEquals(once.params(), b.replica().params(), "one round of 6 steps equals two rounds of 3");
+        assertArrayEquals(once.optimizer().secondMoment(), b.replica().optimizer().secondMoment());
         assertEquals(6, second.optimizerStep());
-        assertEquals(6L * 4 * 12 / 2, second.tokens());
-        assertFalse(once.diverged());
+        assertEquals(6L * 4 * 12, onceReport.tokens());
+        assertEquals(3L * 4 * 12, second.tokens());
+        assertFalse(onceReport.diverged());
     }
 
     @Test
     void lossFallsOverRounds() {
         LocalTrainer t = trainer(1e-2);
         CausalLmBatches batches = new CausalLmBatches(tokens(), 8, 12, 5);
-        float[] p = initial(t);
-        float[] m = new float[p.length];
-        float[] v = new float[p.length];
+        Replica replica = new Replica(initial(t), OptimizerState.fresh(initial(t).length));
         double firstLoss = Double.NaN;
-        LocalTrainer.RoundResult r = null;
-        long step = 0;
+        RoundReport r = null;
         for (int round = 0; round < 15; round++) {
-            r = t.round(p, m, v, step, batches, step, 10, step);
+            r = t.round(replica, batches, round * 10L, 10);
             if (round == 0) {
                 firstLoss = r.meanLoss();
             }
-            p = r.params();
-            m = r.firstMoment();
-            v = r.secondMoment();
-            step += 10;
+            replica = t.replica();
         }
         assertTrue(r.meanLoss() < 0.6 * firstLoss, firstLoss + " -> " + r.meanLoss());
     }
@@ -84,9 +81,9 @@ class LocalTrainerTest {
         LocalTrainer t = trainer(1e-3);
         float[] p = initial(t);
         p[0] = Float.NaN;
-        var r = t.round(p, new float[p.length], new float[p.length], 0, new CausalLmBatches(tokens(), 2, 8, 1), 0, 5, 40);
+        var r = t.round(new Replica(p, OptimizerState.fresh(p.length)), new CausalLmBatches(tokens(), 2, 8, 1), 40, 5);
         assertTrue(r.diverged());
-        assertEquals(40, r.divergedStep());
+        assertEquals(40, r.divergence().step());
     }
 
     /**
@@ -97,8 +94,8 @@ class LocalTrainerTest {
     void nonFiniteParametersAfterTheLastUpdateStopTheRound() {
         LocalTrainer t = trainer(1e39); // AdamW's step is about lr per weight: past float's range
         float[] p = initial(t);
-        var r = t.round(p, new float[p.length], new float[p.length], 0, new CausalLmBatches(tokens(), 2, 8, 1), 0, 1, 40);
+        var r = t.round(new Replica(p, OptimizerState.fresh(p.length)), new CausalLmBatches(tokens(), 2, 8, 1), 40, 1);
         assertTrue(r.diverged(), "one step whose loss was finite, whose update was not");
-        assertEquals(40, r.divergedStep());
+        assertEquals(40, r.divergence().step());
     }
 }

@@ -32,14 +32,11 @@ class MaskedLmLearnsContextTest {
                 LearningRateSchedule.constant(3e-3), 1));
         MaskedLmBatches batches = new MaskedLmBatches(stream, 16, 32, cfg.vocabSize(), 2);
         float[] p = init.parameters().flat().toFloatVector();
-        float[] m = new float[p.length];
-        float[] v = new float[p.length];
-        LocalTrainer.RoundResult r = null;
+        Replica replica = new Replica(p, OptimizerState.fresh(p.length));
+        RoundReport r = null;
         for (int round = 0; round < 30; round++) {
-            r = t.round(p, m, v, round * 10L, batches, round * 10L, 10, round * 10L);
-            p = r.params();
-            m = r.firstMoment();
-            v = r.secondMoment();
+            r = t.round(replica, batches, round * 10L, 10);
+            replica = t.replica();
         }
         System.out.printf("masked LM on a period-%d stream: loss %.4f after 300 steps (unigram %.4f)%n", period,
                 r.meanLoss(), Math.log(period));
