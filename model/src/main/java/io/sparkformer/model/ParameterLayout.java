@@ -109,10 +109,6 @@ public final class ParameterLayout {
         return t;
     }
 
-    /** A classifier's head: logits = pooled·W + b, W [d_model, num_labels]. */
-    public static final String CLASSIFIER_WEIGHT = "classifier.weight";
-    public static final String CLASSIFIER_BIAS = "classifier.bias";
-
     /** The stacks a kind has, in forward order. */
     public static List<String> stacks(TransformerConfig.Kind kind) {
         return switch (kind) {
@@ -135,51 +131,49 @@ public final class ParameterLayout {
         int d = cfg.dModel();
         int ff = cfg.dFf();
         // Matrices first: everything AdamW decays.
-        b.matrix("tok_emb", cfg.vocabSize(), d);
+        b.matrix(TensorNames.TOKEN_EMBEDDING, cfg.vocabSize(), d);
         if (!cfg.tieEmbeddings() && !cfg.isClassifier()) {
-            b.matrix("lm_head.weight", cfg.vocabSize(), d); // logits = h·Wᵀ, stored as tok_emb is
+            b.matrix(TensorNames.weight(TensorNames.LM_HEAD), cfg.vocabSize(), d); // logits = h·Wᵀ, stored as tok_emb is
         }
         if (cfg.positional() == TransformerConfig.Positional.LEARNED) {
-            b.matrix("pos_emb", cfg.maxLen(), d);
+            b.matrix(TensorNames.POSITIONS, cfg.maxLen(), d);
         }
         for (String stack : stacks(cfg.kind())) {
             for (int i = 0; i < cfg.nLayers(); i++) {
-                String p = stack + ".layers." + i + ".";
-                for (String attn : attentions(cfg, stack)) {
-                    b.fusedColumns(p + attn + ".qkv.weight", d, d,
-                            p + attn + ".q.weight", p + attn + ".k.weight", p + attn + ".v.weight");
-                    b.matrix(p + attn + ".o.weight", d, d);
+                for (String attn : attentions(cfg, stack, i)) {
+                    b.fusedColumns(TensorNames.weight(TensorNames.qkv(attn)), d, d, TensorNames.weight(TensorNames.projection(attn, "q")),
+                            TensorNames.weight(TensorNames.projection(attn, "k")), TensorNames.weight(TensorNames.projection(attn, "v")));
+                    b.matrix(TensorNames.weight(TensorNames.output(attn)), d, d);
                 }
-                b.matrix(p + "ffn.fc1.weight", d, ff);
-                b.matrix(p + "ffn.fc2.weight", ff, d);
+                String ffn = TensorNames.feedForward(stack, i);
+                b.matrix(TensorNames.weight(TensorNames.fc1(ffn)), d, ff);
+                b.matrix(TensorNames.weight(TensorNames.fc2(ffn)), ff, d);
             }
         }
         if (cfg.isClassifier()) {
-            b.matrix(CLASSIFIER_WEIGHT, d, cfg.numLabels()); // [in, out] as every linear layer
+            b.matrix(TensorNames.weight(TensorNames.CLASSIFIER), d, cfg.numLabels()); // [in, out] as every linear layer
         }
         for (String stack : stacks(cfg.kind())) {
             for (int i = 0; i < cfg.nLayers(); i++) {
-                String p = stack + ".layers." + i + ".";
-                List<String> attns = attentions(cfg, stack);
+                List<String> attns = attentions(cfg, stack, i);
                 for (String attn : attns) {
-                    b.fusedVector(p + attn + ".qkv.bias", d,
-                            p + attn + ".q.bias", p + attn + ".k.bias", p + attn + ".v.bias");
-                    b.vector(p + attn + ".o.bias", d);
+                    b.fusedVector(TensorNames.bias(TensorNames.qkv(attn)), d, TensorNames.bias(TensorNames.projection(attn, "q")),
+                            TensorNames.bias(TensorNames.projection(attn, "k")), TensorNames.bias(TensorNames.projection(attn, "v")));
+                    b.vector(TensorNames.bias(TensorNames.output(attn)), d);
                 }
-                b.vector(p + "ffn.fc1.bias", ff);
-                b.vector(p + "ffn.fc2.bias", d);
+                String ffn = TensorNames.feedForward(stack, i);
+                b.vector(TensorNames.bias(TensorNames.fc1(ffn)), ff);
+                b.vector(TensorNames.bias(TensorNames.fc2(ffn)), d);
                 for (int j = 1; j <= attns.size() + 1; j++) {
-                    b.vector(p + "ln" + j + ".weight", d);
-                    b.vector(p + "ln" + j + ".bias", d);
+                    b.norm(TensorNames.norm(stack, i, j), d);
                 }
             }
             if (cfg.norm() == TransformerConfig.Norm.PRE) {
-                b.vector(stack + ".ln_f.weight", d);
-                b.vector(stack + ".ln_f.bias", d);
+                b.norm(TensorNames.finalNorm(stack), d);
             }
         }
         if (cfg.isClassifier()) {
-            b.vector(CLASSIFIER_BIAS, cfg.numLabels());
+            b.vector(TensorNames.bias(TensorNames.CLASSIFIER), cfg.numLabels());
         }
         return new ParameterLayout(b.blocks, b.tensors, b.offset);
     }
@@ -195,27 +189,26 @@ public final class ParameterLayout {
     private static ParameterLayout recurrent(TransformerConfig cfg) {
         Builder b = new Builder();
         int d = cfg.dModel();
-        b.matrix(RECURRENT_EMBEDDING, d, cfg.vocabSize());
+        b.matrix(TensorNames.RECURRENT_EMBEDDING, d, cfg.vocabSize());
         for (int i = 0; i < cfg.nLayers(); i++) {
-            String p = "lstm.layers." + i + ".";
-            b.matrix(p + "weight_ih", 4L * d, d);
-            b.matrix(p + "weight_hh", 4L * d, d);
-            b.vector(p + "bias", 4L * d);
+            String layer = TensorNames.recurrentLayer(i);
+            b.matrix(layer + ".weight_ih", 4L * d, d);
+            b.matrix(layer + ".weight_hh", 4L * d, d);
+            b.vector(TensorNames.bias(layer), 4L * d);
         }
         int out = cfg.isClassifier() ? cfg.numLabels() : cfg.vocabSize();
-        b.matrix(cfg.isClassifier() ? CLASSIFIER_WEIGHT : "lm_head.weight", out, d);
-        b.vector(cfg.isClassifier() ? CLASSIFIER_BIAS : "lm_head.bias", out);
+        String head = cfg.isClassifier() ? TensorNames.CLASSIFIER : TensorNames.LM_HEAD;
+        b.matrix(TensorNames.weight(head), out, d);
+        b.vector(TensorNames.bias(head), out);
         return new ParameterLayout(b.blocks, b.tensors, b.offset);
     }
 
-    /** A recurrent model's token embedding, [d_model, vocab] row-major (Deeplearning4j's [vocab, d] column-major). */
-    public static final String RECURRENT_EMBEDDING = "embedding.weight_t";
-
-    static List<String> attentions(TransformerConfig cfg, String stack) {
+    /** Layer i's attentions, by name: self-attention, then cross-attention in an encoder-decoder's decoder. */
+    static List<String> attentions(TransformerConfig cfg, String stack, int i) {
         List<String> a = new ArrayList<>();
-        a.add("self_attn");
+        a.add(TensorNames.attention(stack, i, false));
         if (hasCrossAttention(cfg, stack)) {
-            a.add("cross_attn");
+            a.add(TensorNames.attention(stack, i, true));
         }
         return a;
     }
@@ -243,6 +236,11 @@ public final class ParameterLayout {
             blocks.put(name, new Block(name, offset, new long[] {n}));
             tensors.put(name, new Tensor(name, name, 0, new long[] {n}));
             offset += n;
+        }
+
+        void norm(String name, long n) {
+            vector(TensorNames.weight(name), n);
+            vector(TensorNames.bias(name), n);
         }
 
         void fusedVector(String blockName, long n, String... parts) {

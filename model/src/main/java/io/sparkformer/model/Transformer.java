@@ -14,6 +14,7 @@ import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
 import io.sparkformer.model.TransformerConfig.Positional;
 import io.sparkformer.model.layers.Attention;
+import io.sparkformer.model.layers.AttentionMask;
 import io.sparkformer.model.layers.ClassifierHead;
 import io.sparkformer.model.layers.Dropout;
 import io.sparkformer.model.layers.Embedding;
@@ -23,17 +24,18 @@ import io.sparkformer.model.layers.Ops;
 import io.sparkformer.model.layers.Residual;
 import io.sparkformer.model.layers.Sublayer;
 import io.sparkformer.model.layers.TiedHeadLoss;
+import io.sparkformer.model.layers.Weights;
 
 /**
  * The three kinds of the reference spec wired from the layers: decoder (causal LM), encoder
  * (masked LM) and encoder_decoder (seq2seq). Parameters and gradients are two flat buffers of one
  * layout. Activations are allocated for a batch shape and reused until the shape changes.
+ * Shapes: B batch rows, T target (or only) positions, S source positions, d the model width, h
+ * heads of hd = d/h each. Parameter names come from {@link TensorNames}.
  *
  * <p>Not thread-safe: one model per thread.
  */
 public final class Transformer implements Model {
-    /** Additive score bias for blocked (query, key) pairs. */
-    static final double BLOCKED = -1e9;
 
     private final TransformerConfig config;
     private final DataType dataType;
@@ -78,14 +80,14 @@ public final class Transformer implements Model {
         INDArray positions;
         INDArray positionsGrad;
         if (config.positional() == Positional.LEARNED) {
-            positions = params.tensor("pos_emb");
-            positionsGrad = grads.tensor("pos_emb");
+            positions = params.tensor(TensorNames.POSITIONS);
+            positionsGrad = grads.tensor(TensorNames.POSITIONS);
         } else {
             positions = sinusoidal(config.maxLen(), config.dModel(), dataType);
             positionsGrad = null;
         }
-        INDArray tok = params.tensor("tok_emb");
-        INDArray tokGrad = grads.tensor("tok_emb");
+        INDArray tok = params.tensor(TensorNames.TOKEN_EMBEDDING);
+        INDArray tokGrad = grads.tensor(TensorNames.TOKEN_EMBEDDING);
         boolean hasEnc = config.kind().hasEncoder();
         boolean hasDec = config.kind().hasDecoder();
         encoderEmbedding = hasEnc ? new Embedding(tok, tokGrad, positions, positionsGrad, config.scaleEmbeddings()) : null;
@@ -96,13 +98,13 @@ public final class Transformer implements Model {
         decoder = hasDec ? new Stack("decoder") : null;
         if (config.isClassifier()) {
             head = null;
-            classifier = new ClassifierHead(params.tensor(ParameterLayout.CLASSIFIER_WEIGHT),
-                    params.tensor(ParameterLayout.CLASSIFIER_BIAS), grads.tensor(ParameterLayout.CLASSIFIER_WEIGHT),
-                    grads.tensor(ParameterLayout.CLASSIFIER_BIAS), config.pooling());
+            String head = TensorNames.CLASSIFIER;
+            classifier = new ClassifierHead(params.tensor(TensorNames.weight(head)), params.tensor(TensorNames.bias(head)),
+                    grads.tensor(TensorNames.weight(head)), grads.tensor(TensorNames.bias(head)), config.pooling());
         } else {
             classifier = null;
             head = config.tieEmbeddings() ? new TiedHeadLoss(tok, tokGrad)
-                    : new TiedHeadLoss(params.tensor("lm_head.weight"), grads.tensor("lm_head.weight"));
+                    : new TiedHeadLoss(params.tensor(TensorNames.weight(TensorNames.LM_HEAD)), grads.tensor(TensorNames.weight(TensorNames.LM_HEAD)));
         }
     }
 
@@ -390,26 +392,8 @@ public final class Transformer implements Model {
         return k;
     }
 
-    private void fill(INDArray target, int b, int h, int tq, int tk, boolean[] keyIsPad, boolean causal) {
-        double[] bias = new double[b * h * tq * tk];
-        int i = 0;
-        for (int r = 0; r < b; r++) {
-            for (int head = 0; head < h; head++) {
-                for (int q = 0; q < tq; q++) {
-                    for (int k = 0; k < tk; k++) {
-                        boolean blocked = keyIsPad[r * tk + k] || (causal && k > q);
-                        bias[i++] = blocked ? BLOCKED : 0.0;
-                    }
-                }
-            }
-        }
-        INDArray values = Nd4j.createFromArray(bias);
-        INDArray cast = values.reshape(target.shape()).castTo(dataType);
-        target.assign(cast);
-        values.close();
-        if (cast.closeable()) {
-            cast.close();
-        }
+    private static void fill(INDArray target, int b, int h, int tq, int tk, boolean[] keyIsPad, boolean causal) {
+        AttentionMask.fill(target, b, h, tq, tk, 0, causal, (r, k) -> keyIsPad[r * tk + k]);
     }
 
     /** The sinusoidal position table of the spec, [maxLen, d]. */
@@ -445,39 +429,35 @@ public final class Transformer implements Model {
             boolean cross = ParameterLayout.hasCrossAttention(config, name);
             double p = config.dropout();
             for (int i = 0; i < config.nLayers(); i++) {
-                String pfx = name + ".layers." + i + ".";
                 int ln = 1;
-                Attention self = attention(pfx + "self_attn", false);
+                Attention self = Attention.self(config.nHeads(), attentionWeights(name, i, false), attentionOutput(name, i, false),
+                        new Dropout(p));
                 selfAttention.add(self);
-                blocks.add(new Residual(new AttentionSublayer(self, false), norm(pfx + "ln" + ln++), pre, p));
+                blocks.add(new Residual(new AttentionSublayer(self, false), norm(TensorNames.norm(name, i, ln++)), pre, p));
                 if (cross) {
-                    Attention c = attention(pfx + "cross_attn", true);
+                    Attention c = Attention.cross(config.nHeads(), attentionWeights(name, i, true), attentionOutput(name, i, true),
+                            new Dropout(p));
                     crossAttention.add(c);
-                    blocks.add(new Residual(new AttentionSublayer(c, true), norm(pfx + "ln" + ln++), pre, p));
+                    blocks.add(new Residual(new AttentionSublayer(c, true), norm(TensorNames.norm(name, i, ln++)), pre, p));
                 }
-                FeedForward ffn = new FeedForward(
-                        params.block(pfx + "ffn.fc1.weight"), params.block(pfx + "ffn.fc1.bias"),
-                        params.block(pfx + "ffn.fc2.weight"), params.block(pfx + "ffn.fc2.bias"),
-                        grads.block(pfx + "ffn.fc1.weight"), grads.block(pfx + "ffn.fc1.bias"),
-                        grads.block(pfx + "ffn.fc2.weight"), grads.block(pfx + "ffn.fc2.bias"),
-                        config.activation());
-                blocks.add(new Residual(new FeedForwardSublayer(ffn), norm(pfx + "ln" + ln), pre, p));
+                String ffn = TensorNames.feedForward(name, i);
+                FeedForward f = new FeedForward(Weights.of(params, grads, TensorNames.fc1(ffn)),
+                        Weights.of(params, grads, TensorNames.fc2(ffn)), config.activation());
+                blocks.add(new Residual(new FeedForwardSublayer(f), norm(TensorNames.norm(name, i, ln)), pre, p));
             }
-            finalNorm = pre ? norm(name + ".ln_f") : null;
+            finalNorm = pre ? norm(TensorNames.finalNorm(name)) : null;
         }
 
-        private Attention attention(String prefix, boolean cross) {
-            return new Attention(cross, config.nHeads(),
-                    params.block(prefix + ".qkv.weight"), params.block(prefix + ".qkv.bias"),
-                    params.block(prefix + ".o.weight"), params.block(prefix + ".o.bias"),
-                    grads.block(prefix + ".qkv.weight"), grads.block(prefix + ".qkv.bias"),
-                    grads.block(prefix + ".o.weight"), grads.block(prefix + ".o.bias"),
-                    new Dropout(config.dropout()));
+        private Weights attentionWeights(String stack, int layer, boolean cross) {
+            return Weights.of(params, grads, TensorNames.qkv(TensorNames.attention(stack, layer, cross)));
         }
 
-        private LayerNorm norm(String prefix) {
-            return new LayerNorm(params.block(prefix + ".weight"), params.block(prefix + ".bias"),
-                    grads.block(prefix + ".weight"), grads.block(prefix + ".bias"), config.lnEps());
+        private Weights attentionOutput(String stack, int layer, boolean cross) {
+            return Weights.of(params, grads, TensorNames.output(TensorNames.attention(stack, layer, cross)));
+        }
+
+        private LayerNorm norm(String name) {
+            return new LayerNorm(Weights.of(params, grads, name), config.lnEps());
         }
 
         private INDArray finalGrad;

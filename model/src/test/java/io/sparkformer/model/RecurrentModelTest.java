@@ -39,7 +39,7 @@ class RecurrentModelTest {
         Batch one = Batch.of(1, 2, new int[] {5, 6}, null);
         m.forward(one, false);
         INDArray before = m.logits().dup();
-        m.parameters().tensor(ParameterLayout.RECURRENT_EMBEDDING).getColumn(5).addi(0.5); // token 5's vector
+        m.parameters().tensor(io.sparkformer.model.TensorNames.RECURRENT_EMBEDDING).getColumn(5).addi(0.5); // token 5's vector
         m.forward(one, false);
         assertTrue(m.logits().sub(before).amaxNumber().doubleValue() > 1e-6, "the network must read the layout's buffer");
         // Decay covers the matrices, not the biases between them.

@@ -219,7 +219,7 @@ public final class RecurrentVsTransformerBenchmark {
     }
 
     private static INDArray embeddingGradient(Model m, int token) {
-        return m.config().kind() == Kind.LSTM ? m.gradients().tensor(ParameterLayout.RECURRENT_EMBEDDING).getColumn(token)
+        return m.config().kind() == Kind.LSTM ? m.gradients().tensor(io.sparkformer.model.TensorNames.RECURRENT_EMBEDDING).getColumn(token)
                 : m.gradients().tensor("tok_emb").getRow(token);
     }
 

@@ -5,27 +5,33 @@ import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.ParameterLayout;
+import io.sparkformer.model.TensorNames;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
-import io.sparkformer.model.TransformerConfig.Activation;
 import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.layers.Attention;
+import io.sparkformer.model.layers.AttentionMask;
+import io.sparkformer.model.layers.FeedForward;
+import io.sparkformer.model.layers.LayerNorm;
+import io.sparkformer.model.layers.Linear;
 import io.sparkformer.model.layers.Ops;
+import io.sparkformer.model.layers.Weights;
 
 /**
  * Forward passes for generation, reading a trained model's weights in place. The decoder keeps
  * each layer's keys and values for the positions it has seen (a key/value cache), so a new token
  * costs one row through every layer and attention over the cached keys: O(T) per token, not
  * O(T²). Cross-attention's keys and values over the encoder output are computed once per source.
- * Rows are independent sequences (lines of a batch, or beams); {@link State#reorder} follows beam
- * search's choices. Same math as {@link Transformer}'s training forward without dropout; tested
- * equal to it position by position.
+ * Rows (R) are independent sequences (lines of a batch, or beams); {@link State#reorder} follows beam
+ * search's choices. The LayerNorms, feed-forwards, projections, softmax and masks are the training
+ * layers' own (forward only, over the same weights), so the math is {@link Transformer}'s without
+ * dropout; tested equal to it position by position. Shapes: R rows, n new positions, T cached
+ * positions, S source positions, d the model width, h heads of hd = d/h each.
  */
 public final class IncrementalDecoder implements StepDecoder {
     private final TransformerConfig cfg;
@@ -43,14 +49,56 @@ public final class IncrementalDecoder implements StepDecoder {
         this.cfg = model.config();
         this.type = model.dataType();
         this.p = model.parameters();
-        this.tokEmb = p.tensor("tok_emb");
-        this.head = cfg.tieEmbeddings() ? tokEmb : p.tensor("lm_head.weight");
-        this.positions = cfg.positional() == TransformerConfig.Positional.LEARNED ? p.tensor("pos_emb")
+        this.tokEmb = p.tensor(TensorNames.TOKEN_EMBEDDING);
+        this.head = cfg.tieEmbeddings() ? tokEmb : p.tensor(TensorNames.weight(TensorNames.LM_HEAD));
+        this.positions = cfg.positional() == TransformerConfig.Positional.LEARNED ? p.tensor(TensorNames.POSITIONS)
                 : Transformer.sinusoidalTable(cfg.maxLen(), cfg.dModel(), type);
         this.embScale = cfg.scaleEmbeddings() ? Math.sqrt(cfg.dModel()) : 1.0;
         this.heads = cfg.nHeads();
         this.d = cfg.dModel();
         this.dk = d / heads;
+        for (String stack : ParameterLayout.stacks(cfg.kind())) {
+            for (int i = 0; i < cfg.nLayers(); i++) {
+                String ffn = TensorNames.feedForward(stack, i);
+                feedForwards.put(ffn, new RowLayer<>(new FeedForward(Weights.of(p, null, TensorNames.fc1(ffn)),
+                        Weights.of(p, null, TensorNames.fc2(ffn)), cfg.activation()),
+                        (f, rows) -> f.allocate(type, rows, d, cfg.dFf())));
+                for (int j = 1; j <= 3; j++) {
+                    norm(TensorNames.norm(stack, i, j));
+                }
+            }
+            norm(TensorNames.finalNorm(stack));
+        }
+    }
+
+    /** The training layers' own LayerNorms and feed-forwards over the same weights (forward only), by name. */
+    private final java.util.Map<String, RowLayer<LayerNorm>> norms = new java.util.HashMap<>();
+    private final java.util.Map<String, RowLayer<FeedForward>> feedForwards = new java.util.HashMap<>();
+
+    private void norm(String name) {
+        if (p.layout().blocks().containsKey(TensorNames.weight(name))) {
+            norms.put(name, new RowLayer<>(new LayerNorm(Weights.of(p, null, name), cfg.lnEps()), (n, rows) -> n.allocate(type, rows, d)));
+        }
+    }
+
+    /** A layer whose buffers are sized for a number of rows, sized again when a call brings another. */
+    private static final class RowLayer<L> {
+        final L layer;
+        final java.util.function.ObjLongConsumer<L> allocate;
+        long rows = -1;
+
+        RowLayer(L layer, java.util.function.ObjLongConsumer<L> allocate) {
+            this.layer = layer;
+            this.allocate = allocate;
+        }
+
+        L sized(long n) {
+            if (n != rows) {
+                allocate.accept(layer, n);
+                rows = n;
+            }
+            return layer;
+        }
     }
 
     @Override
@@ -165,27 +213,28 @@ public final class IncrementalDecoder implements StepDecoder {
         }
         INDArray x = embed(padded, 0);
         for (int l = 0; l < cfg.nLayers(); l++) {
-            String pfx = "encoder.layers." + l + ".";
-            x = sublayer(x, pfx + "ln1", h -> {
-                INDArray qkv = linear(h, pfx + "self_attn.qkv");
+            String attn = TensorNames.attention("encoder", l, false);
+            String ffn = TensorNames.feedForward("encoder", l);
+            x = sublayer(x, TensorNames.norm("encoder", l, 1), h -> {
+                INDArray qkv = linear(h, TensorNames.qkv(attn));
                 INDArray q = split(qkv, 0, rows, s);
                 INDArray k = split(qkv, 1, rows, s);
                 INDArray v = split(qkv, 2, rows, s);
-                return project(attend(q, k, v, mask(rows, s, s, 0, null, pad)), pfx + "self_attn.o", rows, s);
+                return project(attend(q, k, v, mask(rows, s, s, 0, false, pad)), TensorNames.output(attn), rows, s);
             });
-            x = sublayer(x, pfx + "ln2", h -> feedForward(h, pfx + "ffn"));
+            x = sublayer(x, TensorNames.norm("encoder", l, 2), h -> feedForward(h, ffn));
         }
         if (cfg.norm() == Norm.PRE) {
-            x = layerNorm(x, "encoder.ln_f");
+            x = layerNorm(x, TensorNames.finalNorm("encoder"));
         }
         State state = new State(rows);
         state.sourcePad = pad;
         state.crossKeys = new INDArray[cfg.nLayers()];
         state.crossValues = new INDArray[cfg.nLayers()];
         for (int l = 0; l < cfg.nLayers(); l++) {
-            String w = "decoder.layers." + l + ".cross_attn.qkv";
-            INDArray kv = x.mmul(p.block(w + ".weight").get(all(), interval(d, 3 * d)))
-                    .addiRowVector(p.block(w + ".bias").get(interval(d, 3 * d)));
+            String w = TensorNames.qkv(TensorNames.attention("decoder", l, true));
+            INDArray kv = x.mmul(p.block(TensorNames.weight(w)).get(all(), interval(d, 3 * d)))
+                    .addiRowVector(p.block(TensorNames.bias(w)).get(interval(d, 3 * d)));
             state.crossKeys[l] = split(kv, 0, rows, s);
             state.crossValues[l] = split(kv, 1, rows, s);
         }
@@ -217,31 +266,32 @@ public final class IncrementalDecoder implements StepDecoder {
         String stack = "decoder";
         for (int l = 0; l < cfg.nLayers(); l++) {
             final int layer = l;
-            String pfx = stack + ".layers." + l + ".";
+            String self = TensorNames.attention(stack, l, false);
+            String cross = TensorNames.attention(stack, l, true);
             int ln = 1;
-            x = sublayer(x, pfx + "ln" + ln++, h -> {
-                INDArray qkv = linear(h, pfx + "self_attn.qkv");
+            x = sublayer(x, TensorNames.norm(stack, l, ln++), h -> {
+                INDArray qkv = linear(h, TensorNames.qkv(self));
                 INDArray q = split(qkv, 0, rows, n);
                 state.keys[layer].get(all(), interval(t0, t0 + n), all()).assign(split(qkv, 1, rows, n));
                 state.values[layer].get(all(), interval(t0, t0 + n), all()).assign(split(qkv, 2, rows, n));
                 INDArray k = state.keys[layer].get(all(), interval(0, t0 + n), all());
                 INDArray v = state.values[layer].get(all(), interval(0, t0 + n), all());
-                return project(attend(q, k, v, mask(rows, n, t0 + n, t0, true, state.selfPad)), pfx + "self_attn.o", rows, n);
+                return project(attend(q, k, v, mask(rows, n, t0 + n, t0, true, state.selfPad)), TensorNames.output(self), rows, n);
             });
             if (state.crossKeys != null) {
-                x = sublayer(x, pfx + "ln" + ln++, h -> {
-                    String w = pfx + "cross_attn.qkv";
-                    INDArray q = h.mmul(p.block(w + ".weight").get(all(), interval(0, d)))
-                            .addiRowVector(p.block(w + ".bias").get(interval(0, d)));
+                x = sublayer(x, TensorNames.norm(stack, l, ln++), h -> {
+                    String w = TensorNames.qkv(cross);
+                    INDArray q = h.mmul(p.block(TensorNames.weight(w)).get(all(), interval(0, d)))
+                            .addiRowVector(p.block(TensorNames.bias(w)).get(interval(0, d)));
                     int s = state.sourcePad[0].length;
                     return project(attend(split(q, 0, rows, n), state.crossKeys[layer], state.crossValues[layer],
-                            mask(rows, n, s, 0, null, state.sourcePad)), pfx + "cross_attn.o", rows, n);
+                            mask(rows, n, s, 0, false, state.sourcePad)), TensorNames.output(cross), rows, n);
                 });
             }
-            x = sublayer(x, pfx + "ln" + ln, h -> feedForward(h, pfx + "ffn"));
+            x = sublayer(x, TensorNames.norm(stack, l, ln), h -> feedForward(h, TensorNames.feedForward(stack, layer)));
         }
         if (cfg.norm() == Norm.PRE) {
-            x = layerNorm(x, stack + ".ln_f");
+            x = layerNorm(x, TensorNames.finalNorm(stack));
         }
         state.length = t0 + n;
         // the last position of each row
@@ -285,29 +335,20 @@ public final class IncrementalDecoder implements StepDecoder {
         return x.addi(Nd4j.pullRows(positions, 1, pos));
     }
 
-    private INDArray layerNorm(INDArray x, String prefix) {
-        INDArray mean = x.mean(1);
-        INDArray centred = x.subColumnVector(mean);
-        INDArray var = centred.mul(centred).mean(1);
-        INDArray rstd = Transforms.pow(var.addi(cfg.lnEps()), -0.5, false);
-        return centred.muliColumnVector(rstd).muliRowVector(p.block(prefix + ".weight")).addiRowVector(p.block(prefix + ".bias"));
+    /** The training layer's LayerNorm of rows x (its output buffer: read it before the next call of the same norm). */
+    private INDArray layerNorm(INDArray x, String name) {
+        return norms.get(name).sized(x.size(0)).forward(x);
     }
 
-    private INDArray linear(INDArray x, String prefix) {
-        return x.mmul(p.block(prefix + ".weight")).addiRowVector(p.block(prefix + ".bias"));
+    private INDArray linear(INDArray x, String name) {
+        INDArray y = Nd4j.create(type, x.size(0), p.block(TensorNames.weight(name)).size(1));
+        Linear.forward(x, p.block(TensorNames.weight(name)), p.block(TensorNames.bias(name)), y);
+        return y;
     }
 
-    private INDArray feedForward(INDArray x, String prefix) {
-        INDArray u = linear(x, prefix + ".fc1");
-        INDArray a;
-        if (cfg.activation() == Activation.GELU) {
-            INDArray cdf = u.mul(1.0 / Math.sqrt(2.0));
-            Nd4j.exec(new Erf(cdf, cdf));
-            a = u.mul(cdf.addi(1.0).muli(0.5));
-        } else {
-            a = Transforms.relu(u, true);
-        }
-        return linear(a, prefix + ".fc2");
+    /** The training layer's feed-forward of rows x. */
+    private INDArray feedForward(INDArray x, String name) {
+        return feedForwards.get(name).sized(x.size(0)).forward(x);
     }
 
     /** Block {@code which} (0 q, 1 k, 2 v) of a fused [R·n, k·d] projection as heads [R·h, n, dk]. */
@@ -316,17 +357,17 @@ public final class IncrementalDecoder implements StepDecoder {
         return part.reshape(rows, n, heads, dk).permute(0, 2, 1, 3).dup().reshape((long) rows * heads, n, dk);
     }
 
-    /** softmax(q·kᵀ/√dk + mask)·v for [R·h, n, dk] queries over [R·h, T, dk] keys. */
+    /** softmax(q·kᵀ/√hd + mask)·v for [R·h, n, hd] queries over [R·h, T, hd] keys, with the training layer's softmax. */
     private INDArray attend(INDArray q, INDArray k, INDArray v, INDArray bias) {
         long bh = q.size(0);
         long n = q.size(1);
         long t = k.size(1);
         INDArray scores = Nd4j.create(type, bh, n, t);
         Ops.mm(q, k.dup(), scores, false, true, 1.0 / Math.sqrt(dk), 0.0);
-        scores.addi(bias);
-        Nd4j.exec(new SoftMax(scores, scores, 2));
+        INDArray probs = Nd4j.create(type, bh, n, t);
+        Attention.maskedSoftmax(scores, bias, probs);
         INDArray ctx = Nd4j.create(type, bh, n, dk);
-        Ops.mm(scores, v.dup(), ctx, false, false, 1.0, 0.0);
+        Ops.mm(probs, v.dup(), ctx, false, false, 1.0, 0.0);
         return ctx;
     }
 
@@ -336,24 +377,9 @@ public final class IncrementalDecoder implements StepDecoder {
         return linear(merged, prefix);
     }
 
-    /**
-     * Additive mask [R·h, n, T]: −1e9 where blocked. Causal: query i (at position offset + i) sees
-     * keys up to its own position. keyPad[r][j]: key j of row r is padding.
-     */
-    private INDArray mask(int rows, int n, int t, int offset, Boolean causal, boolean[][] keyPad) {
-        float[] m = new float[rows * heads * n * t];
-        for (int r = 0; r < rows; r++) {
-            for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < n; i++) {
-                    int base = ((r * heads + h) * n + i) * t;
-                    for (int j = 0; j < t; j++) {
-                        boolean blocked = (causal != null && causal && j > offset + i) || (keyPad != null && keyPad[r][j]);
-                        m[base + j] = blocked ? -1e9f : 0f;
-                    }
-                }
-            }
-        }
-        return Nd4j.createFromArray(m).reshape(rows * heads, n, t).castTo(type);
+    /** The mask of n queries at positions offset.. over T keys; keyPad[r][j]: key j of row r is padding. */
+    private INDArray mask(int rows, int n, int t, int offset, boolean causal, boolean[][] keyPad) {
+        return AttentionMask.of(type, rows, heads, n, t, offset, causal, (r, j) -> keyPad != null && keyPad[r][j]);
     }
 
     /** Log-probabilities of a [R, V] logits matrix, row by row, as doubles. */

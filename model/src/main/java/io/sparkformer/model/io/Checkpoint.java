@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.ParameterLayout;
 import io.sparkformer.model.Model;
+import io.sparkformer.model.TensorNames;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.optim.AdamW;
 
@@ -83,7 +84,7 @@ public final class Checkpoint {
      */
     public static void readBackbone(SafeTensors.Reader reader, ParameterBuffer params) throws IOException {
         for (ParameterLayout.Tensor t : params.layout().tensors().values()) {
-            if (t.name().startsWith("classifier.")) {
+            if (t.name().startsWith(TensorNames.CLASSIFIER + ".")) {
                 continue;
             }
             SafeTensors.Info info = reader.info(t.name());

@@ -10,110 +10,65 @@ import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Multi-head attention, all heads at once. Self-attention projects Q, K and V with one GEMM
+ * Multi-head attention, all heads at once. Shapes: B batch rows, Tq query and Tk key positions,
+ * d the model width, h heads of hd = d/h each. Self-attention projects Q, K and V with one GEMM
  * against the fused [d, 3d] weight; cross-attention projects Q from the queries and K, V from the
- * memory with the same block split in columns. Scores for every (batch, head) pair come from one
- * batched matmul. Blocked pairs get an additive bias of −1e9, so their probability is exactly 0
- * and a fully blocked row (never the case in valid batches) degrades to uniform, not NaN.
+ * memory with the same block split in columns. Both then share one core: the scores for every
+ * (batch, head) pair from one batched matmul, a masked softmax, the context and the output
+ * projection. Blocked pairs get an additive bias of {@link #BLOCKED}, so their probability is
+ * exactly 0 and a fully blocked row (never the case in valid batches) degrades to uniform, not NaN.
  */
 public final class Attention {
-    private final boolean cross;
+    /** The additive bias of a (query, key) pair that may not attend. */
+    public static final double BLOCKED = -1e9;
+
+    private final Projection projection;
     private final int heads;
     private final long d;
     private final long dk;
     private final double scale;
     private final Dropout probDropout;
-
-    private final INDArray wqkv, bqkv, wo, bo;
-    private final INDArray dwqkv, dbqkv, dwo, dbo;
-    // Cross-attention views: query and key/value column ranges of the fused block.
-    private final INDArray wq, wkv, bq, bkv, dwq, dwkv, dbq, dbkv;
+    private final Weights out;
+    private final INDArray dbo;
+    /** The key bias's gradient, kept at zero (see the constructor). */
     private final INDArray dbk;
 
     private long batch, tq, tk;
-    private INDArray xq, xkv;
-    private INDArray proj;     // self: [N, 3d]; cross: q [Nq, d]
-    private INDArray projKv;   // cross: [Nk, 2d]
-    private INDArray heads5;   // self: [3, B, h, T, dk]; cross: q heads [B, h, Tq, dk]
-    private INDArray kvHeads;  // cross: [2, B, h, Tk, dk]
-    private INDArray q, k, v;  // [B·h, T, dk] views
     private INDArray scores, probs;
-    private INDArray ctx, merged, out;
+    private INDArray ctx, merged, output;
     private INDArray dMerged, dCtx, dProbs, dScoreTmp, rowSum;
-    private INDArray dHeads5, dKvHeads, dq, dk3, dv, dProj, dProjKv;
 
-    public Attention(boolean cross, int heads, INDArray wqkv, INDArray bqkv, INDArray wo, INDArray bo,
-                     INDArray dwqkv, INDArray dbqkv, INDArray dwo, INDArray dbo, Dropout probDropout) {
-        this.cross = cross;
+    /** Self-attention: Q, K and V of the same rows, from the fused projection {@code qkv} ([d, 3d]). */
+    public static Attention self(int heads, Weights qkv, Weights out, Dropout probDropout) {
+        return new Attention(heads, qkv, out, probDropout, false);
+    }
+
+    /** Attention of the queries over a memory (the encoder's output): Q from qkv's first d columns, K and V from the rest. */
+    public static Attention cross(int heads, Weights qkv, Weights out, Dropout probDropout) {
+        return new Attention(heads, qkv, out, probDropout, true);
+    }
+
+    private Attention(int heads, Weights qkv, Weights out, Dropout probDropout, boolean cross) {
         this.heads = heads;
-        this.d = wo.size(0);
+        this.d = out.weight().size(0);
         this.dk = d / heads;
         this.scale = 1.0 / Math.sqrt(dk);
         this.probDropout = probDropout;
-        this.wqkv = wqkv;
-        this.bqkv = bqkv;
-        this.wo = wo;
-        this.bo = bo;
-        this.dwqkv = dwqkv;
-        this.dbqkv = dbqkv.reshape(1, dbqkv.length());
-        this.dwo = dwo;
-        this.dbo = dbo.reshape(1, dbo.length());
+        this.out = out;
+        this.dbo = out.biasGradRow();
         // The key bias shifts every score of a query row by the same amount, which softmax ignores:
         // its gradient is exactly zero. Computed, it is round-off that Adam would blow up to
         // full-size steps, so it is set to zero instead.
-        this.dbk = this.dbqkv.get(all(), interval(d, 2 * d));
-        if (cross) {
-            wq = wqkv.get(all(), interval(0, d));
-            wkv = wqkv.get(all(), interval(d, 3 * d));
-            bq = bqkv.get(interval(0, d));
-            bkv = bqkv.get(interval(d, 3 * d));
-            dwq = dwqkv.get(all(), interval(0, d));
-            dwkv = dwqkv.get(all(), interval(d, 3 * d));
-            dbq = this.dbqkv.get(all(), interval(0, d));
-            dbkv = this.dbqkv.get(all(), interval(d, 3 * d));
-        } else {
-            wq = wkv = bq = bkv = dwq = dwkv = dbq = dbkv = null;
-        }
+        this.dbk = qkv.biasGradRow() == null ? null : qkv.biasGradRow().get(all(), interval(d, 2 * d));
+        this.projection = cross ? new CrossProjection(qkv) : new SelfProjection(qkv);
     }
 
     public void allocate(DataType type, long batch, long tq, long tk) {
         this.batch = batch;
         this.tq = tq;
         this.tk = tk;
-        long nq = batch * tq;
-        long nk = batch * tk;
         long bh = batch * heads;
-        if (cross) {
-            proj = Ops.buffer(type, nq, d);
-            projKv = Ops.buffer(type, nk, 2 * d);
-            heads5 = Ops.buffer(type, batch, heads, tq, dk);
-            kvHeads = Ops.buffer(type, 2, batch, heads, tk, dk);
-            q = heads5.reshape(bh, tq, dk);
-            INDArray kv = kvHeads.reshape(2, bh, tk, dk);
-            k = kv.get(point(0), all(), all(), all());
-            v = kv.get(point(1), all(), all(), all());
-            dProj = Ops.buffer(type, nq, d);
-            dProjKv = Ops.buffer(type, nk, 2 * d);
-            dHeads5 = Ops.buffer(type, batch, heads, tq, dk);
-            dKvHeads = Ops.buffer(type, 2, batch, heads, tk, dk);
-            dq = dHeads5.reshape(bh, tq, dk);
-            INDArray dkv = dKvHeads.reshape(2, bh, tk, dk);
-            dk3 = dkv.get(point(0), all(), all(), all());
-            dv = dkv.get(point(1), all(), all(), all());
-        } else {
-            proj = Ops.buffer(type, nq, 3 * d);
-            heads5 = Ops.buffer(type, 3, batch, heads, tq, dk);
-            INDArray qkv = heads5.reshape(3, bh, tq, dk);
-            q = qkv.get(point(0), all(), all(), all());
-            k = qkv.get(point(1), all(), all(), all());
-            v = qkv.get(point(2), all(), all(), all());
-            dProj = Ops.buffer(type, nq, 3 * d);
-            dHeads5 = Ops.buffer(type, 3, batch, heads, tq, dk);
-            INDArray dqkv = dHeads5.reshape(3, bh, tq, dk);
-            dq = dqkv.get(point(0), all(), all(), all());
-            dk3 = dqkv.get(point(1), all(), all(), all());
-            dv = dqkv.get(point(2), all(), all(), all());
-        }
+        projection.allocate(type, batch * tq, batch * tk, bh);
         scores = Ops.buffer(type, bh, tq, tk);
         probs = Ops.buffer(type, bh, tq, tk);
         dProbs = Ops.buffer(type, bh, tq, tk);
@@ -121,13 +76,13 @@ public final class Attention {
         rowSum = Ops.buffer(type, bh, tq);
         ctx = Ops.buffer(type, bh, tq, dk);
         dCtx = Ops.buffer(type, bh, tq, dk);
-        merged = Ops.buffer(type, nq, d);
-        dMerged = Ops.buffer(type, nq, d);
-        out = Ops.buffer(type, nq, d);
+        merged = Ops.buffer(type, batch * tq, d);
+        dMerged = Ops.buffer(type, batch * tq, d);
+        output = Ops.buffer(type, batch * tq, d);
         probDropout.allocate(type, bh, tq, tk);
     }
 
-    public INDArray output() { return out; }
+    public INDArray output() { return output; }
 
     /** The attention probabilities of the last forward pass, [B·h, Tq, Tk]. */
     public INDArray probabilities() { return probs; }
@@ -135,44 +90,39 @@ public final class Attention {
     /**
      * @param xq   queries [B·Tq, d]
      * @param xkv  keys and values [B·Tk, d]; the same array as xq for self-attention
-     * @param bias additive mask [B·h, Tq, Tk]: 0 where allowed, −1e9 where blocked
+     * @param bias additive mask [B·h, Tq, Tk]: 0 where allowed, {@link #BLOCKED} where not
      */
     public INDArray forward(INDArray xq, INDArray xkv, INDArray bias, boolean training) {
-        this.xq = xq;
-        this.xkv = xkv;
-        if (cross) {
-            Linear.forward(xq, wq, bq, proj);
-            Linear.forward(xkv, wkv, bkv, projKv);
-            splitHeads(proj, heads5, tq, 1);
-            splitHeads(projKv, kvHeads, tk, 2);
-        } else {
-            Linear.forward(xq, wqkv, bqkv, proj);
-            splitHeads(proj, heads5, tq, 3);
-        }
-        Ops.mm(q, k, scores, false, true, scale, 0.0);
+        projection.forward(xq, xkv);
+        Ops.mm(projection.q, projection.k, scores, false, true, scale, 0.0);
+        maskedSoftmax(scores, bias, probs);
+        INDArray p = probDropout.forward(probs, training);
+        Ops.mm(p, projection.v, ctx, false, false, 1.0, 0.0);
+        mergeHeads(ctx, merged, tq, 1);
+        Linear.forward(merged, out.weight(), out.bias(), output);
+        return output;
+    }
+
+    /** probs ← softmax(scores + bias) over the last axis ([B·h, Tq, Tk]); scores may be overwritten. */
+    public static void maskedSoftmax(INDArray scores, INDArray bias, INDArray probs) {
         if (FloatKernels.applies(scores, bias, probs)) {
-            FloatKernels.maskedSoftmax(scores, bias, probs, (int) tk);
+            FloatKernels.maskedSoftmax(scores, bias, probs, (int) scores.size(2));
         } else {
             scores.addi(bias);
             Nd4j.exec(new SoftMax(scores, probs, 2));
         }
-        INDArray p = probDropout.forward(probs, training);
-        Ops.mm(p, v, ctx, false, false, 1.0, 0.0);
-        mergeHeads(ctx, merged, tq, 1);
-        Linear.forward(merged, wo, bo, out);
-        return out;
     }
 
     /**
-     * Back-propagates dOut: parameter gradients accumulate; dL/dxq goes to dxq and, for
-     * cross-attention, dL/dxkv is added to dxkv (the encoder memory's gradient).
+     * Back-propagates dOut: parameter gradients accumulate; dL/dxq goes to dxq (added to it when
+     * {@code accumulate}) and, for cross-attention, dL/dxkv is added to dxkv (the memory's gradient).
      */
     public void backward(INDArray dOut, INDArray dxq, boolean accumulate, INDArray dxkv, INDArray onesQ, INDArray onesK) {
-        Linear.backward(merged, wo, dOut, dwo, dbo, dMerged, 0.0, onesQ);
+        Linear.backward(merged, out.weight(), dOut, out.weightGrad(), dbo, dMerged, 0.0, onesQ);
         splitHeads(dMerged, dCtx, tq, 1);
         INDArray p = probDropout.active() ? probDropout.output() : probs;
-        Ops.mm(dCtx, v, dProbs, false, true, 1.0, 0.0);
-        Ops.mm(p, dCtx, dv, true, false, 1.0, 0.0);
+        Ops.mm(dCtx, projection.v, dProbs, false, true, 1.0, 0.0);
+        Ops.mm(p, dCtx, projection.gradV, true, false, 1.0, 0.0);
         if (probDropout.active()) {
             probDropout.backward(dProbs);
         }
@@ -187,35 +137,142 @@ public final class Attention {
             Ops.subBroadcast(dProbs, rowSum, dProbs, 0, 1);
             dProbs.muli(probs);
         }
-        Ops.mm(dProbs, k, dq, false, false, scale, 0.0);
-        Ops.mm(dProbs, q, dk3, true, false, scale, 0.0);
-        if (cross) {
-            mergeHeads(dHeads5, dProj, tq, 1);
-            mergeHeads(dKvHeads, dProjKv, tk, 2);
-            Linear.backward(xq, wq, dProj, dwq, dbq, dxq, accumulate ? 1.0 : 0.0, onesQ);
-            Linear.backward(xkv, wkv, dProjKv, dwkv, dbkv, dxkv, 1.0, onesK);
-        } else {
-            mergeHeads(dHeads5, dProj, tq, 3);
-            Linear.backward(xq, wqkv, dProj, dwqkv, dbqkv, dxq, accumulate ? 1.0 : 0.0, onesQ);
-        }
+        Ops.mm(dProbs, projection.k, projection.gradQ, false, false, scale, 0.0);
+        Ops.mm(dProbs, projection.q, projection.gradK, true, false, scale, 0.0);
+        projection.backward(dxq, accumulate ? 1.0 : 0.0, dxkv, onesQ, onesK);
         dbk.assign(0);
     }
 
-    /** dst [parts, B, h, T, dk] ← src [B·T, parts·d]: the heads of each projection, one block each. */
-    private void splitHeads(INDArray src, INDArray dst, long t, int parts) {
-        if (FloatKernels.applies(src, dst)) {
-            FloatKernels.permuteHeads(src, dst, (int) batch, (int) t, parts, heads, (int) dk, false);
-        } else {
-            dst.reshape(parts, batch, heads, t, dk).assign(src.reshape(batch, t, parts, heads, dk).permute(2, 0, 3, 1, 4));
+    /**
+     * Where Q, K and V come from, as [B·h, T, hd] views, and their gradients go back to: the
+     * inputs, the projection weights and their gradients.
+     */
+    private abstract class Projection {
+        INDArray q, k, v, gradQ, gradK, gradV;
+
+        abstract void allocate(DataType type, long nq, long nk, long bh);
+
+        /** Q as part 0 of {@code qs}, K and V as parts {@code kAt} and kAt + 1 of {@code kvs}; their gradients likewise. */
+        void bind(Heads qs, Heads kvs, int kAt, Heads dqs, Heads dkvs) {
+            q = qs.part(0);
+            k = kvs.part(kAt);
+            v = kvs.part(kAt + 1);
+            gradQ = dqs.part(0);
+            gradK = dkvs.part(kAt);
+            gradV = dkvs.part(kAt + 1);
+        }
+
+        abstract void forward(INDArray xq, INDArray xkv);
+
+        /** From gradQ, gradK and gradV: the weights' gradients, dL/dxq into dxq (dxq·beta added) and dL/dxkv added to dxkv. */
+        abstract void backward(INDArray dxq, double beta, INDArray dxkv, INDArray onesQ, INDArray onesK);
+    }
+
+    /** One GEMM projects Q, K and V of the same rows against the fused [d, 3d] block. */
+    private final class SelfProjection extends Projection {
+        private final Weights qkv;
+        private final INDArray dbqkv;
+        private INDArray xq;
+        private Heads values, grads;
+
+        SelfProjection(Weights qkv) {
+            this.qkv = qkv;
+            this.dbqkv = qkv.biasGradRow();
+        }
+
+        @Override
+        void allocate(DataType type, long nq, long nk, long bh) {
+            values = heads(type, nq, 3, tq);
+            grads = heads(type, nq, 3, tq);
+            bind(values, values, 1, grads, grads);
+        }
+
+        @Override
+        void forward(INDArray xq, INDArray xkv) {
+            this.xq = xq;
+            Linear.forward(xq, qkv.weight(), qkv.bias(), values.rows());
+            splitHeads(values.rows(), values.heads(), tq, 3);
+        }
+
+        @Override
+        void backward(INDArray dxq, double beta, INDArray dxkv, INDArray onesQ, INDArray onesK) {
+            mergeHeads(grads.heads(), grads.rows(), tq, 3);
+            Linear.backward(xq, qkv.weight(), grads.rows(), qkv.weightGrad(), dbqkv, dxq, beta, onesQ);
         }
     }
 
-    /** dst [B·T, parts·d] ← src [parts, B, h, T, dk]: the inverse of {@link #splitHeads}. */
+    /** Q from the queries with the block's first d columns; K and V from the memory with the other 2d. */
+    private final class CrossProjection extends Projection {
+        private final Weights query;
+        private final Weights keyValue;
+        private INDArray xq, xkv;
+        private Heads queries, keysValues, queryGrads, keyValueGrads;
+
+        CrossProjection(Weights qkv) {
+            this.query = qkv.columns(0, d);
+            this.keyValue = qkv.columns(d, 3 * d);
+        }
+
+        @Override
+        void allocate(DataType type, long nq, long nk, long bh) {
+            queries = heads(type, nq, 1, tq);
+            keysValues = heads(type, nk, 2, tk);
+            queryGrads = heads(type, nq, 1, tq);
+            keyValueGrads = heads(type, nk, 2, tk);
+            bind(queries, keysValues, 0, queryGrads, keyValueGrads);
+        }
+
+        @Override
+        void forward(INDArray xq, INDArray xkv) {
+            this.xq = xq;
+            this.xkv = xkv;
+            Linear.forward(xq, query.weight(), query.bias(), queries.rows());
+            Linear.forward(xkv, keyValue.weight(), keyValue.bias(), keysValues.rows());
+            splitHeads(queries.rows(), queries.heads(), tq, 1);
+            splitHeads(keysValues.rows(), keysValues.heads(), tk, 2);
+        }
+
+        @Override
+        void backward(INDArray dxq, double beta, INDArray dxkv, INDArray onesQ, INDArray onesK) {
+            mergeHeads(queryGrads.heads(), queryGrads.rows(), tq, 1);
+            mergeHeads(keyValueGrads.heads(), keyValueGrads.rows(), tk, 2);
+            Linear.backward(xq, query.weight(), queryGrads.rows(), query.weightGrad(), query.biasGrad(), dxq, beta, onesQ);
+            Linear.backward(xkv, keyValue.weight(), keyValueGrads.rows(), keyValue.weightGrad(), keyValue.biasGrad(), dxkv,
+                    1.0, onesK);
+        }
+    }
+
+    /**
+     * A projection's output in two layouts: {@code rows} [N, parts·d] as the GEMM writes it, and
+     * {@code heads} [parts, B, h, T, hd], each part (Q, K or V) a [B·h, T, hd] block.
+     */
+    private record Heads(INDArray rows, INDArray heads, long bh, long t, long dk) {
+        INDArray part(int i) {
+            return heads.reshape(heads.size(0), bh, t, dk).get(point(i), all(), all(), all());
+        }
+    }
+
+    private Heads heads(DataType type, long n, int parts, long t) {
+        return new Heads(Ops.buffer(type, n, parts * d), Ops.buffer(type, parts, batch, heads, t, dk), batch * heads, t, dk);
+    }
+
+    /** dst [parts, B, h, T, hd] ← src [B·T, parts·d]: the heads of each projection, one block each. */
+    private void splitHeads(INDArray src, INDArray dst, long t, int parts) {
+        permuteHeads(src, dst, t, parts, false);
+    }
+
+    /** dst [B·T, parts·d] ← src [parts, B, h, T, hd]: the inverse of {@link #splitHeads}. */
     private void mergeHeads(INDArray src, INDArray dst, long t, int parts) {
+        permuteHeads(src, dst, t, parts, true);
+    }
+
+    private void permuteHeads(INDArray src, INDArray dst, long t, int parts, boolean merge) {
         if (FloatKernels.applies(src, dst)) {
-            FloatKernels.permuteHeads(src, dst, (int) batch, (int) t, parts, heads, (int) dk, true);
-        } else {
+            FloatKernels.permuteHeads(src, dst, (int) batch, (int) t, parts, heads, (int) dk, merge);
+        } else if (merge) {
             dst.reshape(batch, t, parts, heads, dk).assign(src.reshape(parts, batch, heads, t, dk).permute(1, 3, 0, 2, 4));
+        } else {
+            dst.reshape(parts, batch, heads, t, dk).assign(src.reshape(batch, t, parts, heads, dk).permute(2, 0, 3, 1, 4));
         }
     }
 }

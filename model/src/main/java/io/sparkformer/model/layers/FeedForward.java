@@ -25,16 +25,16 @@ public final class FeedForward {
     private INDArray dAct;
     private INDArray tmp;
 
-    public FeedForward(INDArray w1, INDArray b1, INDArray w2, INDArray b2,
-                       INDArray dw1, INDArray db1, INDArray dw2, INDArray db2, Activation activation) {
-        this.w1 = w1;
-        this.b1 = b1;
-        this.w2 = w2;
-        this.b2 = b2;
-        this.dw1 = dw1;
-        this.db1 = db1.reshape(1, db1.length());
-        this.dw2 = dw2;
-        this.db2 = db2.reshape(1, db2.length());
+    /** fc1 [d, ff] and fc2 [ff, d], with their gradients (or none: forward only). */
+    public FeedForward(Weights fc1, Weights fc2, Activation activation) {
+        this.w1 = fc1.weight();
+        this.b1 = fc1.bias();
+        this.w2 = fc2.weight();
+        this.b2 = fc2.bias();
+        this.dw1 = fc1.weightGrad();
+        this.db1 = fc1.biasGradRow();
+        this.dw2 = fc2.weightGrad();
+        this.db2 = fc2.biasGradRow();
         this.activation = activation;
     }
 

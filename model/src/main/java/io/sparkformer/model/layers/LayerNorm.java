@@ -21,11 +21,12 @@ public final class LayerNorm {
     private INDArray rowStat;
     private INDArray rowStat2;
 
-    public LayerNorm(INDArray gain, INDArray bias, INDArray gainGrad, INDArray biasGrad, double eps) {
-        this.gain = gain;
-        this.bias = bias;
-        this.gainGrad = gainGrad.reshape(1, gainGrad.length());
-        this.biasGrad = biasGrad.reshape(1, biasGrad.length());
+    /** The gain and bias as {@code norm}'s weight and bias, with their gradients (or none: forward only). */
+    public LayerNorm(Weights norm, double eps) {
+        this.gain = norm.weight();
+        this.bias = norm.bias();
+        this.gainGrad = norm.weightGrad() == null ? null : norm.weightGrad().reshape(1, norm.weightGrad().length());
+        this.biasGrad = norm.biasGradRow();
         this.eps = eps;
     }
 
