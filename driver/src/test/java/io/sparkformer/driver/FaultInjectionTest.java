@@ -67,6 +67,8 @@ class FaultInjectionTest {
                 cmd.add(a);
             }
         }
+        // jobs of seconds: C2's compiler threads cost more CPU than they save (7 s of CPU a job instead of 13)
+        cmd.add("-XX:TieredStopAtLevel=1");
         if (haltAt != null) {
             cmd.add("-D" + FaultInjection.HALT_AT + "=" + haltAt);
         }
@@ -174,32 +176,49 @@ class FaultInjectionTest {
         // from the first checkpoint's writes on (-Dsparkformer.faults=all: the run-start files too)
         List<Integer> halts = chosen(points, "all".equals(mode) ? null : Checkpoint.MODEL_FILE, mode);
         assertTrue(halts.size() >= SPREAD.size(), "points chosen: " + halts + " of " + points.size());
-        int resumedFromACheckpoint = 0;
+        // two halts at a time: each is two JVMs of their own, independent of the others' directories
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        List<java.util.concurrent.Future<Boolean>> runs = new ArrayList<>();
         for (int n : halts) {
-            Path run = tmp.resolve("halt-" + n);
-            Path log = tmp.resolve("halt-" + n + ".log");
-            int code = cli(train(cfg, run, false), n, false, log);
-            String at = String.join(" ", points.get(n - 1));
-            assertEquals(137, code, "halted at point " + at + ": " + Files.readString(log));
-            long from = newestComplete(run);
-            Path rerunLog = tmp.resolve("halt-" + n + "-rerun.log");
-            assertEquals(0, cli(train(cfg, run, true), null, false, rerunLog), at + ": " + Files.readString(rerunLog));
-            var summary = JSON.readTree(run.resolve("summary.json").toFile());
-            if (from > 0) {
-                resumedFromACheckpoint++;
+            runs.add(pool.submit(() -> haltAndRerun(cfg, n, String.join(" ", points.get(n - 1)), expected, metricsLines,
+                    finalValLoss)));
+        }
+        pool.shutdown();
+        int resumedFromACheckpoint = 0;
+        for (var run : runs) {
+            try {
+                resumedFromACheckpoint += run.get() ? 1 : 0;
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw e.getCause() instanceof Error err ? err : new AssertionError(e.getCause());
             }
-            if (!Files.readString(rerunLog).contains("already finished (_SUCCESS)")) {
-                // the rerun starts from the newest complete checkpoint: never round 0 when there is one
-                assertEquals(from, summary.path("resumed_from_round").asLong(0), at + ": " + summary);
-            }
-            assertArrayEquals(expected, finalWeights(run), at + ": bit-equal to the unbroken run");
-            assertEquals(finalValLoss, summary.path("final_val_loss").asDouble(), at + ": " + summary);
-            assertEquals(metricsLines, Files.readAllLines(run.resolve("metrics.jsonl")).size(), at + ": one metrics row a round");
-            assertTrue(Files.exists(run.resolve("_SUCCESS")), at);
         }
         assertTrue(resumedFromACheckpoint > 0, "some halts came after a complete checkpoint");
         System.out.printf("fault injection: %d halts of %d write points, each rerun bit-equal (%d resumed from a checkpoint)%n",
                 halts.size(), points.size(), resumedFromACheckpoint);
+    }
+
+    /**
+     * Halts the run at write point {@code n} ({@code at}), reruns the same command and checks it ends as
+     * the unbroken run did; true when the halt came after a complete checkpoint.
+     */
+    private boolean haltAndRerun(Path cfg, int n, String at, float[] expected, long metricsLines, double finalValLoss)
+            throws Exception {
+        Path run = tmp.resolve("halt-" + n);
+        Path log = tmp.resolve("halt-" + n + ".log");
+        assertEquals(137, cli(train(cfg, run, false), n, false, log), "halted at point " + at + ": " + Files.readString(log));
+        long from = newestComplete(run);
+        Path rerunLog = tmp.resolve("halt-" + n + "-rerun.log");
+        assertEquals(0, cli(train(cfg, run, true), null, false, rerunLog), at + ": " + Files.readString(rerunLog));
+        var summary = JSON.readTree(run.resolve("summary.json").toFile());
+        if (!Files.readString(rerunLog).contains("already finished (_SUCCESS)")) {
+            // the rerun starts from the newest complete checkpoint: never round 0 when there is one
+            assertEquals(from, summary.path("resumed_from_round").asLong(0), at + ": " + summary);
+        }
+        assertArrayEquals(expected, finalWeights(run), at + ": bit-equal to the unbroken run");
+        assertEquals(finalValLoss, summary.path("final_val_loss").asDouble(), at + ": " + summary);
+        assertEquals(metricsLines, Files.readAllLines(run.resolve("metrics.jsonl")).size(), at + ": one metrics row a round");
+        assertTrue(Files.exists(run.resolve("_SUCCESS")), at);
+        return from > 0;
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.sparkformer.driver.cluster;
 import java.util.concurrent.Callable;
 
 import io.sparkformer.model.FailureKind;
+import io.sparkformer.model.TypedFailure;
 
 /**
  * Out of memory, as an error that names the setting to raise. Spark ends an executor (or a
@@ -14,21 +15,10 @@ import io.sparkformer.model.FailureKind;
  * failed task's cause chain (spark.executor.killOnFatalError.depth) and exits the JVM with 52 when
  * it finds an OutOfMemoryError there, which aborted the barrier stage of an all-reduce round.
  */
-public class OutOfMemory extends RuntimeException implements FailureKind.Typed {
+public class OutOfMemory extends TypedFailure {
     public OutOfMemory(String message, Throwable error) {
-        super(message);
+        super(FailureKind.OUT_OF_MEMORY, message);
         addSuppressed(error);
-    }
-
-    @Override
-    public FailureKind kind() {
-        return FailureKind.OUT_OF_MEMORY;
-    }
-
-    /** Marked: a task's failure reaches the driver as this text. */
-    @Override
-    public String toString() {
-        return kind().mark(getMessage());
     }
 
     /** Runs a task's work; an OutOfMemoryError leaves it as an OutOfMemory naming the setting. */

@@ -1,15 +1,11 @@
 package io.sparkformer.driver.training;
 
 import io.sparkformer.model.FailureKind;
+import io.sparkformer.model.TypedFailure;
 
 /** Training stopped because the loss stopped being a number; the last good checkpoint stays. */
-public class TrainingDivergedException extends RuntimeException implements FailureKind.Typed {
+public class TrainingDivergedException extends TypedFailure {
     public TrainingDivergedException(String message) {
-        super(message);
-    }
-
-    @Override
-    public FailureKind kind() {
-        return FailureKind.DIVERGED;
+        super(FailureKind.DIVERGED, message);
     }
 }

@@ -1,17 +1,17 @@
 package io.sparkformer.model.text;
 
-import io.sparkformer.model.FailureKind;
-
 import java.io.IOException;
 
+import io.sparkformer.model.BadFileException;
+
 /** A tokenizer file that cannot be used; the message names the file and the problem. */
-public class TokenizerException extends IOException implements FailureKind.BadInput {
+public class TokenizerException extends BadFileException {
     public TokenizerException(String source, String problem) {
-        super(source + ": " + problem);
+        super(source, problem);
     }
 
     public TokenizerException(String source, String problem, Throwable cause) {
-        super(source + ": " + problem, cause);
+        super(source, problem, cause);
     }
 
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
@@ -27,11 +27,5 @@ public class TokenizerException extends IOException implements FailureKind.BadIn
         } catch (IOException e) {
             throw new TokenizerException(source, "not JSON: " + e.getMessage(), e);
         }
-    }
-
-    /** Marked: Spark reports a task's failure by this text, and the driver reads the kind back from it. */
-    @Override
-    public String toString() {
-        return FailureKind.BAD_INPUT.mark(getMessage());
     }
 }

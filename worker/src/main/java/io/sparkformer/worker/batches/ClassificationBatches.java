@@ -12,11 +12,10 @@ import io.sparkformer.model.text.Tokenizer;
  * end for last-token pooling. Rows are padded with pad_id; examples of similar length are batched
  * together when bucketing is on.
  */
-public final class ClassificationBatches implements PairBatches {
+public final class ClassificationBatches extends PairBatches {
     private final List<int[]> texts;
     private final int[] labels;
     private final int maxLen;
-    private final EpochOrder order;
 
     /** {@code labels}: one single-element row per example, the label's index. */
     public ClassificationBatches(List<int[]> texts, List<int[]> labels, int batchSize, int maxLen, boolean bucketing, long seed) {
@@ -41,14 +40,6 @@ public final class ClassificationBatches implements PairBatches {
 
     private int rowLength(int[] text) {
         return Math.min(maxLen, text.length + 2);
-    }
-
-    @Override
-    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
-
-    @Override
-    public Batch batch(long index) {
-        return assemble(order.batch(index));
     }
 
     @Override

@@ -11,11 +11,10 @@ import io.sparkformer.model.text.Tokenizer;
  * the completion and eos; the model reads it shifted by one and is scored only where it predicts
  * the completion and eos, never the prompt.
  */
-public final class CompletionBatches implements PairBatches {
+public final class CompletionBatches extends PairBatches {
     private final List<int[]> prompts;
     private final List<int[]> completions;
     private final int maxLen;
-    private final EpochOrder order;
 
     public CompletionBatches(List<int[]> prompts, List<int[]> completions, int batchSize, int maxLen, long seed) {
         if (prompts.size() != completions.size() || prompts.isEmpty()) {
@@ -25,14 +24,6 @@ public final class CompletionBatches implements PairBatches {
         this.completions = completions;
         this.maxLen = maxLen;
         this.order = new EpochOrder(prompts.size(), batchSize, seed, null);
-    }
-
-    @Override
-    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
-
-    @Override
-    public Batch batch(long index) {
-        return assemble(order.batch(index));
     }
 
     /** prompt, completion, eos: cut to maxLen + 1 tokens (the last is only predicted). */

@@ -5,17 +5,25 @@ import java.util.List;
 import io.sparkformer.model.Batch;
 
 /** Batches of paired examples (source and target, input and labels, prompt and completion), by epochs. */
-public interface PairBatches extends BatchSource {
-    int batchesPerEpoch();
+public abstract class PairBatches implements BatchSource {
+    /** Which examples batch k holds; set by each task's constructor once it can say how long an example is. */
+    EpochOrder order;
+
+    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
+
+    @Override
+    public Batch batch(long index) {
+        return assemble(order.batch(index));
+    }
 
     /** One padded batch of the given examples, in that order. */
-    Batch assemble(int[] exampleIndices);
+    public abstract Batch assemble(int[] exampleIndices);
 
     /**
      * The batches of a pair task (seq2seq, tagging, completion or classification) over sources
      * (inputs, prompts, texts) and targets (labels, completions, one label index).
      */
-    static PairBatches forTask(Task task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
+    public static PairBatches forTask(Task task, List<List<int[]>> pairs, int batchSize, int maxLen, boolean bucketing, long seed) {
         return switch (task) {
             case TAGGING -> new TaggingBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);
             case COMPLETION -> new CompletionBatches(pairs.get(0), pairs.get(1), batchSize, maxLen, seed);

@@ -17,12 +17,11 @@ import io.sparkformer.model.text.Tokenizer;
  * pairs are sorted by length within windows of 50 batches before they are cut into batches, and
  * the batches are then shuffled, which cuts padding without making batches predictable.
  */
-public final class Seq2SeqBatches implements PairBatches {
+public final class Seq2SeqBatches extends PairBatches {
 
     private final List<int[]> sources;
     private final List<int[]> targets;
     private final int maxLen;
-    private final EpochOrder order;
 
     public Seq2SeqBatches(List<int[]> sources, List<int[]> targets, int batchSize, int maxLen, boolean bucketing, long seed) {
         if (sources.size() != targets.size()) {
@@ -41,15 +40,7 @@ public final class Seq2SeqBatches implements PairBatches {
                 bucketing ? i -> Math.max(sources.get(i).length, targets.get(i).length) : null);
     }
 
-    @Override
-    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
-
     public int pairs() { return sources.size(); }
-
-    @Override
-    public Batch batch(long index) {
-        return assemble(order.batch(index));
-    }
 
     /** One padded batch of the given pairs. */
     public Batch assemble(int[] pairIndices) {

@@ -10,11 +10,10 @@ import io.sparkformer.model.text.Tokenizer;
  * Token classification for the encoder kind: every input token has a label token (the same count),
  * and the loss covers every position. Rows are padded with pad_id; padding is not scored.
  */
-public final class TaggingBatches implements PairBatches {
+public final class TaggingBatches extends PairBatches {
     private final List<int[]> inputs;
     private final List<int[]> labels;
     private final int maxLen;
-    private final EpochOrder order;
 
     public TaggingBatches(List<int[]> inputs, List<int[]> labels, int batchSize, int maxLen, long seed) {
         if (inputs.size() != labels.size() || inputs.isEmpty()) {
@@ -30,14 +29,6 @@ public final class TaggingBatches implements PairBatches {
         this.labels = labels;
         this.maxLen = maxLen;
         this.order = new EpochOrder(inputs.size(), batchSize, seed, null);
-    }
-
-    @Override
-    public int batchesPerEpoch() { return order.batchesPerEpoch(); }
-
-    @Override
-    public Batch batch(long index) {
-        return assemble(order.batch(index));
     }
 
     @Override
