@@ -63,7 +63,8 @@ public record TransformerConfig(
 
     public enum Positional { LEARNED, SINUSOIDAL }
 
-    public enum Activation { GELU, RELU }
+    /** The feed-forward's activation: exact (erf) GELU, GELU's tanh approximation (GPT-2's "gelu_new"), or ReLU. */
+    public enum Activation { GELU, GELU_TANH, RELU }
 
     /**
      * Which positions of the top hidden states a classifier reads: the first token (BERT's
@@ -87,9 +88,10 @@ public record TransformerConfig(
         require(maxLen >= 1, "max_len", "must be positive, got " + maxLen);
         require(norm != null, "norm", "must be pre or post");
         require(positional != null, "positional", "must be learned or sinusoidal");
-        require(activation != null, "activation", "must be gelu or relu");
+        require(activation != null, "activation", "must be gelu, gelu_tanh or relu");
         require(lnEps > 0 && Double.isFinite(lnEps), "ln_eps", "must be a positive number, got " + lnEps);
-        require(padId >= 0 && padId < vocabSize, "pad_id", "must be a token id in [0, vocab_size), got " + padId);
+        // -1: no token is padding (GPT-2 has no pad token; its id 0 is a character like any other)
+        require(padId >= -1 && padId < vocabSize, "pad_id", "must be a token id in [0, vocab_size) or -1 for none, got " + padId);
         require(dropout >= 0 && dropout < 1, "dropout", "must be in [0, 1), got " + dropout);
         require(kind == Kind.LSTM || positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
                 "must be even for sinusoidal positions, got " + dModel);

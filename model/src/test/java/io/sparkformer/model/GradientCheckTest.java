@@ -35,6 +35,9 @@ class GradientCheckTest {
         return Stream.of(
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0), true),
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.POST, Positional.SINUSOIDAL, Activation.RELU, true, 0), true),
+                // GPT-2's tanh form of GELU, and no token taken for padding (pad_id -1, as an imported GPT-2)
+                Arguments.of(withoutPadding(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU_TANH,
+                        false, 0)), true),
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.2), true),
                 Arguments.of(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU, false, 0), true),
                 Arguments.of(TinyModels.config(Kind.ENCODER, Norm.PRE, Positional.SINUSOIDAL, Activation.RELU, true, 0), true),
@@ -58,6 +61,12 @@ class GradientCheckTest {
                         .withClassifier(3, Pooling.LAST), true),
                 Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.1)
                         .withClassifier(2, Pooling.MEAN), true));
+    }
+
+    /** The same model with no padding token. */
+    static TransformerConfig withoutPadding(TransformerConfig c) {
+        return new TransformerConfig(c.kind(), c.vocabSize(), c.dModel(), c.nHeads(), c.nLayers(), c.dFf(), c.maxLen(), c.norm(),
+                c.positional(), c.activation(), c.scaleEmbeddings(), c.lnEps(), -1, c.dropout(), c.tieEmbeddings());
     }
 
     /** The same model with a separate output layer (lm_head.weight) instead of the tied one. */

@@ -112,7 +112,7 @@ public final class SafeTensors {
             return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
         }
 
-        /** The tensor as doubles, converting from any float or int dtype. */
+        /** The tensor as doubles, converting from any float (F64, F32, F16, BF16) or int dtype. */
         public double[] doubles(String tensor) throws IOException {
             Info info = info(tensor);
             ByteBuffer bb = bytes(info);
@@ -121,6 +121,8 @@ public final class SafeTensors {
                 out[i] = switch (info.dtype()) {
                     case F64 -> bb.getDouble();
                     case F32 -> bb.getFloat();
+                    case F16 -> halfToFloat(bb.getShort());
+                    case BF16 -> Float.intBitsToFloat((bb.getShort() & 0xffff) << 16);
                     case I64 -> bb.getLong();
                     case I32 -> bb.getInt();
                     case I16 -> bb.getShort();
@@ -133,7 +135,23 @@ public final class SafeTensors {
             return out;
         }
 
-        /** The tensor as floats: exact for F32 data. */
+        /** IEEE 754 half precision to float, exactly (subnormals, infinities and NaN included). */
+        static float halfToFloat(short half) {
+            int h = half & 0xffff;
+            int sign = (h & 0x8000) << 16;
+            int exponent = (h >>> 10) & 0x1f;
+            int mantissa = h & 0x3ff;
+            if (exponent == 0x1f) {
+                return Float.intBitsToFloat(sign | 0x7f800000 | (mantissa << 13));
+            }
+            if (exponent == 0) {
+                float subnormal = mantissa * 0x1p-24f;
+                return sign == 0 ? subnormal : -subnormal;
+            }
+            return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+        }
+
+        /** The tensor as floats: exact for F32 data (and for F16 and BF16, which floats hold exactly). */
         public float[] floats(String tensor) throws IOException {
             Info info = info(tensor);
             if (info.dtype() == DType.F32) {

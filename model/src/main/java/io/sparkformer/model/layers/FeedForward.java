@@ -4,14 +4,18 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Tanh;
 import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.TransformerConfig.Activation;
 
-/** fc2(act(fc1(x))) with exact (erf) GELU or ReLU. */
+/** fc2(act(fc1(x))) with exact (erf) GELU, GELU's tanh form or ReLU. */
 public final class FeedForward {
     private static final double INV_SQRT2 = 1.0 / Math.sqrt(2.0);
     private static final double INV_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
+    /** GELU's tanh form: gelu(u) ≈ u·(1 + tanh(√(2/π)·(u + 0.044715·u³)))/2. */
+    private static final double TANH_SCALE = Math.sqrt(2.0 / Math.PI);
+    private static final double TANH_CUBIC = 0.044715;
 
     private final INDArray w1, b1, w2, b2;
     private final INDArray dw1, db1, dw2, db2;
@@ -43,7 +47,7 @@ public final class FeedForward {
         act = Ops.buffer(type, rows, ff);
         dAct = Ops.buffer(type, rows, ff);
         tmp = Ops.buffer(type, rows, ff);
-        cdf = activation == Activation.GELU ? Ops.buffer(type, rows, ff) : null;
+        cdf = activation != Activation.RELU ? Ops.buffer(type, rows, ff) : null;
         out = Ops.buffer(type, rows, d);
     }
 
@@ -64,6 +68,12 @@ public final class FeedForward {
             Nd4j.exec(new Erf(cdf, cdf));
             cdf.addi(1.0).muli(0.5);
             pre.mul(cdf, act);
+        } else if (activation == Activation.GELU_TANH) {
+            // cdf ← (1 + tanh(s·(u + c·u³)))/2, the tanh form's stand-in for Φ(u); act = u·cdf
+            pre.mul(pre, cdf).muli(pre).muli(TANH_CUBIC).addi(pre).muli(TANH_SCALE);
+            Nd4j.exec(new Tanh(cdf, cdf));
+            cdf.addi(1.0).muli(0.5);
+            pre.mul(cdf, act);
         } else {
             Ops.relu(pre, act);
         }
@@ -82,6 +92,12 @@ public final class FeedForward {
             tmp.muli(-0.5);
             Nd4j.exec(new Exp(tmp, tmp));
             tmp.muli(pre).muli(INV_SQRT_2PI).addi(cdf);
+            dAct.muli(tmp);
+        } else if (activation == Activation.GELU_TANH) {
+            // with t = tanh(s·(u + c·u³)) = 2·cdf − 1: d/du = cdf + u·(1 − t²)/2 · s·(1 + 3c·u²)
+            INDArray t = cdf.mul(2.0).subi(1.0);
+            INDArray sech2 = t.muli(t).rsubi(1.0);
+            pre.mul(pre, tmp).muli(3 * TANH_CUBIC).addi(1.0).muli(TANH_SCALE * 0.5).muli(sech2).muli(pre).addi(cdf);
             dAct.muli(tmp);
         } else {
             Ops.reluBackward(pre, dAct, dAct);

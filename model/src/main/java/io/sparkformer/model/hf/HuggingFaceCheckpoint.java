@@ -1,0 +1,200 @@
+package io.sparkformer.model.hf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+import org.nd4j.linalg.api.buffer.DataType;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.model.BadFileException;
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.io.SafeTensors;
+
+/**
+ * A Hugging Face checkpoint directory read as one of this project's models: {@code config.json}
+ * gives the {@link TransformerConfig}, {@code model.safetensors} (or the shards a
+ * {@code model.safetensors.index.json} lists, each inside the directory) the weights, under the
+ * family's tensor names ({@link HuggingFaceFamily}). Everything is checked before the model is
+ * allocated, and nothing in the directory is written. Pickled weights are refused, never read.
+ */
+public final class HuggingFaceCheckpoint {
+    public static final String CONFIG = "config.json";
+    public static final String WEIGHTS = "model.safetensors";
+    public static final String INDEX = "model.safetensors.index.json";
+    /** Weights in Python's pickle format: running them would run whatever code they hold. */
+    private static final List<String> PICKLED = List.of("pytorch_model.bin", "model.bin", "model.pt", "model.ckpt",
+            "pytorch_model.bin.index.json", "tf_model.h5");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path dir;
+    private final HuggingFaceFamily family;
+    private final TransformerConfig config;
+    private final List<Path> weightFiles;
+
+    private HuggingFaceCheckpoint(Path dir, HuggingFaceFamily family, TransformerConfig config, List<Path> weightFiles) {
+        this.dir = dir;
+        this.family = family;
+        this.config = config;
+        this.weightFiles = weightFiles;
+    }
+
+    /** True when {@code dir} looks like a Hugging Face checkpoint (it has a config.json). */
+    public static boolean isCheckpoint(Path dir) {
+        return Files.isRegularFile(dir.resolve(CONFIG));
+    }
+
+    /** Reads and checks {@code dir}'s config and lists its weight files; allocates no model. */
+    public static HuggingFaceCheckpoint open(Path dir) throws IOException {
+        Path configFile = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(configFile)) {
+            throw new BadFileException(dir.toString(), "not a Hugging Face checkpoint: it has no " + CONFIG);
+        }
+        JsonNode cfg;
+        try {
+            cfg = JSON.readTree(Files.readAllBytes(configFile));
+        } catch (IOException e) {
+            throw new BadFileException(configFile.toString(), "not JSON: " + e.getMessage().split("\n")[0], e);
+        }
+        if (cfg == null || !cfg.isObject()) {
+            throw new BadFileException(configFile.toString(), "not a JSON object");
+        }
+        HuggingFaceFamily family = HuggingFaceFamily.of(cfg, configFile);
+        TransformerConfig config = family.config(cfg, configFile);
+        return new HuggingFaceCheckpoint(dir, family, config, weightFiles(dir));
+    }
+
+    public Path directory() { return dir; }
+
+    public HuggingFaceFamily family() { return family; }
+
+    public TransformerConfig config() { return config; }
+
+    /** A model of the checkpoint's architecture with its weights. */
+    public Transformer load(DataType type) throws IOException {
+        Transformer model = new Transformer(config, type);
+        readInto(model.parameters());
+        return model;
+    }
+
+    /** The checkpoint's weights into {@code params} (a buffer of {@link #config()}'s layout). */
+    public void readInto(ParameterBuffer params) throws IOException {
+        Map<String, String> filled = new LinkedHashMap<>();
+        for (Path file : weightFiles) {
+            try (SafeTensors.Reader reader = SafeTensors.open(file)) {
+                read(reader, "", params, filled);
+            }
+        }
+        requireComplete(params, filled, weightFiles.toString());
+    }
+
+    /**
+     * The tensors of {@code reader} whose names start with {@code keyPrefix} (stripped), under the
+     * family's names, into {@code params}; every parameter must be given once.
+     */
+    public void readInto(ParameterBuffer params, SafeTensors.Reader reader, String keyPrefix) throws IOException {
+        Map<String, String> filled = new LinkedHashMap<>();
+        read(reader, keyPrefix, params, filled);
+        requireComplete(params, filled, reader.name());
+    }
+
+    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, Map<String, String> filled)
+            throws IOException {
+        List<String> unknown = new ArrayList<>();
+        for (SafeTensors.Info info : reader.tensors().values()) {
+            if (!info.name().startsWith(keyPrefix)) {
+                continue;
+            }
+            String name = info.name().substring(keyPrefix.length());
+            HuggingFaceFamily.Target target = family.target(name, config);
+            if (target == null) {
+                unknown.add(name);
+                continue;
+            }
+            if (target.ignored()) {
+                continue;
+            }
+            target.read(reader, info, params.block(target.block()), reader.name());
+            String before = filled.put(target.block(), name);
+            if (before != null) {
+                throw new BadFileException(reader.name(), "tensors '" + before + "' and '" + name + "' both give " + target.block());
+            }
+        }
+        if (!unknown.isEmpty()) {
+            throw new BadFileException(reader.name(), "tensors a " + family.key() + " model does not have: "
+                    + abbreviate(new TreeSet<>(unknown)));
+        }
+    }
+
+    private static void requireComplete(ParameterBuffer params, Map<String, String> filled, String source) throws BadFileException {
+        TreeSet<String> missing = new TreeSet<>(params.layout().blocks().keySet());
+        missing.removeAll(filled.keySet());
+        if (!missing.isEmpty()) {
+            throw new BadFileException(source, "the checkpoint lacks the weights of " + abbreviate(missing));
+        }
+    }
+
+    private static String abbreviate(TreeSet<String> names) {
+        List<String> shown = new ArrayList<>(names).subList(0, Math.min(8, names.size()));
+        return shown + (names.size() > shown.size() ? " and " + (names.size() - shown.size()) + " more" : "");
+    }
+
+    /**
+     * The weight files: model.safetensors, or the shards the index names, each a plain file name
+     * inside {@code dir}. Pickled weights are refused with what to do instead.
+     */
+    private static List<Path> weightFiles(Path dir) throws IOException {
+        Path single = dir.resolve(WEIGHTS);
+        if (Files.isRegularFile(single)) {
+            return List.of(single);
+        }
+        Path index = dir.resolve(INDEX);
+        if (Files.isRegularFile(index)) {
+            return shards(dir, index);
+        }
+        for (String pickled : PICKLED) {
+            if (Files.exists(dir.resolve(pickled))) {
+                throw new BadFileException(dir.resolve(pickled).toString(), "pickled weights are not read (loading them runs"
+                        + " code); convert them to safetensors first, e.g. with the safetensors library's convert script,"
+                        + " and give the directory with " + WEIGHTS);
+            }
+        }
+        throw new BadFileException(dir.toString(), "has no " + WEIGHTS + " or " + INDEX);
+    }
+
+    private static List<Path> shards(Path dir, Path index) throws IOException {
+        JsonNode map;
+        try {
+            map = JSON.readTree(Files.readAllBytes(index)).path("weight_map");
+        } catch (IOException e) {
+            throw new BadFileException(index.toString(), "not JSON: " + e.getMessage().split("\n")[0], e);
+        }
+        if (!map.isObject() || map.isEmpty()) {
+            throw new BadFileException(index.toString(), "has no weight_map of tensor names to files");
+        }
+        TreeSet<String> files = new TreeSet<>();
+        map.fields().forEachRemaining(e -> files.add(e.getValue().asText()));
+        List<Path> out = new ArrayList<>();
+        for (String f : files) {
+            Path p = dir.resolve(f).normalize();
+            if (f.contains("/") || f.contains("\\") || !p.getParent().equals(dir.normalize()) || !f.endsWith(".safetensors")) {
+                throw new BadFileException(index.toString(), "names the file \"" + f + "\", which is not a .safetensors file"
+                        + " in " + dir);
+            }
+            if (!Files.isRegularFile(p)) {
+                throw new BadFileException(index.toString(), "names " + f + ", which is missing");
+            }
+            out.add(p);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,167 @@
+package io.sparkformer.model.hf;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import io.sparkformer.model.BadFileException;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.TensorNames;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.TransformerConfig.Activation;
+import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Positional;
+import io.sparkformer.model.io.SafeTensors;
+
+/**
+ * The Hugging Face model families this project reads: how a family's config.json becomes a
+ * {@link TransformerConfig} and each of its tensor names one of ours ({@link TensorNames}).
+ */
+public enum HuggingFaceFamily {
+    /**
+     * GPT-2 (GPT2Model, GPT2LMHeadModel): a pre-norm decoder with learned positions, GELU's tanh
+     * form and the output layer tied to the token embedding. Its Conv1D weights are [in, out], as
+     * ours; the fused c_attn block is our qkv block. Names with or without "transformer."; the
+     * causal-mask buffers of older checkpoints (attn.bias, attn.masked_bias) are not weights.
+     */
+    GPT2("gpt2") {
+        private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
+
+        @Override
+        TransformerConfig config(JsonNode c, Path file) throws BadFileException {
+            int d = positive(c, "n_embd", file);
+            int inner = c.hasNonNull("n_inner") ? positive(c, "n_inner", file) : 4 * d;
+            boolean tied = !c.has("tie_word_embeddings") || c.get("tie_word_embeddings").asBoolean();
+            if (!tied) {
+                throw new BadFileException(file.toString(), "tie_word_embeddings false: a GPT-2 with its own output layer is not"
+                        + " read yet");
+            }
+            return build(file, () -> new TransformerConfig(Kind.DECODER, positive(c, "vocab_size", file), d,
+                    positive(c, "n_head", file), positive(c, "n_layer", file), inner, positive(c, "n_positions", file), Norm.PRE,
+                    Positional.LEARNED, activation(c, "activation_function", file), false,
+                    c.path("layer_norm_epsilon").asDouble(1e-5), -1, 0.0, true));
+        }
+
+        @Override
+        Target target(String name, TransformerConfig cfg) {
+            String n = name.startsWith("transformer.") ? name.substring("transformer.".length()) : name;
+            switch (n) {
+                case "wte.weight" -> { return Target.of(TensorNames.TOKEN_EMBEDDING); }
+                case "wpe.weight" -> { return Target.of(TensorNames.POSITIONS); }
+                case "ln_f.weight", "ln_f.bias" -> { return Target.of(TensorNames.finalNorm("decoder") + suffix(n)); }
+                case "lm_head.weight" -> { return Target.IGNORED; } // tied: the token embedding itself
+                default -> { }
+            }
+            Matcher m = LAYER.matcher(n);
+            if (!m.matches() || Integer.parseInt(m.group(1)) >= cfg.nLayers()) {
+                return null;
+            }
+            int i = Integer.parseInt(m.group(1));
+            String part = m.group(2);
+            String attention = TensorNames.attention("decoder", i, false);
+            String ffn = TensorNames.feedForward("decoder", i);
+            return switch (part) {
+                case "attn.bias", "attn.masked_bias" -> Target.IGNORED;
+                case "ln_1.weight", "ln_1.bias" -> Target.of(TensorNames.norm("decoder", i, 1) + suffix(part));
+                case "ln_2.weight", "ln_2.bias" -> Target.of(TensorNames.norm("decoder", i, 2) + suffix(part));
+                case "attn.c_attn.weight", "attn.c_attn.bias" -> Target.of(TensorNames.qkv(attention) + suffix(part));
+                case "attn.c_proj.weight", "attn.c_proj.bias" -> Target.of(TensorNames.output(attention) + suffix(part));
+                case "mlp.c_fc.weight", "mlp.c_fc.bias" -> Target.of(TensorNames.fc1(ffn) + suffix(part));
+                case "mlp.c_proj.weight", "mlp.c_proj.bias" -> Target.of(TensorNames.fc2(ffn) + suffix(part));
+                default -> null;
+            };
+        }
+    };
+
+    private final String key;
+
+    HuggingFaceFamily(String key) {
+        this.key = key;
+    }
+
+    /** config.json's model_type. */
+    public String key() { return key; }
+
+    abstract TransformerConfig config(JsonNode config, Path file) throws BadFileException;
+
+    /** Where the tensor {@code name} goes in a model of {@code cfg}, {@link Target#IGNORED}, or null: not a tensor of this family. */
+    abstract Target target(String name, TransformerConfig cfg);
+
+    /** The family config.json's model_type names, or an error listing the supported ones. */
+    static HuggingFaceFamily of(JsonNode config, Path file) throws BadFileException {
+        String type = config.path("model_type").asText("");
+        for (HuggingFaceFamily f : values()) {
+            if (f.key.equals(type)) {
+                return f;
+            }
+        }
+        throw new BadFileException(file.toString(), "model_type \"" + type + "\" is not one this project reads; supported: "
+                + Arrays.stream(values()).map(HuggingFaceFamily::key).toList());
+    }
+
+    /**
+     * Where a checkpoint tensor goes: a block of ours, read as it is stored. {@link #IGNORED}: a
+     * tensor that is not a weight (a mask buffer) or that another one gives (a tied output layer).
+     */
+    record Target(String block, boolean ignored) {
+        static final Target IGNORED = new Target(null, true);
+
+        static Target of(String block) {
+            return new Target(block, false);
+        }
+
+        /** Reads the tensor into {@code into} after checking its shape against it. */
+        void read(SafeTensors.Reader reader, SafeTensors.Info info, INDArray into, String source) throws IOException {
+            if (!Arrays.equals(info.shape(), into.shape())) {
+                throw new BadFileException(source, "tensor '" + info.name() + "' has shape " + Arrays.toString(info.shape())
+                        + "; the config makes " + block + " " + Arrays.toString(into.shape()));
+            }
+            reader.readInto(info.name(), into);
+        }
+    }
+
+    /** ".weight" or ".bias": the part of a name after its layer. */
+    static String suffix(String name) {
+        return name.substring(name.lastIndexOf('.'));
+    }
+
+    static int positive(JsonNode c, String key, Path file) throws BadFileException {
+        JsonNode v = c.get(key);
+        if (v == null || !v.canConvertToInt() || v.asInt() < 1 || !v.isIntegralNumber()) {
+            throw new BadFileException(file.toString(), "\"" + key + "\" must be a positive whole number, got " + v);
+        }
+        return v.asInt();
+    }
+
+    static Activation activation(JsonNode c, String key, Path file) throws BadFileException {
+        String name = c.path(key).asText("").toLowerCase(Locale.ROOT);
+        return switch (name) {
+            case "gelu_new", "gelu_pytorch_tanh", "gelu_fast" -> Activation.GELU_TANH;
+            case "gelu" -> Activation.GELU;
+            case "relu" -> Activation.RELU;
+            default -> throw new BadFileException(file.toString(), "\"" + key + "\" is \"" + name
+                    + "\"; supported: gelu, gelu_new (and its aliases gelu_pytorch_tanh, gelu_fast), relu");
+        };
+    }
+
+    interface ConfigSupplier {
+        TransformerConfig get() throws BadFileException;
+    }
+
+    /** A config from the checkpoint's values; one our model refuses names config.json and the key. */
+    static TransformerConfig build(Path file, ConfigSupplier make) throws BadFileException {
+        try {
+            return make.get();
+        } catch (ConfigException e) {
+            throw new BadFileException(file.toString(), "its values make no model here: " + e.getMessage());
+        }
+    }
+}
