@@ -7,7 +7,11 @@ package io.sparkformer.model;
  * predict, −1 where nothing is predicted. Target may be null for inference. A classifier's batch
  * has {@code labels} [size], one label per row, and no target.
  */
-public record Batch(int size, int length, int[] ids, int[] target, int srcLength, int[] src, int[] labels) {
+public record Batch(int size, int length, int[] ids, int[] target, int srcLength, int[] src, int[] labels, int[] types) {
+    public Batch(int size, int length, int[] ids, int[] target, int srcLength, int[] src, int[] labels) {
+        this(size, length, ids, target, srcLength, src, labels, null);
+    }
+
     public Batch {
         if (size < 1 || length < 1) {
             throw new IllegalArgumentException("batch must have at least one row and one position, got "
@@ -25,6 +29,14 @@ public record Batch(int size, int length, int[] ids, int[] target, int srcLength
         if (labels != null && labels.length != size) {
             throw new IllegalArgumentException("labels has " + labels.length + " entries, expected " + size);
         }
+        if (types != null && types.length != size * length) {
+            throw new IllegalArgumentException("types has " + types.length + " entries, expected " + size + "x" + length);
+        }
+    }
+
+    /** This batch with each token's type (BERT's segment: 0 for the first text, 1 for the second); none means all 0. */
+    public Batch withTypes(int[] tokenTypes) {
+        return new Batch(size, length, ids, target, srcLength, src, labels, tokenTypes);
     }
 
     /** A decoder (next token) or encoder (masked LM) batch. */

@@ -138,6 +138,9 @@ public final class ParameterLayout {
         if (cfg.positional() == TransformerConfig.Positional.LEARNED) {
             b.matrix(TensorNames.POSITIONS, cfg.maxLen(), d);
         }
+        if (cfg.typeVocabSize() > 0) {
+            b.matrix(TensorNames.TOKEN_TYPES, cfg.typeVocabSize(), d);
+        }
         for (String stack : stacks(cfg.kind())) {
             for (int i = 0; i < cfg.nLayers(); i++) {
                 for (String attn : attentions(cfg, stack, i)) {
@@ -152,6 +155,9 @@ public final class ParameterLayout {
         }
         if (cfg.isClassifier()) {
             b.matrix(TensorNames.weight(TensorNames.CLASSIFIER), d, cfg.numLabels()); // [in, out] as every linear layer
+        }
+        if (cfg.embeddingNorm()) {
+            b.norm(TensorNames.EMBEDDING_NORM, d);
         }
         for (String stack : stacks(cfg.kind())) {
             for (int i = 0; i < cfg.nLayers(); i++) {

@@ -13,6 +13,10 @@ public final class TensorNames {
 
     public static final String TOKEN_EMBEDDING = "tok_emb";
     public static final String POSITIONS = "pos_emb";
+    /** BERT's token-type (segment) embeddings, [types, d]. */
+    public static final String TOKEN_TYPES = "type_emb";
+    /** The LayerNorm over the embeddings' sum (BERT's). */
+    public static final String EMBEDDING_NORM = "emb_ln";
     /** An untied output layer, [vocab, d] as the token embedding (logits = h·Wᵀ). */
     public static final String LM_HEAD = "lm_head";
     /** A classifier's head: logits = pooled·W + b, W [d_model, num_labels]. */

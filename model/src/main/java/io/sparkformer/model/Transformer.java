@@ -47,6 +47,9 @@ public final class Transformer implements Model {
     private final Embedding decoderEmbedding;
     private final Dropout encoderEmbeddingDropout;
     private final Dropout decoderEmbeddingDropout;
+    /** embedding_norm: BERT's LayerNorm over each embedding's sum (one set of weights), else null. */
+    private final LayerNorm encoderEmbeddingNorm;
+    private final LayerNorm decoderEmbeddingNorm;
     private final Stack encoder;
     private final Stack decoder;
     private final TiedHeadLoss head;             // null for a classifier
@@ -59,6 +62,8 @@ public final class Transformer implements Model {
     private INDArray ids, src, targets;
     private INDArray selfBias, encoderBias, crossBias;
     private INDArray memoryGrad, hiddenGrad;
+    private INDArray encoderNormGrad, decoderNormGrad, encoderOnes, decoderOnes;
+    private INDArray hidden;
     private int[] lastMaskKey;
     private boolean forwardDone;
     private List<INDArray> buffers = new ArrayList<>();
@@ -92,6 +97,18 @@ public final class Transformer implements Model {
         boolean hasDec = config.kind().hasDecoder();
         encoderEmbedding = hasEnc ? new Embedding(tok, tokGrad, positions, positionsGrad, config.scaleEmbeddings()) : null;
         decoderEmbedding = hasDec ? new Embedding(tok, tokGrad, positions, positionsGrad, config.scaleEmbeddings()) : null;
+        if (config.typeVocabSize() > 0) {
+            INDArray types = params.tensor(TensorNames.TOKEN_TYPES);
+            INDArray typesGrad = grads.tensor(TensorNames.TOKEN_TYPES);
+            for (Embedding e : new Embedding[] {encoderEmbedding, decoderEmbedding}) {
+                if (e != null) {
+                    e.withTypes(types, typesGrad);
+                }
+            }
+        }
+        Weights embeddingNorm = config.embeddingNorm() ? Weights.of(params, grads, TensorNames.EMBEDDING_NORM) : null;
+        encoderEmbeddingNorm = hasEnc && embeddingNorm != null ? new LayerNorm(embeddingNorm, config.lnEps()) : null;
+        decoderEmbeddingNorm = hasDec && embeddingNorm != null ? new LayerNorm(embeddingNorm, config.lnEps()) : null;
         encoderEmbeddingDropout = new Dropout(config.dropout());
         decoderEmbeddingDropout = new Dropout(config.dropout());
         encoder = hasEnc ? new Stack("encoder") : null;
@@ -173,17 +190,20 @@ public final class Transformer implements Model {
         prepare(batch);
         INDArray memory = null;
         if (encoder != null) {
-            INDArray encIn = config.kind() == Kind.ENCODER ? ids : src;
-            INDArray x = encoderEmbeddingDropout.forward(encoderEmbedding.forward(encIn), training);
+            boolean encoderOnly = config.kind() == Kind.ENCODER;
+            INDArray x = encoderEmbedding.forward(encoderOnly ? ids : src, encoderOnly ? batch.types() : null);
+            x = encoderEmbeddingDropout.forward(encoderEmbeddingNorm != null ? encoderEmbeddingNorm.forward(x) : x, training);
             memory = encoder.forward(x, encoderBias, null, null, training);
         }
         INDArray hidden;
         if (decoder != null) {
-            INDArray x = decoderEmbeddingDropout.forward(decoderEmbedding.forward(ids), training);
+            INDArray x = decoderEmbedding.forward(ids, batch.types());
+            x = decoderEmbeddingDropout.forward(decoderEmbeddingNorm != null ? decoderEmbeddingNorm.forward(x) : x, training);
             hidden = decoder.forward(x, selfBias, memory, crossBias, training);
         } else {
             hidden = memory;
         }
+        this.hidden = hidden;
         if (classifier != null) {
             classifier.forwardLogits(hidden);
             forwardDone = batch.labels() != null;
@@ -213,12 +233,20 @@ public final class Transformer implements Model {
             }
             INDArray dx = decoder.backward(hiddenGrad, memoryGrad);
             decoderEmbeddingDropout.backward(dx);
+            if (decoderEmbeddingNorm != null) {
+                decoderEmbeddingNorm.backward(dx, decoderNormGrad, null, decoderOnes);
+                dx = decoderNormGrad;
+            }
             decoderEmbedding.backward(dx);
         }
         if (encoder != null) {
             INDArray dTop = config.kind() == Kind.ENCODER ? hiddenGrad : memoryGrad;
             INDArray dx = encoder.backward(dTop, null);
             encoderEmbeddingDropout.backward(dx);
+            if (encoderEmbeddingNorm != null) {
+                encoderEmbeddingNorm.backward(dx, encoderNormGrad, null, encoderOnes);
+                dx = encoderNormGrad;
+            }
             encoderEmbedding.backward(dx);
         }
         forwardDone = false;
@@ -231,6 +259,9 @@ public final class Transformer implements Model {
         backward();
         return loss;
     }
+
+    /** The top layer's hidden states of the last forward pass, [B·T, d] (after the final LayerNorm of a pre-norm stack). */
+    public INDArray hiddenStates() { return hidden; }
 
     /** Logits of the last forward pass, [B·T, V] (a classifier's: [B, labels]); overwritten by the next one. */
     @Override
@@ -286,6 +317,22 @@ public final class Transformer implements Model {
         }
     }
 
+    private void allocateEmbeddingNorm(boolean encoderSide, long rows, INDArray onesRows) {
+        LayerNorm norm = encoderSide ? encoderEmbeddingNorm : decoderEmbeddingNorm;
+        if (norm == null) {
+            return;
+        }
+        norm.allocate(dataType, rows, config.dModel());
+        INDArray grad = Ops.buffer(dataType, rows, config.dModel());
+        if (encoderSide) {
+            encoderNormGrad = grad;
+            encoderOnes = onesRows;
+        } else {
+            decoderNormGrad = grad;
+            decoderOnes = onesRows;
+        }
+    }
+
     /** Every id in [0, vocab) (or −1 where {@code allowIgnore}); else an error naming the entry. */
     public static void checkIds(String what, int[] values, int vocab, boolean allowIgnore) {
         for (int i = 0; i < values.length; i++) {
@@ -313,12 +360,14 @@ public final class Transformer implements Model {
             case DECODER -> {
                 selfBias = Ops.buffer(dataType, b * heads, t, t);
                 decoderEmbedding.allocate(dataType, b, t);
+                allocateEmbeddingNorm(false, b * t, onesT);
                 decoderEmbeddingDropout.allocate(dataType, b * t, d);
                 decoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
             }
             case ENCODER -> {
                 encoderBias = Ops.buffer(dataType, b * heads, t, t);
                 encoderEmbedding.allocate(dataType, b, t);
+                allocateEmbeddingNorm(true, b * t, onesT);
                 encoderEmbeddingDropout.allocate(dataType, b * t, d);
                 encoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
             }
@@ -327,9 +376,11 @@ public final class Transformer implements Model {
                 selfBias = Ops.buffer(dataType, b * heads, t, t);
                 crossBias = Ops.buffer(dataType, b * heads, t, s);
                 encoderEmbedding.allocate(dataType, b, s);
+                allocateEmbeddingNorm(true, b * s, onesS);
                 encoderEmbeddingDropout.allocate(dataType, b * s, d);
                 encoder.allocate(new Sublayer.Shape(b, s, 0, onesS, null));
                 decoderEmbedding.allocate(dataType, b, t);
+                allocateEmbeddingNorm(false, b * t, onesT);
                 decoderEmbeddingDropout.allocate(dataType, b * t, d);
                 decoder.allocate(new Sublayer.Shape(b, t, s, onesT, onesS));
                 memoryGrad = Ops.buffer(dataType, b * s, d);

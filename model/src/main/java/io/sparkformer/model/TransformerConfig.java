@@ -27,7 +27,20 @@ public record TransformerConfig(
         double dropout,
         boolean tieEmbeddings,
         int numLabels,
-        Pooling pooling) implements java.io.Serializable {
+        Pooling pooling,
+        int typeVocabSize,
+        boolean embeddingNorm) implements java.io.Serializable {
+
+    /**
+     * Without BERT's embedding switches: no token types ({@code typeVocabSize} 0) and no LayerNorm over
+     * the embeddings.
+     */
+    public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
+                             Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps, int padId,
+                             double dropout, boolean tieEmbeddings, int numLabels, Pooling pooling) {
+        this(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional, activation, scaleEmbeddings, lnEps,
+                padId, dropout, tieEmbeddings, numLabels, pooling, 0, false);
+    }
 
     /** A language model (no classifier head). */
     public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
@@ -75,7 +88,7 @@ public record TransformerConfig(
 
     public static final Set<String> KEYS = Set.of("kind", "vocab_size", "d_model", "n_heads", "n_layers",
             "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout",
-            "tie_embeddings", "num_labels", "pooling");
+            "tie_embeddings", "num_labels", "pooling", "type_vocab_size", "embedding_norm");
 
     public TransformerConfig {
         require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder, lstm");
@@ -101,6 +114,8 @@ public record TransformerConfig(
                 "a classifier is an encoder, a decoder or an lstm, not an encoder_decoder");
         require(numLabels == 0 || kind != Kind.LSTM || pooling != Pooling.FIRST, "pooling",
                 "an lstm reads left to right: its first position has seen only the first token; use last or mean");
+        require(typeVocabSize >= 0, "type_vocab_size", "must be 0 (no token types) or more, got " + typeVocabSize);
+        require(!embeddingNorm || kind != Kind.LSTM, "embedding_norm", "is a transformer switch, not an lstm's");
         if (numLabels == 0) {
             pooling = null;
         }
@@ -125,13 +140,13 @@ public record TransformerConfig(
 
     public TransformerConfig withDropout(double p) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings, numLabels, pooling);
+                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings, numLabels, pooling, typeVocabSize, embeddingNorm);
     }
 
     /** The same network ending in a classifier over {@code labels} labels, reading {@code pooling}. */
     public TransformerConfig withClassifier(int labels, Pooling pooling) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, labels, pooling);
+                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, labels, pooling, typeVocabSize, embeddingNorm);
     }
 
     /**
@@ -161,7 +176,9 @@ public record TransformerConfig(
                 doubleOf(map, "dropout", 0.0),
                 boolOf(map, "tie_embeddings", true),
                 map.containsKey("num_labels") ? intOf(map, "num_labels") : 0,
-                map.containsKey("pooling") ? enumOf(Pooling.class, map, "pooling") : null);
+                map.containsKey("pooling") ? enumOf(Pooling.class, map, "pooling") : null,
+                map.containsKey("type_vocab_size") ? intOf(map, "type_vocab_size") : 0,
+                boolOf(map, "embedding_norm", false));
     }
 
     /** The spec's JSON shape, in a stable key order. */
@@ -187,6 +204,12 @@ public record TransformerConfig(
         if (numLabels > 0) { // absent means a language model
             m.put("num_labels", numLabels);
             m.put("pooling", pooling.name().toLowerCase(Locale.ROOT));
+        }
+        if (typeVocabSize > 0) { // absent: no token types, as every checkpoint before them
+            m.put("type_vocab_size", typeVocabSize);
+        }
+        if (embeddingNorm) {
+            m.put("embedding_norm", true);
         }
         return m;
     }

@@ -35,6 +35,11 @@ class GradientCheckTest {
         return Stream.of(
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0), true),
                 Arguments.of(TinyModels.config(Kind.DECODER, Norm.POST, Positional.SINUSOIDAL, Activation.RELU, true, 0), true),
+                // BERT's embeddings: token types and a LayerNorm over their sum, in a post-norm encoder
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
+                        false, 0)), true),
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
+                        false, 0)), false),
                 // GPT-2's tanh form of GELU, and no token taken for padding (pad_id -1, as an imported GPT-2)
                 Arguments.of(withoutPadding(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU_TANH,
                         false, 0)), true),
@@ -61,6 +66,13 @@ class GradientCheckTest {
                         .withClassifier(3, Pooling.LAST), true),
                 Arguments.of(TinyModels.config(Kind.LSTM, Norm.PRE, Positional.LEARNED, Activation.GELU, false, 0.1)
                         .withClassifier(2, Pooling.MEAN), true));
+    }
+
+    /** The same model with two token types and a LayerNorm over the embeddings, as BERT. */
+    static TransformerConfig bertEmbeddings(TransformerConfig c) {
+        return new TransformerConfig(c.kind(), c.vocabSize(), c.dModel(), c.nHeads(), c.nLayers(), c.dFf(), c.maxLen(), c.norm(),
+                c.positional(), c.activation(), c.scaleEmbeddings(), c.lnEps(), c.padId(), c.dropout(), c.tieEmbeddings(),
+                c.numLabels(), c.pooling(), 2, true);
     }
 
     /** The same model with no padding token. */
@@ -92,6 +104,9 @@ class GradientCheckTest {
         if (cfg.isClassifier()) {
             int[] labels = new Random(13).ints(batch.size(), 0, cfg.numLabels()).toArray();
             batch = Batch.classification(batch.size(), batch.length(), batch.ids(), labels);
+        }
+        if (cfg.typeVocabSize() > 0) {
+            batch = batch.withTypes(new Random(17).ints(batch.ids().length, 0, cfg.typeVocabSize()).toArray());
         }
         long dropoutSeed = 99;
         Nd4j.getRandom().setSeed(dropoutSeed);

@@ -89,12 +89,13 @@ public final class HuggingFaceCheckpoint {
     /** The checkpoint's weights into {@code params} (a buffer of {@link #config()}'s layout). */
     public void readInto(ParameterBuffer params) throws IOException {
         Map<String, String> filled = new LinkedHashMap<>();
+        Map<String, Long> values = new LinkedHashMap<>();
         for (Path file : weightFiles) {
             try (SafeTensors.Reader reader = SafeTensors.open(file)) {
-                read(reader, "", params, filled);
+                read(reader, "", params, filled, values);
             }
         }
-        requireComplete(params, filled, weightFiles.toString());
+        requireComplete(params, values, weightFiles.toString());
     }
 
     /**
@@ -103,12 +104,14 @@ public final class HuggingFaceCheckpoint {
      */
     public void readInto(ParameterBuffer params, SafeTensors.Reader reader, String keyPrefix) throws IOException {
         Map<String, String> filled = new LinkedHashMap<>();
-        read(reader, keyPrefix, params, filled);
-        requireComplete(params, filled, reader.name());
+        Map<String, Long> values = new LinkedHashMap<>();
+        read(reader, keyPrefix, params, filled, values);
+        requireComplete(params, values, reader.name());
     }
 
-    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, Map<String, String> filled)
-            throws IOException {
+    /** {@code filled}: what gave each part so far; {@code values}: how many values of each block were given. */
+    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, Map<String, String> filled,
+                      Map<String, Long> values) throws IOException {
         List<String> unknown = new ArrayList<>();
         for (SafeTensors.Info info : reader.tensors().values()) {
             if (!info.name().startsWith(keyPrefix)) {
@@ -123,11 +126,11 @@ public final class HuggingFaceCheckpoint {
             if (target.ignored()) {
                 continue;
             }
-            target.read(reader, info, params.block(target.block()), reader.name());
-            String before = filled.put(target.block(), name);
+            String before = filled.put(target.key(), name);
             if (before != null) {
-                throw new BadFileException(reader.name(), "tensors '" + before + "' and '" + name + "' both give " + target.block());
+                throw new BadFileException(reader.name(), "tensors '" + before + "' and '" + name + "' both give " + target.key());
             }
+            values.merge(target.block(), target.read(reader, info, params.block(target.block()), reader.name()), Long::sum);
         }
         if (!unknown.isEmpty()) {
             throw new BadFileException(reader.name(), "tensors a " + family.key() + " model does not have: "
@@ -135,9 +138,13 @@ public final class HuggingFaceCheckpoint {
         }
     }
 
-    private static void requireComplete(ParameterBuffer params, Map<String, String> filled, String source) throws BadFileException {
-        TreeSet<String> missing = new TreeSet<>(params.layout().blocks().keySet());
-        missing.removeAll(filled.keySet());
+    private static void requireComplete(ParameterBuffer params, Map<String, Long> values, String source) throws BadFileException {
+        TreeSet<String> missing = new TreeSet<>();
+        for (var block : params.layout().blocks().values()) {
+            if (values.getOrDefault(block.name(), 0L) != block.size()) {
+                missing.add(block.name());
+            }
+        }
         if (!missing.isEmpty()) {
             throw new BadFileException(source, "the checkpoint lacks the weights of " + abbreviate(missing));
         }

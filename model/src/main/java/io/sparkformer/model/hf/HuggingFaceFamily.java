@@ -79,6 +79,79 @@ public enum HuggingFaceFamily {
                 default -> null;
             };
         }
+    },
+
+    /**
+     * BERT (BertModel, BertForMaskedLM, BertForSequenceClassification): a post-norm encoder with
+     * learned positions, token types and a LayerNorm over the embeddings. nn.Linear weights are
+     * [out, in] and are read transposed; query, key and value fill the columns of our fused qkv
+     * block. Names with or without "bert.". The pooler and the masked-LM head ("cls.") are not
+     * read yet (skipped): the encoder's hidden states are BERT's, its own masked-LM logits are not.
+     */
+    BERT("bert") {
+        private static final Pattern LAYER = Pattern.compile("encoder\\.layer\\.(\\d+)\\.(.+)");
+        private static final java.util.List<String> QKV = java.util.List.of("query", "key", "value");
+
+        @Override
+        TransformerConfig config(JsonNode c, Path file) throws BadFileException {
+            String positions = c.path("position_embedding_type").asText("absolute");
+            if (!positions.equals("absolute")) {
+                throw new BadFileException(file.toString(), "position_embedding_type \"" + positions + "\": only absolute positions"
+                        + " are read");
+            }
+            int types = c.has("type_vocab_size") ? c.get("type_vocab_size").asInt() : 2;
+            return build(file, () -> new TransformerConfig(Kind.ENCODER, positive(c, "vocab_size", file),
+                    positive(c, "hidden_size", file), positive(c, "num_attention_heads", file),
+                    positive(c, "num_hidden_layers", file), positive(c, "intermediate_size", file),
+                    positive(c, "max_position_embeddings", file), Norm.POST, Positional.LEARNED,
+                    activation(c, "hidden_act", file), false, c.path("layer_norm_eps").asDouble(1e-12),
+                    c.path("pad_token_id").asInt(0), 0.0, true, 0, null, types, true));
+        }
+
+        @Override
+        Target target(String name, TransformerConfig cfg) {
+            String n = name.startsWith("bert.") ? name.substring("bert.".length()) : name;
+            if (n.startsWith("cls.") || n.startsWith("pooler.") || n.equals("embeddings.position_ids")) {
+                return Target.IGNORED;
+            }
+            switch (n) {
+                case "embeddings.word_embeddings.weight" -> { return Target.of(TensorNames.TOKEN_EMBEDDING); }
+                case "embeddings.position_embeddings.weight" -> { return Target.of(TensorNames.POSITIONS); }
+                case "embeddings.token_type_embeddings.weight" -> { return Target.of(TensorNames.TOKEN_TYPES); }
+                case "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias" -> {
+                    return Target.of(TensorNames.EMBEDDING_NORM + suffix(n));
+                }
+                default -> { }
+            }
+            Matcher m = LAYER.matcher(n);
+            if (!m.matches() || Integer.parseInt(m.group(1)) >= cfg.nLayers()) {
+                return null;
+            }
+            int i = Integer.parseInt(m.group(1));
+            String part = m.group(2);
+            String attention = TensorNames.attention("encoder", i, false);
+            String ffn = TensorNames.feedForward("encoder", i);
+            boolean weight = part.endsWith(".weight");
+            for (int k = 0; k < QKV.size(); k++) {
+                if (part.startsWith("attention.self." + QKV.get(k) + ".")) {
+                    long d = cfg.dModel();
+                    return Target.part(TensorNames.qkv(attention) + suffix(part), k * d, (k + 1) * d, weight);
+                }
+            }
+            String layer = switch (part.substring(0, part.lastIndexOf('.'))) {
+                case "attention.output.dense" -> TensorNames.output(attention);
+                case "attention.output.LayerNorm" -> TensorNames.norm("encoder", i, 1);
+                case "intermediate.dense" -> TensorNames.fc1(ffn);
+                case "output.dense" -> TensorNames.fc2(ffn);
+                case "output.LayerNorm" -> TensorNames.norm("encoder", i, 2);
+                default -> null;
+            };
+            if (layer == null) {
+                return null;
+            }
+            boolean linear = !part.contains("LayerNorm");
+            return weight && linear ? Target.transposed(layer + suffix(part)) : Target.of(layer + suffix(part));
+        }
     };
 
     private final String key;
@@ -108,23 +181,50 @@ public enum HuggingFaceFamily {
     }
 
     /**
-     * Where a checkpoint tensor goes: a block of ours, read as it is stored. {@link #IGNORED}: a
-     * tensor that is not a weight (a mask buffer) or that another one gives (a tied output layer).
+     * Where a checkpoint tensor goes: a block of ours, or its columns [from, to) (a 1-D block's
+     * range), read as stored or transposed (nn.Linear keeps [out, in]; ours are [in, out]).
+     * {@link #IGNORED}: a tensor that is not a weight (a buffer) or that another one gives (a tied
+     * output layer).
      */
-    record Target(String block, boolean ignored) {
-        static final Target IGNORED = new Target(null, true);
+    record Target(String block, long from, long to, boolean transpose, boolean ignored) {
+        static final Target IGNORED = new Target(null, -1, -1, false, true);
 
         static Target of(String block) {
-            return new Target(block, false);
+            return new Target(block, -1, -1, false, false);
         }
 
-        /** Reads the tensor into {@code into} after checking its shape against it. */
-        void read(SafeTensors.Reader reader, SafeTensors.Info info, INDArray into, String source) throws IOException {
-            if (!Arrays.equals(info.shape(), into.shape())) {
-                throw new BadFileException(source, "tensor '" + info.name() + "' has shape " + Arrays.toString(info.shape())
-                        + "; the config makes " + block + " " + Arrays.toString(into.shape()));
+        static Target transposed(String block) {
+            return new Target(block, -1, -1, true, false);
+        }
+
+        /** Columns [from, to) of a fused block (a 2-D weight transposed into them, or a range of a bias). */
+        static Target part(String block, long from, long to, boolean transpose) {
+            return new Target(block, from, to, transpose, false);
+        }
+
+        /** What this target fills, for telling two tensors that give the same part apart. */
+        String key() {
+            return from < 0 ? block : block + "[" + from + ":" + to + "]";
+        }
+
+        /** Reads the tensor into its place in {@code blockArray} after checking its shape against it; returns the values written. */
+        long read(SafeTensors.Reader reader, SafeTensors.Info info, INDArray blockArray, String source) throws IOException {
+            INDArray into = from < 0 ? blockArray : blockArray.rank() == 1
+                    ? blockArray.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to))
+                    : blockArray.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to));
+            long[] stored = info.shape();
+            long[] wanted = transpose && stored.length == 2 ? new long[] {into.shape()[1], into.shape()[0]} : into.shape();
+            if (!Arrays.equals(stored, wanted)) {
+                throw new BadFileException(source, "tensor '" + info.name() + "' has shape " + Arrays.toString(stored)
+                        + "; the config makes it " + Arrays.toString(wanted) + " (" + key() + ")");
             }
-            reader.readInto(info.name(), into);
+            if (from < 0 && !transpose) {
+                reader.readInto(info.name(), into);
+            } else {
+                INDArray values = reader.array(info.name(), into.dataType());
+                into.assign(transpose && stored.length == 2 ? values.transpose() : values);
+            }
+            return into.length();
         }
     }
 
