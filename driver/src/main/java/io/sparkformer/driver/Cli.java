@@ -23,7 +23,7 @@ import picocli.CommandLine.Command;
  * another live job, 1 anything else. Each command is a class of its own.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {TrainCommand.class, PrepareCommand.class, PromoteCommand.class, GenerateCommand.class, ClassifyCommand.class, EvaluateCommand.class, AttentionCommand.class})
+        description = "Train transformers on Apache Spark.", subcommands = {TrainCommand.class, PrepareCommand.class, PromoteCommand.class, GenerateCommand.class, ClassifyCommand.class, EvaluateCommand.class, AttentionCommand.class, EmbedCommand.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;

@@ -87,6 +87,19 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         }
     }
 
+    /**
+     * The ids as the checkpoint's own pipeline makes them: with its special tokens around the text
+     * (BERT's [CLS] text [SEP]) as its post-processor says. No padding and no truncation.
+     */
+    public int[] encodeWithSpecialTokens(String text) {
+        long encoding = LIB.encode(tokenizer.getHandle(), text, true);
+        try {
+            return toInts(LIB.getTokenIds(encoding));
+        } finally {
+            LIB.deleteEncoding(encoding);
+        }
+    }
+
     /** Encodes many texts in one native call (the library parallelises it). */
     public int[][] encodeAll(java.util.List<String> texts) {
         long[] encodings = LIB.batchEncode(tokenizer.getHandle(), texts.toArray(new String[0]), false);

@@ -1,0 +1,76 @@
+package io.sparkformer.model.inference;
+
+import java.util.List;
+
+import org.nd4j.linalg.api.buffer.DataType;
+
+import io.sparkformer.model.Batch;
+import io.sparkformer.model.Transformer;
+
+/**
+ * Sentence embeddings as sentence-transformers computes them: the mean of a model's top hidden
+ * states over each row's own tokens (not its padding), optionally L2-normalised. Rows go through
+ * the model in batches, each padded to its longest row with the model's pad id (attention never
+ * looks at padding keys, so a row's embedding does not depend on the others in its batch).
+ */
+public final class SentenceEmbedder {
+    private final Transformer model;
+    private final int pad;
+
+    public SentenceEmbedder(Transformer model) {
+        this.model = model;
+        // a model without a padding token (pad_id -1) is a decoder: right padding comes after every real token
+        this.pad = Math.max(0, model.config().padId());
+    }
+
+    /** The embedding of each row of token ids (each at most max_len long), in order. */
+    public double[][] embed(List<int[]> rows, boolean normalize, int batchSize) {
+        double[][] out = new double[rows.size()][];
+        for (int from = 0; from < rows.size(); from += batchSize) {
+            List<int[]> batch = rows.subList(from, Math.min(rows.size(), from + batchSize));
+            double[][] part = embedBatch(batch, normalize);
+            System.arraycopy(part, 0, out, from, part.length);
+        }
+        return out;
+    }
+
+    private double[][] embedBatch(List<int[]> rows, boolean normalize) {
+        int t = 1;
+        for (int[] r : rows) {
+            if (r.length > model.config().maxLen()) {
+                throw new IllegalArgumentException("a row of " + r.length + " tokens; the model reads at most "
+                        + model.config().maxLen());
+            }
+            t = Math.max(t, r.length);
+        }
+        int[] ids = new int[rows.size() * t];
+        java.util.Arrays.fill(ids, pad);
+        for (int i = 0; i < rows.size(); i++) {
+            System.arraycopy(rows.get(i), 0, ids, i * t, rows.get(i).length);
+        }
+        model.forward(Batch.of(rows.size(), t, ids, null), false);
+        double[][] hidden = model.hiddenStates().castTo(DataType.DOUBLE).toDoubleMatrix();
+        int d = model.config().dModel();
+        double[][] out = new double[rows.size()][d];
+        for (int i = 0; i < rows.size(); i++) {
+            int n = Math.max(1, rows.get(i).length);
+            for (int j = 0; j < rows.get(i).length; j++) {
+                for (int k = 0; k < d; k++) {
+                    out[i][k] += hidden[i * t + j][k];
+                }
+            }
+            double norm = 0;
+            for (int k = 0; k < d; k++) {
+                out[i][k] /= n;
+                norm += out[i][k] * out[i][k];
+            }
+            if (normalize && norm > 0) {
+                double scale = 1.0 / Math.sqrt(norm);
+                for (int k = 0; k < d; k++) {
+                    out[i][k] *= scale;
+                }
+            }
+        }
+        return out;
+    }
+}
