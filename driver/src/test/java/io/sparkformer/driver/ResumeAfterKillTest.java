@@ -34,7 +34,7 @@ class ResumeAfterKillTest {
         Path cfg = tmp.resolve("job.yaml");
         Files.writeString(cfg, "name: kill\nseed: 5\ndata:\n  inputs: [" + corpus + "]\n  shards: " + tmp.resolve("shards") + "\n"
                 + "model: {d_model: 32, n_heads: 2, n_layers: 2, d_ff: 64, max_len: 32}\n"
-                + "train: {workers: 2, block_size: 32, batch_size: 8, steps: 240, local_steps: 2, warmup: 10, lr: 3.0e-3}\n"
+                + "train: {workers: 2, block_size: 32, batch_size: 8, steps: 120, local_steps: 2, warmup: 10, lr: 3.0e-3}\n"
                 + "eval: {every: 10, batches: 4}\ncheckpoint: {every: 1}\n");
         return cfg;
     }
@@ -91,7 +91,7 @@ class ResumeAfterKillTest {
         k.destroyForcibly(); // SIGKILL
         assertTrue(k.waitFor(60, TimeUnit.SECONDS));
         long killedAt = latestRound(killed);
-        assertTrue(killedAt >= 5 && killedAt < 120, "killed at round " + killedAt);
+        assertTrue(killedAt >= 5 && killedAt < 60, "killed at round " + killedAt);
         assertFalse(Files.exists(killed.resolve("_SUCCESS")));
 
         Process r = start(cfg, killed, true);
@@ -102,7 +102,7 @@ class ResumeAfterKillTest {
         assertArrayEquals(finalWeights(unbroken), finalWeights(killed), "bit-equal to the unbroken run");
         assertEquals(Files.readAllLines(unbroken.resolve("metrics.jsonl")).size(),
                 Files.readAllLines(killed.resolve("metrics.jsonl")).size());
-        System.out.printf("kill -9 at round %d of 120, resumed: final weights bit-equal to the unbroken run%n", killedAt);
+        System.out.printf("kill -9 at round %d of 60, resumed: final weights bit-equal to the unbroken run%n", killedAt);
         assertTrue(new File(killed.resolve("loss.png").toString()).length() > 0);
     }
 }
