@@ -60,12 +60,12 @@ public enum HuggingFaceFamily {
                 case "lm_head.weight" -> { return Target.IGNORED; } // tied: the token embedding itself
                 default -> { }
             }
-            Matcher m = LAYER.matcher(n);
-            if (!m.matches() || Integer.parseInt(m.group(1)) >= cfg.nLayers()) {
+            Layer layer = Layer.of(LAYER, n, cfg);
+            if (layer == null) {
                 return null;
             }
-            int i = Integer.parseInt(m.group(1));
-            String part = m.group(2);
+            int i = layer.index();
+            String part = layer.part();
             String attention = TensorNames.attention("decoder", i, false);
             String ffn = TensorNames.feedForward("decoder", i);
             return switch (part) {
@@ -123,12 +123,12 @@ public enum HuggingFaceFamily {
                 }
                 default -> { }
             }
-            Matcher m = LAYER.matcher(n);
-            if (!m.matches() || Integer.parseInt(m.group(1)) >= cfg.nLayers()) {
+            Layer parsed = Layer.of(LAYER, n, cfg);
+            if (parsed == null) {
                 return null;
             }
-            int i = Integer.parseInt(m.group(1));
-            String part = m.group(2);
+            int i = parsed.index();
+            String part = parsed.part();
             String attention = TensorNames.attention("encoder", i, false);
             String ffn = TensorNames.feedForward("encoder", i);
             boolean weight = part.endsWith(".weight");
@@ -225,6 +225,18 @@ public enum HuggingFaceFamily {
                 into.assign(transpose && stored.length == 2 ? values.transpose() : values);
             }
             return into.length();
+        }
+    }
+
+    /** A layer's tensor: the layer's index and the rest of the name. */
+    record Layer(int index, String part) {
+        /** {@code name} as {@code pattern} (groups: index, rest) of one of {@code cfg}'s layers, or null. */
+        static Layer of(Pattern pattern, String name, TransformerConfig cfg) {
+            Matcher m = pattern.matcher(name);
+            if (!m.matches() || m.group(1).length() > 6 || Integer.parseInt(m.group(1)) >= cfg.nLayers()) {
+                return null;
+            }
+            return new Layer(Integer.parseInt(m.group(1)), m.group(2));
         }
     }
 
