@@ -317,6 +317,14 @@ public final class Transformer implements Model {
         }
     }
 
+    /** One side's embedding, its LayerNorm and dropout, and its stack, for B rows of {@code len} (memory: the source's length). */
+    private void allocateSide(boolean encoderSide, long b, long len, long memory, INDArray ones, INDArray onesMemory) {
+        (encoderSide ? encoderEmbedding : decoderEmbedding).allocate(dataType, b, len);
+        allocateEmbeddingNorm(encoderSide, b * len, ones);
+        (encoderSide ? encoderEmbeddingDropout : decoderEmbeddingDropout).allocate(dataType, b * len, config.dModel());
+        (encoderSide ? encoder : decoder).allocate(new Sublayer.Shape(b, len, memory, ones, onesMemory));
+    }
+
     private void allocateEmbeddingNorm(boolean encoderSide, long rows, INDArray onesRows) {
         LayerNorm norm = encoderSide ? encoderEmbeddingNorm : decoderEmbeddingNorm;
         if (norm == null) {
@@ -359,30 +367,18 @@ public final class Transformer implements Model {
         switch (config.kind()) {
             case DECODER -> {
                 selfBias = Ops.buffer(dataType, b * heads, t, t);
-                decoderEmbedding.allocate(dataType, b, t);
-                allocateEmbeddingNorm(false, b * t, onesT);
-                decoderEmbeddingDropout.allocate(dataType, b * t, d);
-                decoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
+                allocateSide(false, b, t, 0, onesT, null);
             }
             case ENCODER -> {
                 encoderBias = Ops.buffer(dataType, b * heads, t, t);
-                encoderEmbedding.allocate(dataType, b, t);
-                allocateEmbeddingNorm(true, b * t, onesT);
-                encoderEmbeddingDropout.allocate(dataType, b * t, d);
-                encoder.allocate(new Sublayer.Shape(b, t, 0, onesT, null));
+                allocateSide(true, b, t, 0, onesT, null);
             }
             case ENCODER_DECODER -> {
                 encoderBias = Ops.buffer(dataType, b * heads, s, s);
                 selfBias = Ops.buffer(dataType, b * heads, t, t);
                 crossBias = Ops.buffer(dataType, b * heads, t, s);
-                encoderEmbedding.allocate(dataType, b, s);
-                allocateEmbeddingNorm(true, b * s, onesS);
-                encoderEmbeddingDropout.allocate(dataType, b * s, d);
-                encoder.allocate(new Sublayer.Shape(b, s, 0, onesS, null));
-                decoderEmbedding.allocate(dataType, b, t);
-                allocateEmbeddingNorm(false, b * t, onesT);
-                decoderEmbeddingDropout.allocate(dataType, b * t, d);
-                decoder.allocate(new Sublayer.Shape(b, t, s, onesT, onesS));
+                allocateSide(true, b, s, 0, onesS, null);
+                allocateSide(false, b, t, s, onesT, onesS);
                 memoryGrad = Ops.buffer(dataType, b * s, d);
             }
         }

@@ -232,25 +232,23 @@ public record TransformerConfig(
     }
 
     private static double doubleOf(Map<String, ?> map, String key, double fallback) {
-        Object v = map.get(key);
-        if (v == null) {
-            return fallback;
-        }
-        if (v instanceof Number n) {
-            return n.doubleValue();
-        }
-        throw new ConfigException(key, "must be a number, got " + v);
+        return optional(map, key, fallback, Number.class, "a number").doubleValue();
     }
 
     private static boolean boolOf(Map<String, ?> map, String key, boolean fallback) {
+        return optional(map, key, fallback, Boolean.class, "true or false");
+    }
+
+    /** The value of {@code key}, {@code fallback} when it is absent; of another type, an error naming the key. */
+    private static <T> T optional(Map<String, ?> map, String key, T fallback, Class<T> type, String what) {
         Object v = map.get(key);
         if (v == null) {
             return fallback;
         }
-        if (v instanceof Boolean b) {
-            return b;
+        if (type.isInstance(v)) {
+            return type.cast(v);
         }
-        throw new ConfigException(key, "must be true or false, got " + v);
+        throw new ConfigException(key, "must be " + what + ", got " + v);
     }
 
     private static <E extends Enum<E>> E enumOf(Class<E> type, Map<String, ?> map, String key) {

@@ -30,6 +30,18 @@ class HostKernelsTest {
     private static final DataType F = DataType.FLOAT;
 
     /** Inputs over the whole range exp and Φ see: wide, near 0, and past both clamps. */
+    /**
+     * The same float to the bit, except that a NaN is any NaN: the sign and payload a NaN comes out
+     * with are the CPU's and the JIT's choice (seen: a vector loop's Φ(NaN) with the sign bit set
+     * in one JVM of the suite and without in others), and no training step keeps a NaN.
+     */
+    private static void assertSameBits(float expected, float actual, String what) {
+        if (Float.isNaN(expected) && Float.isNaN(actual)) {
+            return;
+        }
+        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(actual), what);
+    }
+
     private static float[] inputs() {
         Random rnd = new Random(3);
         float[] x = new float[20_003];
@@ -57,7 +69,7 @@ class HostKernelsTest {
         double worst = 0;
         for (int i = 0; i < x.length; i++) {
             float scalar = ElementMath.exp(x[i]);
-            assertEquals(Float.floatToRawIntBits(scalar), Float.floatToRawIntBits(vec[i]), "exp(" + x[i] + ")");
+            assertSameBits(scalar, vec[i], "exp(" + x[i] + ")");
             double exact = Math.exp(x[i]);
             if (x[i] < ElementMath.MIN_ARG) {
                 assertEquals(0f, scalar, "exp(" + x[i] + ") is flushed to 0");
@@ -79,7 +91,7 @@ class HostKernelsTest {
         double worstAbsolute = 0;
         for (int i = 0; i < u.length; i++) {
             float scalar = ElementMath.normalCdf(u[i]);
-            assertEquals(Float.floatToRawIntBits(scalar), Float.floatToRawIntBits(vec[i]), "Φ(" + u[i] + ")");
+            assertSameBits(scalar, vec[i], "Φ(" + u[i] + ")");
             if (!Float.isNaN(u[i])) {
                 double exact = 0.5 * Erf.erfc(-u[i] / Math.sqrt(2));
                 worstAbsolute = Math.max(worstAbsolute, Math.abs(scalar - exact));

@@ -9,30 +9,18 @@ import io.sparkformer.worker.shards.TokenStream;
  * Next-token batches from a token stream, as nanoGPT samples them: each row is a random window
  * of length+1 tokens; ids are the first length, targets the last length.
  */
-public final class CausalLmBatches implements BatchSource {
-    private final TokenStream tokens;
-    private final int batchSize;
-    private final int length;
-    private final long seed;
-
+public final class CausalLmBatches extends StreamBatches {
     public CausalLmBatches(int[] tokens, int batchSize, int length, long seed) {
         this(TokenStream.of(tokens), batchSize, length, seed);
     }
 
     public CausalLmBatches(TokenStream tokens, int batchSize, int length, long seed) {
-        if (tokens.length() < length + 1) {
-            throw new IllegalArgumentException("a stream of " + tokens.length() + " tokens is too short for blocks of "
-                    + length + " (needs at least " + (length + 1) + ")");
-        }
-        this.tokens = tokens;
-        this.batchSize = batchSize;
-        this.length = length;
-        this.seed = seed;
+        super(tokens, batchSize, length, seed, length + 1L);
     }
 
     @Override
     public Batch batch(long index) {
-        SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, index));
+        SplittableRandom rnd = random(index);
         int[] ids = new int[batchSize * length];
         int[] target = new int[batchSize * length];
         long windows = tokens.length() - length;

@@ -12,36 +12,26 @@ import io.sparkformer.worker.shards.TokenStream;
  * ordinary token 10%, and stays itself 10%. Targets hold the original ids at selected positions
  * and −1 elsewhere. Reproducible from (seed, index).
  */
-public final class MaskedLmBatches implements BatchSource {
+public final class MaskedLmBatches extends StreamBatches {
     public static final double SELECT = 0.15;
 
-    private final TokenStream tokens;
-    private final int batchSize;
-    private final int length;
     private final int vocabSize;
-    private final long seed;
 
     public MaskedLmBatches(int[] tokens, int batchSize, int length, int vocabSize, long seed) {
         this(TokenStream.of(tokens), batchSize, length, vocabSize, seed);
     }
 
     public MaskedLmBatches(TokenStream tokens, int batchSize, int length, int vocabSize, long seed) {
-        if (tokens.length() < length) {
-            throw new IllegalArgumentException("a stream of " + tokens.length() + " tokens is too short for blocks of " + length);
-        }
+        super(tokens, batchSize, length, seed, length);
         if (vocabSize <= Tokenizer.SPECIALS.size()) {
             throw new IllegalArgumentException("vocabulary of " + vocabSize + " has no ordinary tokens to substitute");
         }
-        this.tokens = tokens;
-        this.batchSize = batchSize;
-        this.length = length;
         this.vocabSize = vocabSize;
-        this.seed = seed;
     }
 
     @Override
     public Batch batch(long index) {
-        SplittableRandom rnd = new SplittableRandom(BatchSource.mix(seed, index));
+        SplittableRandom rnd = random(index);
         int[] ids = new int[batchSize * length];
         int[] target = new int[batchSize * length];
         long windows = tokens.length() - length + 1;
