@@ -79,12 +79,7 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
 
     @Override
     public int[] encode(String text) {
-        long encoding = LIB.encode(tokenizer.getHandle(), text, false);
-        try {
-            return toInts(LIB.getTokenIds(encoding));
-        } finally {
-            LIB.deleteEncoding(encoding);
-        }
+        return ids(text, false);
     }
 
     /**
@@ -92,7 +87,11 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
      * (BERT's [CLS] text [SEP]) as its post-processor says. No padding and no truncation.
      */
     public int[] encodeWithSpecialTokens(String text) {
-        long encoding = LIB.encode(tokenizer.getHandle(), text, true);
+        return ids(text, true);
+    }
+
+    private int[] ids(String text, boolean specialTokens) {
+        long encoding = LIB.encode(tokenizer.getHandle(), text, specialTokens);
         try {
             return toInts(LIB.getTokenIds(encoding));
         } finally {
