@@ -156,6 +156,12 @@ public final class ParameterLayout {
         if (cfg.isClassifier()) {
             b.matrix(TensorNames.weight(TensorNames.CLASSIFIER), d, cfg.numLabels()); // [in, out] as every linear layer
         }
+        if (cfg.isClassifier() && cfg.pooling() == TransformerConfig.Pooling.POOLER) {
+            b.matrix(TensorNames.weight(TensorNames.POOLER), d, d);
+        }
+        if (cfg.mlmHead()) {
+            b.matrix(TensorNames.weight(TensorNames.MLM_DENSE), d, d);
+        }
         if (cfg.embeddingNorm()) {
             b.norm(TensorNames.EMBEDDING_NORM, d);
         }
@@ -180,6 +186,14 @@ public final class ParameterLayout {
         }
         if (cfg.isClassifier()) {
             b.vector(TensorNames.bias(TensorNames.CLASSIFIER), cfg.numLabels());
+        }
+        if (cfg.isClassifier() && cfg.pooling() == TransformerConfig.Pooling.POOLER) {
+            b.vector(TensorNames.bias(TensorNames.POOLER), d);
+        }
+        if (cfg.mlmHead()) {
+            b.vector(TensorNames.bias(TensorNames.MLM_DENSE), d);
+            b.norm(TensorNames.MLM_NORM, d);
+            b.vector(TensorNames.bias(TensorNames.LM_HEAD), cfg.vocabSize());
         }
         return new ParameterLayout(b.blocks, b.tensors, b.offset);
     }

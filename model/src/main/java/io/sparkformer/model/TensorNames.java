@@ -21,6 +21,11 @@ public final class TensorNames {
     public static final String LM_HEAD = "lm_head";
     /** A classifier's head: logits = pooled·W + b, W [d_model, num_labels]. */
     public static final String CLASSIFIER = "classifier";
+    /** BERT's pooler: a dense layer and tanh over the first token, before the classifier. */
+    public static final String POOLER = "pooler";
+    /** BERT's masked-LM transform (dense, activation, LayerNorm) before the tied output layer, whose bias is lm_head.bias. */
+    public static final String MLM_DENSE = "mlm_head.dense";
+    public static final String MLM_NORM = "mlm_head.ln";
     /** A recurrent model's token embedding, [d_model, vocab] row-major (Deeplearning4j's [vocab, d] column-major). */
     public static final String RECURRENT_EMBEDDING = "embedding.weight_t";
 

@@ -12,6 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Pooling;
 import io.sparkformer.model.TransformerConfig.Positional;
 import io.sparkformer.model.layers.Attention;
 import io.sparkformer.model.layers.AttentionMask;
@@ -20,6 +21,7 @@ import io.sparkformer.model.layers.Dropout;
 import io.sparkformer.model.layers.Embedding;
 import io.sparkformer.model.layers.FeedForward;
 import io.sparkformer.model.layers.LayerNorm;
+import io.sparkformer.model.layers.MaskedLmTransform;
 import io.sparkformer.model.layers.Ops;
 import io.sparkformer.model.layers.Residual;
 import io.sparkformer.model.layers.Sublayer;
@@ -54,6 +56,8 @@ public final class Transformer implements Model {
     private final Stack decoder;
     private final TiedHeadLoss head;             // null for a classifier
     private final ClassifierHead classifier;     // null for a language model
+    private final MaskedLmTransform mlmTransform; // BERT's masked-LM transform before the token head, or null
+    private INDArray mlmGrad;
 
     // Per batch shape.
     private long batchSize = -1;
@@ -117,11 +121,20 @@ public final class Transformer implements Model {
             head = null;
             String head = TensorNames.CLASSIFIER;
             classifier = new ClassifierHead(params.tensor(TensorNames.weight(head)), params.tensor(TensorNames.bias(head)),
-                    grads.tensor(TensorNames.weight(head)), grads.tensor(TensorNames.bias(head)), config.pooling());
+                    grads.tensor(TensorNames.weight(head)), grads.tensor(TensorNames.bias(head)), config.pooling(),
+                    config.pooling() == Pooling.POOLER ? Weights.of(params, grads, TensorNames.POOLER) : null);
+            mlmTransform = null;
         } else {
             classifier = null;
             head = config.tieEmbeddings() ? new TiedHeadLoss(tok, tokGrad)
                     : new TiedHeadLoss(params.tensor(TensorNames.weight(TensorNames.LM_HEAD)), grads.tensor(TensorNames.weight(TensorNames.LM_HEAD)));
+            if (config.mlmHead()) {
+                mlmTransform = new MaskedLmTransform(Weights.of(params, grads, TensorNames.MLM_DENSE),
+                        Weights.of(params, grads, TensorNames.MLM_NORM), config.activation(), config.lnEps());
+                head.withBias(params.tensor(TensorNames.bias(TensorNames.LM_HEAD)), grads.tensor(TensorNames.bias(TensorNames.LM_HEAD)));
+            } else {
+                mlmTransform = null;
+            }
         }
     }
 
@@ -176,7 +189,7 @@ public final class Transformer implements Model {
                     std /= Math.sqrt(residualBranches);
                 }
                 view.assign(Nd4j.randn(dataType, t.shape()).muli(std));
-            } else if (name.contains(".ln") && name.endsWith(".weight")) {
+            } else if (name.matches("(.*[._])?ln\\w*\\.weight")) { // every LayerNorm's gain: ln1, ln_f, emb_ln, mlm_head.ln
                 view.assign(1.0);
             } else {
                 view.assign(0.0);
@@ -209,7 +222,7 @@ public final class Transformer implements Model {
             forwardDone = batch.labels() != null;
             return forwardDone ? classifier.loss(batch.labels()) : Double.NaN;
         }
-        head.forwardLogits(hidden);
+        head.forwardLogits(mlmTransform != null ? mlmTransform.forward(hidden) : hidden);
         double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.target(), batch.countedTargets());
         forwardDone = batch.target() != null;
         return loss;
@@ -224,6 +237,9 @@ public final class Transformer implements Model {
         grads.zero();
         if (classifier != null) {
             classifier.backward(hiddenGrad);
+        } else if (mlmTransform != null) {
+            head.backward(mlmGrad);
+            mlmTransform.backward(mlmGrad, hiddenGrad);
         } else {
             head.backward(hiddenGrad);
         }
@@ -262,6 +278,14 @@ public final class Transformer implements Model {
 
     /** The top layer's hidden states of the last forward pass, [B·T, d] (after the final LayerNorm of a pre-norm stack). */
     public INDArray hiddenStates() { return hidden; }
+
+    /** A classifier's pooled rows of the last forward pass, [B, d]: with pooling pooler, BERT's pooler_output. */
+    public INDArray pooledOutput() {
+        if (classifier == null) {
+            throw new IllegalStateException("a language model pools nothing");
+        }
+        return classifier.pooledOutput();
+    }
 
     /** Logits of the last forward pass, [B·T, V] (a classifier's: [B, labels]); overwritten by the next one. */
     @Override
@@ -386,6 +410,10 @@ public final class Transformer implements Model {
             classifier.allocate(dataType, b, t, d);
         } else {
             head.allocate(dataType, b * t);
+        }
+        if (mlmTransform != null) {
+            mlmTransform.allocate(dataType, b * t, d, onesT);
+            mlmGrad = Ops.buffer(dataType, b * t, d);
         }
         hiddenGrad = Ops.buffer(dataType, b * t, d);
     }

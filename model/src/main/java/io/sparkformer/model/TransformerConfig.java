@@ -29,7 +29,17 @@ public record TransformerConfig(
         int numLabels,
         Pooling pooling,
         int typeVocabSize,
-        boolean embeddingNorm) implements java.io.Serializable {
+        boolean embeddingNorm,
+        boolean mlmHead) implements java.io.Serializable {
+
+    /** Without BERT's masked-LM head: the token head reads the top hidden states directly, with no bias. */
+    public TransformerConfig(Kind kind, int vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen, Norm norm,
+                             Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps, int padId,
+                             double dropout, boolean tieEmbeddings, int numLabels, Pooling pooling, int typeVocabSize,
+                             boolean embeddingNorm) {
+        this(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional, activation, scaleEmbeddings, lnEps,
+                padId, dropout, tieEmbeddings, numLabels, pooling, typeVocabSize, embeddingNorm, false);
+    }
 
     /**
      * Without BERT's embedding switches: no token types ({@code typeVocabSize} 0) and no LayerNorm over
@@ -81,14 +91,15 @@ public record TransformerConfig(
 
     /**
      * Which positions of the top hidden states a classifier reads: the first token (BERT's
-     * [CLS] place), the mean over tokens that are not padding, or the last such token (a
-     * decoder, whose last position has seen the whole input).
+     * [CLS] place), the mean over tokens that are not padding, the last such token (a decoder,
+     * whose last position has seen the whole input), or BERT's pooler: the first token through a
+     * dense layer and tanh.
      */
-    public enum Pooling { FIRST, MEAN, LAST }
+    public enum Pooling { FIRST, MEAN, LAST, POOLER }
 
     public static final Set<String> KEYS = Set.of("kind", "vocab_size", "d_model", "n_heads", "n_layers",
             "d_ff", "max_len", "norm", "positional", "activation", "scale_embeddings", "ln_eps", "pad_id", "dropout",
-            "tie_embeddings", "num_labels", "pooling", "type_vocab_size", "embedding_norm");
+            "tie_embeddings", "num_labels", "pooling", "type_vocab_size", "embedding_norm", "mlm_head");
 
     public TransformerConfig {
         require(kind != null, "kind", "must be one of decoder, encoder, encoder_decoder, lstm");
@@ -109,13 +120,17 @@ public record TransformerConfig(
         require(kind == Kind.LSTM || positional != Positional.SINUSOIDAL || dModel % 2 == 0, "d_model",
                 "must be even for sinusoidal positions, got " + dModel);
         require(numLabels == 0 || numLabels >= 2, "num_labels", "must be at least 2 for a classifier (0: none), got " + numLabels);
-        require(numLabels == 0 || pooling != null, "pooling", "must be first, mean or last for a classifier");
+        require(numLabels == 0 || pooling != null, "pooling", "must be first, mean, last or pooler for a classifier");
         require(numLabels == 0 || kind != Kind.ENCODER_DECODER, "num_labels",
                 "a classifier is an encoder, a decoder or an lstm, not an encoder_decoder");
         require(numLabels == 0 || kind != Kind.LSTM || pooling != Pooling.FIRST, "pooling",
                 "an lstm reads left to right: its first position has seen only the first token; use last or mean");
         require(typeVocabSize >= 0, "type_vocab_size", "must be 0 (no token types) or more, got " + typeVocabSize);
         require(!embeddingNorm || kind != Kind.LSTM, "embedding_norm", "is a transformer switch, not an lstm's");
+        require(numLabels == 0 || kind != Kind.LSTM || pooling != Pooling.POOLER, "pooling", "pooler is a transformer's, not an lstm's");
+        // BERT's head: decoders keep the plain tied head, so generation reads one head only
+        require(!mlmHead || (kind == Kind.ENCODER && numLabels == 0), "mlm_head",
+                "is an encoder language model's head (BERT's masked-LM transform), not a " + (numLabels > 0 ? "classifier's" : kind.name().toLowerCase(Locale.ROOT) + "'s"));
         if (numLabels == 0) {
             pooling = null;
         }
@@ -140,13 +155,20 @@ public record TransformerConfig(
 
     public TransformerConfig withDropout(double p) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings, numLabels, pooling, typeVocabSize, embeddingNorm);
+                activation, scaleEmbeddings, lnEps, padId, p, tieEmbeddings, numLabels, pooling, typeVocabSize, embeddingNorm, mlmHead);
     }
 
-    /** The same network ending in a classifier over {@code labels} labels, reading {@code pooling}. */
+    /** The same network ending in a classifier over {@code labels} labels, reading {@code pooling} (no masked-LM head). */
     public TransformerConfig withClassifier(int labels, Pooling pooling) {
         return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
-                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, labels, pooling, typeVocabSize, embeddingNorm);
+                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, labels, pooling, typeVocabSize, embeddingNorm,
+                false);
+    }
+
+    /** The same network as a language model: no classifier; with BERT's masked-LM head when {@code mlm}. */
+    public TransformerConfig withTokenHead(boolean mlm) {
+        return new TransformerConfig(kind, vocabSize, dModel, nHeads, nLayers, dFf, maxLen, norm, positional,
+                activation, scaleEmbeddings, lnEps, padId, dropout, tieEmbeddings, 0, null, typeVocabSize, embeddingNorm, mlm);
     }
 
     /**
@@ -178,7 +200,8 @@ public record TransformerConfig(
                 map.containsKey("num_labels") ? intOf(map, "num_labels") : 0,
                 map.containsKey("pooling") ? enumOf(Pooling.class, map, "pooling") : null,
                 map.containsKey("type_vocab_size") ? intOf(map, "type_vocab_size") : 0,
-                boolOf(map, "embedding_norm", false));
+                boolOf(map, "embedding_norm", false),
+                boolOf(map, "mlm_head", false));
     }
 
     /** The spec's JSON shape, in a stable key order. */
@@ -210,6 +233,9 @@ public record TransformerConfig(
         }
         if (embeddingNorm) {
             m.put("embedding_norm", true);
+        }
+        if (mlmHead) {
+            m.put("mlm_head", true);
         }
         return m;
     }

@@ -40,6 +40,15 @@ class GradientCheckTest {
                         false, 0)), true),
                 Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
                         false, 0)), false),
+                // BERT's masked-LM head (dense, GELU, LayerNorm, the tied output layer with a bias) and its pooler
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
+                        false, 0)).withTokenHead(true), true),
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU_TANH,
+                        false, 0.1)).withTokenHead(true), false),
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
+                        false, 0)).withClassifier(3, Pooling.POOLER), true),
+                Arguments.of(bertEmbeddings(TinyModels.config(Kind.ENCODER, Norm.POST, Positional.LEARNED, Activation.GELU,
+                        false, 0)).withClassifier(2, Pooling.POOLER), false),
                 // GPT-2's tanh form of GELU, and no token taken for padding (pad_id -1, as an imported GPT-2)
                 Arguments.of(withoutPadding(TinyModels.config(Kind.DECODER, Norm.PRE, Positional.LEARNED, Activation.GELU_TANH,
                         false, 0)), true),
@@ -138,7 +147,7 @@ class GradientCheckTest {
                 checked++;
             }
         }
-        assertTrue(bad.isEmpty(), cfg.kind() + (cfg.isClassifier() ? " classifier " + cfg.pooling() : "") + " " + cfg.norm() + " " + cfg.positional() + " " + cfg.activation()
+        assertTrue(bad.isEmpty(), cfg.kind() + (cfg.isClassifier() ? " classifier " + cfg.pooling() : "") + (cfg.mlmHead() ? " mlm head" : "") + " " + cfg.norm() + " " + cfg.positional() + " " + cfg.activation()
                 + ": " + bad.size() + " of " + checked + " gradient entries differ:\n  " + String.join("\n  ", bad));
     }
 

@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.model.BadFileException;
 import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.TensorNames;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.SafeTensors;
@@ -69,8 +70,15 @@ public final class HuggingFaceCheckpoint {
             throw new BadFileException(configFile.toString(), "not a JSON object");
         }
         HuggingFaceFamily family = HuggingFaceFamily.of(cfg, configFile);
-        TransformerConfig config = family.config(cfg, configFile);
-        return new HuggingFaceCheckpoint(dir, family, config, weightFiles(dir));
+        List<Path> files = weightFiles(dir);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (Path file : files) {
+            try (SafeTensors.Reader reader = SafeTensors.open(file)) { // the header only
+                reader.tensors().keySet().forEach(n -> names.add(family.unprefixed(n)));
+            }
+        }
+        TransformerConfig config = family.config(cfg, configFile, names);
+        return new HuggingFaceCheckpoint(dir, family, config, files);
     }
 
     public Path directory() { return dir; }
@@ -88,14 +96,26 @@ public final class HuggingFaceCheckpoint {
 
     /** The checkpoint's weights into {@code params} (a buffer of {@link #config()}'s layout). */
     public void readInto(ParameterBuffer params) throws IOException {
+        readInto(params, config, false);
+    }
+
+    /**
+     * The checkpoint's weights into {@code params}, a buffer of {@code model}'s layout: the
+     * checkpoint's network under another head (a classifier over a masked-LM checkpoint, a
+     * language model over a classifier's) and dropout. With {@code freshHead} the classifier and
+     * pooler may be missing from the checkpoint: their blocks keep the values {@code params} holds
+     * (an initialisation). Returns the blocks left so.
+     */
+    public List<String> readInto(ParameterBuffer params, TransformerConfig model, boolean freshHead) throws IOException {
+        requireSameNetwork(model);
         Map<String, String> filled = new LinkedHashMap<>();
         Map<String, Long> values = new LinkedHashMap<>();
         for (Path file : weightFiles) {
             try (SafeTensors.Reader reader = SafeTensors.open(file)) {
-                read(reader, "", params, filled, values);
+                read(reader, "", params, model, filled, values);
             }
         }
-        requireComplete(params, values, weightFiles.toString());
+        return complete(params, values, freshHead, weightFiles.toString());
     }
 
     /**
@@ -103,22 +123,57 @@ public final class HuggingFaceCheckpoint {
      * family's names, into {@code params}; every parameter must be given once.
      */
     public void readInto(ParameterBuffer params, SafeTensors.Reader reader, String keyPrefix) throws IOException {
-        Map<String, String> filled = new LinkedHashMap<>();
+        readInto(params, reader, keyPrefix, config, false);
+    }
+
+    /** As {@link #readInto(ParameterBuffer, TransformerConfig, boolean)}, from the tensors of {@code reader} under {@code keyPrefix}. */
+    public List<String> readInto(ParameterBuffer params, SafeTensors.Reader reader, String keyPrefix, TransformerConfig model,
+                                 boolean freshHead) throws IOException {
+        requireSameNetwork(model);
         Map<String, Long> values = new LinkedHashMap<>();
-        read(reader, keyPrefix, params, filled, values);
-        requireComplete(params, values, reader.name());
+        read(reader, keyPrefix, params, model, new LinkedHashMap<>(), values);
+        return complete(params, values, freshHead, reader.name());
+    }
+
+    private void requireSameNetwork(TransformerConfig model) throws BadFileException {
+        if (!network(model).equals(network(config))) {
+            throw new BadFileException(dir.resolve(CONFIG).toString(), "describes the network " + network(config).toMap()
+                    + "; the model asks for " + network(model).toMap());
+        }
+    }
+
+    /** Everything but the head and dropout: what must agree for weights to carry over. */
+    private static TransformerConfig network(TransformerConfig c) {
+        return c.withTokenHead(false).withDropout(0.0);
+    }
+
+    /** Requires every block given, but for a fresh head's when allowed; returns the blocks left as they were. */
+    private static List<String> complete(ParameterBuffer params, Map<String, Long> values, boolean freshHead, String source)
+            throws BadFileException {
+        List<String> fresh = new ArrayList<>();
+        if (freshHead) {
+            for (var block : params.layout().blocks().values()) {
+                boolean head = block.name().startsWith(TensorNames.CLASSIFIER + ".") || block.name().startsWith(TensorNames.POOLER + ".");
+                if (head && !values.containsKey(block.name())) {
+                    fresh.add(block.name());
+                    values.put(block.name(), block.size());
+                }
+            }
+        }
+        requireComplete(params, values, source);
+        return fresh;
     }
 
     /** {@code filled}: what gave each part so far; {@code values}: how many values of each block were given. */
-    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, Map<String, String> filled,
-                      Map<String, Long> values) throws IOException {
+    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, TransformerConfig model,
+                      Map<String, String> filled, Map<String, Long> values) throws IOException {
         List<String> unknown = new ArrayList<>();
         for (SafeTensors.Info info : reader.tensors().values()) {
             if (!info.name().startsWith(keyPrefix)) {
                 continue;
             }
             String name = info.name().substring(keyPrefix.length());
-            HuggingFaceFamily.Target target = family.target(name, config);
+            HuggingFaceFamily.Target target = family.target(name, model);
             if (target == null) {
                 unknown.add(name);
                 continue;

@@ -18,6 +18,7 @@ import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.TransformerConfig.Activation;
 import io.sparkformer.model.TransformerConfig.Kind;
 import io.sparkformer.model.TransformerConfig.Norm;
+import io.sparkformer.model.TransformerConfig.Pooling;
 import io.sparkformer.model.TransformerConfig.Positional;
 import io.sparkformer.model.io.SafeTensors;
 
@@ -36,7 +37,7 @@ public enum HuggingFaceFamily {
         private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
 
         @Override
-        TransformerConfig config(JsonNode c, Path file) throws BadFileException {
+        TransformerConfig config(JsonNode c, Path file, java.util.Set<String> tensors) throws BadFileException {
             int d = positive(c, "n_embd", file);
             int inner = c.hasNonNull("n_inner") ? positive(c, "n_inner", file) : 4 * d;
             boolean tied = !c.has("tie_word_embeddings") || c.get("tie_word_embeddings").asBoolean();
@@ -51,8 +52,13 @@ public enum HuggingFaceFamily {
         }
 
         @Override
+        String unprefixed(String name) {
+            return name.startsWith("transformer.") ? name.substring("transformer.".length()) : name;
+        }
+
+        @Override
         Target target(String name, TransformerConfig cfg) {
-            String n = name.startsWith("transformer.") ? name.substring("transformer.".length()) : name;
+            String n = unprefixed(name);
             switch (n) {
                 case "wte.weight" -> { return Target.of(TensorNames.TOKEN_EMBEDDING); }
                 case "wpe.weight" -> { return Target.of(TensorNames.POSITIONS); }
@@ -85,34 +91,71 @@ public enum HuggingFaceFamily {
      * BERT (BertModel, BertForMaskedLM, BertForSequenceClassification): a post-norm encoder with
      * learned positions, token types and a LayerNorm over the embeddings. nn.Linear weights are
      * [out, in] and are read transposed; query, key and value fill the columns of our fused qkv
-     * block. Names with or without "bert.". The pooler and the masked-LM head ("cls.") are not
-     * read yet (skipped): the encoder's hidden states are BERT's, its own masked-LM logits are not.
+     * block. Names with or without "bert.". What the checkpoint holds picks the head: a
+     * classifier ("classifier.*", over the pooler when there is one, else the first token), the
+     * masked-LM head ("cls.predictions.*"), or none (BertModel: the plain tied head). A model
+     * without a part the checkpoint has skips it (fine-tuning a masked-LM checkpoint as a
+     * classifier); next-sentence prediction ("cls.seq_relationship") is never read.
      */
     BERT("bert") {
         private static final Pattern LAYER = Pattern.compile("encoder\\.layer\\.(\\d+)\\.(.+)");
         private static final java.util.List<String> QKV = java.util.List.of("query", "key", "value");
 
         @Override
-        TransformerConfig config(JsonNode c, Path file) throws BadFileException {
+        TransformerConfig config(JsonNode c, Path file, java.util.Set<String> tensors) throws BadFileException {
             String positions = c.path("position_embedding_type").asText("absolute");
             if (!positions.equals("absolute")) {
                 throw new BadFileException(file.toString(), "position_embedding_type \"" + positions + "\": only absolute positions"
                         + " are read");
             }
             int types = c.has("type_vocab_size") ? c.get("type_vocab_size").asInt() : 2;
+            boolean pooler = tensors.contains("pooler.dense.weight");
+            int labels = 0;
+            if (tensors.contains("classifier.weight")) {
+                labels = c.has("id2label") ? c.get("id2label").size() : c.path("num_labels").asInt(2);
+            }
+            int numLabels = labels;
+            boolean mlm = labels == 0 && tensors.contains("cls.predictions.transform.dense.weight");
             return build(file, () -> new TransformerConfig(Kind.ENCODER, positive(c, "vocab_size", file),
                     positive(c, "hidden_size", file), positive(c, "num_attention_heads", file),
                     positive(c, "num_hidden_layers", file), positive(c, "intermediate_size", file),
                     positive(c, "max_position_embeddings", file), Norm.POST, Positional.LEARNED,
                     activation(c, "hidden_act", file), false, c.path("layer_norm_eps").asDouble(1e-12),
-                    c.path("pad_token_id").asInt(0), 0.0, true, 0, null, types, true));
+                    c.path("pad_token_id").asInt(0), c.path("hidden_dropout_prob").asDouble(0.1), true, numLabels,
+                    numLabels == 0 ? null : pooler ? Pooling.POOLER : Pooling.FIRST, types, true, mlm));
+        }
+
+        @Override
+        String unprefixed(String name) {
+            return name.startsWith("bert.") ? name.substring("bert.".length()) : name;
         }
 
         @Override
         Target target(String name, TransformerConfig cfg) {
-            String n = name.startsWith("bert.") ? name.substring("bert.".length()) : name;
-            if (n.startsWith("cls.") || n.startsWith("pooler.") || n.equals("embeddings.position_ids")) {
-                return Target.IGNORED;
+            String n = unprefixed(name);
+            if (n.equals("embeddings.position_ids") || n.startsWith("cls.seq_relationship.")
+                    || n.equals("cls.predictions.decoder.weight") || n.equals("cls.predictions.decoder.bias")) {
+                return Target.IGNORED; // a buffer; next-sentence prediction; the tied output layer and its bias's alias
+            }
+            boolean pooler = cfg.isClassifier() && cfg.pooling() == Pooling.POOLER;
+            switch (n) {
+                case "pooler.dense.weight" -> { return pooler ? Target.transposed(TensorNames.weight(TensorNames.POOLER)) : Target.IGNORED; }
+                case "pooler.dense.bias" -> { return pooler ? Target.of(TensorNames.bias(TensorNames.POOLER)) : Target.IGNORED; }
+                case "classifier.weight" -> {
+                    return cfg.isClassifier() ? Target.transposed(TensorNames.weight(TensorNames.CLASSIFIER)) : Target.IGNORED;
+                }
+                case "classifier.bias" -> { return cfg.isClassifier() ? Target.of(TensorNames.bias(TensorNames.CLASSIFIER)) : Target.IGNORED; }
+                case "cls.predictions.transform.dense.weight" -> {
+                    return cfg.mlmHead() ? Target.transposed(TensorNames.weight(TensorNames.MLM_DENSE)) : Target.IGNORED;
+                }
+                case "cls.predictions.transform.dense.bias" -> {
+                    return cfg.mlmHead() ? Target.of(TensorNames.bias(TensorNames.MLM_DENSE)) : Target.IGNORED;
+                }
+                case "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias" -> {
+                    return cfg.mlmHead() ? Target.of(TensorNames.MLM_NORM + suffix(n)) : Target.IGNORED;
+                }
+                case "cls.predictions.bias" -> { return cfg.mlmHead() ? Target.of(TensorNames.bias(TensorNames.LM_HEAD)) : Target.IGNORED; }
+                default -> { }
             }
             switch (n) {
                 case "embeddings.word_embeddings.weight" -> { return Target.of(TensorNames.TOKEN_EMBEDDING); }
@@ -163,7 +206,11 @@ public enum HuggingFaceFamily {
     /** config.json's model_type. */
     public String key() { return key; }
 
-    abstract TransformerConfig config(JsonNode config, Path file) throws BadFileException;
+    /** The model config.json describes; {@code tensors}: the checkpoint's tensor names, prefix stripped (they tell the head). */
+    abstract TransformerConfig config(JsonNode config, Path file, java.util.Set<String> tensors) throws BadFileException;
+
+    /** A tensor name without the family's model prefix ("bert.", "transformer."). */
+    abstract String unprefixed(String name);
 
     /** Where the tensor {@code name} goes in a model of {@code cfg}, {@link Target#IGNORED}, or null: not a tensor of this family. */
     abstract Target target(String name, TransformerConfig cfg);

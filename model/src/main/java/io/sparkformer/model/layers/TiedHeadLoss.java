@@ -8,8 +8,9 @@ import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * logits = h·Wᵀ (no bias) and the mean cross-entropy over targets that are not −1; W is tok_emb
- * (tied, the spec's model) or a separate lm_head.weight of the same shape.
+ * logits = h·Wᵀ (+ b, BERT's output bias, when one is given) and the mean cross-entropy over
+ * targets that are not −1; W is tok_emb (tied, the spec's model) or a separate lm_head.weight of
+ * the same shape.
  *
  * <p>Float32 on the CPU takes fused loops that keep only the logits and their gradient, two
  * [rows, V] buffers (at GPT-2's vocabulary and 512 rows, 100 MB each). Elsewhere the per-row
@@ -21,6 +22,8 @@ public final class TiedHeadLoss {
     private final INDArray tableGrad;
     private final long vocab;
 
+    private INDArray bias, biasGrad; // [V], or null: no bias
+    private INDArray onesRow;         // [1, rows], for the bias gradient
     private INDArray h;
     private INDArray logits, dLogits;
     private INDArray logProbs, weightedTargets, rowWeight; // the ND4J-op path only
@@ -35,7 +38,15 @@ public final class TiedHeadLoss {
         this.vocab = table.size(0);
     }
 
+    /** Adds an output bias [V] (BERT's masked-LM head has one; the spec's tied head has none). */
+    public TiedHeadLoss withBias(INDArray bias, INDArray biasGrad) {
+        this.bias = bias;
+        this.biasGrad = biasGrad;
+        return this;
+    }
+
     public void allocate(DataType type, long rows) {
+        onesRow = bias != null ? Ops.ones(type, rows).reshape(1, rows) : null;
         logits = Ops.buffer(type, rows, vocab);
         dLogits = Ops.buffer(type, rows, vocab);
         fused = FloatKernels.applies(logits);
@@ -53,6 +64,9 @@ public final class TiedHeadLoss {
     public INDArray forwardLogits(INDArray hidden) {
         this.h = hidden;
         Ops.mm(hidden, table, logits, false, true, 1.0, 0.0);
+        if (bias != null) {
+            logits.addiRowVector(bias);
+        }
         return logits;
     }
 
@@ -91,5 +105,8 @@ public final class TiedHeadLoss {
         }
         Ops.mm(dLogits, table, dHidden, false, false, 1.0, 0.0);
         Ops.mm(dLogits, h, tableGrad, true, false, 1.0, 1.0);
+        if (bias != null) {
+            Ops.mm(onesRow, dLogits, biasGrad.reshape(1, vocab), false, false, 1.0, 1.0);
+        }
     }
 }

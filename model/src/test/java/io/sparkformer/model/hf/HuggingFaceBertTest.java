@@ -30,21 +30,38 @@ class HuggingFaceBertTest {
         assertEquals(TransformerConfig.Norm.POST, cfg.norm());
         assertEquals(2, cfg.typeVocabSize());
         assertTrue(cfg.embeddingNorm());
+        assertTrue(cfg.mlmHead(), "a BertForMaskedLM checkpoint reads with its masked-LM head");
         Transformer model = new Transformer(cfg, DataType.DOUBLE);
+        // the same checkpoint as a classifier over BERT's pooler: its pooler_output feeds the (fresh) classifier
+        Transformer pooled = new Transformer(cfg.withClassifier(2, TransformerConfig.Pooling.POOLER), DataType.DOUBLE);
         int[] ids;
         int[] types;
         double[] expected;
+        double[] expectedLogits;
+        double[] expectedPooler;
+        java.util.List<String> fresh;
         try (SafeTensors.Reader golden = SafeTensors.open(dir.resolve("golden.safetensors"))) {
             ckpt.readInto(model.parameters(), golden, "weights64.");
+            fresh = ckpt.readInto(pooled.parameters(), golden, "weights64.", pooled.config(), true);
             ids = golden.ints("input_ids");
             types = golden.ints("token_type_ids");
             expected = golden.doubles("last_hidden_state");
+            expectedLogits = golden.doubles("mlm_logits");
+            expectedPooler = golden.doubles("pooler_output");
         }
+        assertEquals(java.util.List.of("classifier.weight", "classifier.bias"), fresh);
         int t = 13;
-        model.forward(Batch.of(ids.length / t, t, ids, null).withTypes(types), false);
+        Batch batch = Batch.of(ids.length / t, t, ids, null).withTypes(types);
+        model.forward(batch, false);
         double worst = maxError(model.hiddenStates().castTo(DataType.DOUBLE).reshape(-1).toDoubleVector(), expected, null, 48);
-        System.out.printf("bert-tiny: float64 hidden states within %.1e of the reference%n", worst);
-        assertTrue(worst < 1e-8, "off by " + worst);
+        double worstLogits = maxError(model.logits().castTo(DataType.DOUBLE).reshape(-1).toDoubleVector(), expectedLogits, null, 101);
+        pooled.forward(batch, false);
+        double worstPooler = maxError(pooled.pooledOutput().castTo(DataType.DOUBLE).reshape(-1).toDoubleVector(), expectedPooler, null, 48);
+        System.out.printf("bert-tiny: float64 hidden states within %.1e, masked-LM logits within %.1e, pooler output within %.1e"
+                + " of the reference%n", worst, worstLogits, worstPooler);
+        assertTrue(worst < 1e-8, "hidden states off by " + worst);
+        assertTrue(worstLogits < 1e-8, "masked-LM logits off by " + worstLogits);
+        assertTrue(worstPooler < 1e-8, "pooler output off by " + worstPooler);
     }
 
     @Test
