@@ -48,7 +48,7 @@ final class ClassifyCommand implements Callable<Integer> {
         ObjectMapper json = new ObjectMapper();
         for (String line : inputs.lines(conf)) {
             // one row at a time: no padding, so the figures do not depend on the other inputs
-            Batch row = ClassificationBatches.row(m.tokenizer().encode(line), maxLen);
+            Batch row = ClassificationBatches.row(m.tokenizer().encode(line), maxLen, m.tokenizer().specials());
             m.model().forward(row, false);
             INDArray p = Transforms.softmax(m.model().logits().castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE), true);
             double[] probs = p.toDoubleVector();

@@ -23,7 +23,7 @@ import picocli.CommandLine.Command;
  * another live job, 1 anything else. Each command is a class of its own.
  */
 @Command(name = "sparkformer", mixinStandardHelpOptions = true, version = "sparkformer 0.1.0",
-        description = "Train transformers on Apache Spark.", subcommands = {TrainCommand.class, PrepareCommand.class, PromoteCommand.class, GenerateCommand.class, ClassifyCommand.class, EvaluateCommand.class, AttentionCommand.class, EmbedCommand.class})
+        description = "Train transformers on Apache Spark.", subcommands = {TrainCommand.class, PrepareCommand.class, PromoteCommand.class, GenerateCommand.class, ClassifyCommand.class, EvaluateCommand.class, AttentionCommand.class, EmbedCommand.class, ExportCommand.class})
 public final class Cli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;
@@ -121,6 +121,11 @@ public final class Cli implements Callable<Integer> {
 
     /** The job config a command names (default conf/default.yaml), with --set overrides, paths resolved. */
     static JobConfig loadConfig(String config, List<String> settings, Configuration hadoop) throws java.io.IOException {
+        return loadConfig(config, settings, hadoop, JobConfig.Preset.NONE);
+    }
+
+    static JobConfig loadConfig(String config, List<String> settings, Configuration hadoop, JobConfig.Preset preset)
+            throws java.io.IOException {
         String configText;
         String configName;
         if (config != null && config.contains("://")) {
@@ -139,7 +144,7 @@ public final class Cli implements Callable<Integer> {
             configName = configFile.toString();
             configText = JobConfig.read(configFile);
         }
-        return JobConfig.parse(configText, configName, settings).resolvePaths(home());
+        return JobConfig.parse(configText, configName, settings, preset).resolvePaths(home());
     }
 
     static Path home() {

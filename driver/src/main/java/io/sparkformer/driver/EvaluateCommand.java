@@ -231,7 +231,7 @@ final class EvaluateCommand implements Callable<Integer> {
             tgt.add(m.tokenizer().encode(r[1]));
         }
         PairBatches pairs = PairBatches.forTask(m.config().data().task(), List.of(src, tgt), batchSize,
-                m.config().train().blockSize(), false, 0);
+                m.config().train().blockSize(), false, 0, m.tokenizer().specials());
         List<Batch> batches = new ArrayList<>();
         for (int from = 0; from < src.size(); from += batchSize) {
             int[] idx = new int[Math.min(batchSize, src.size() - from)];
@@ -373,7 +373,7 @@ final class EvaluateCommand implements Callable<Integer> {
         double lossSum = 0;
         long correct = 0;
         PairBatches rows = PairBatches.forTask(Task.CLASSIFICATION, List.of(texts, truth), batchSize,
-                m.config().train().blockSize(), false, 0);
+                m.config().train().blockSize(), false, 0, m.tokenizer().specials());
         for (int from = 0; from < texts.size(); from += batchSize) {
             int[] idx = new int[Math.min(batchSize, texts.size() - from)];
             for (int i = 0; i < idx.length; i++) {

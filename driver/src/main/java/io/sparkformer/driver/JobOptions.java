@@ -24,7 +24,12 @@ final class JobOptions {
 
     /** The job config with {@code settings} (the --set overrides, and any the command adds first). */
     JobConfig load(List<String> settings, Configuration hadoop) throws java.io.IOException {
-        return Cli.loadConfig(config, settings, hadoop);
+        return load(settings, hadoop, JobConfig.Preset.NONE);
+    }
+
+    /** As {@link #load(List, Configuration)}, with the keys a starting checkpoint decides. */
+    JobConfig load(List<String> settings, Configuration hadoop, JobConfig.Preset preset) throws java.io.IOException {
+        return Cli.loadConfig(config, settings, hadoop, preset);
     }
 
     /** A progress bar only where someone watches. */

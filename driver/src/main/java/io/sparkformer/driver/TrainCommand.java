@@ -16,6 +16,7 @@ import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.driver.models.Promotion;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.driver.training.RunDirectory;
@@ -44,7 +45,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue the run in --output from its latest checkpoint")
     boolean resume;
 
-    @Option(names = "--init-from", description = "checkpoint, run directory (its latest) or a run's best pointer whose weights (and tokenizer) start the run")
+    @Option(names = "--init-from", description = "checkpoint, run directory (its latest), a run's best pointer, or a Hugging Face"
+            + " checkpoint directory, whose weights (and tokenizer; a Hugging Face one's model settings too) start the run")
     String initFrom;
 
     @Option(names = "--warm-start", paramLabel = "MODELS_DIR",
@@ -68,7 +70,13 @@ final class TrainCommand implements Callable<Integer> {
             return Cli.OK;
         }
         String init = startingWeights(hadoop);
-        JobConfig cfg = job.load(settings(init, hadoop), hadoop);
+        PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init) : null;
+        JobConfig cfg = pretrained != null ? job.load(pretrained.withTokenizer(job.overrides), hadoop, pretrained.preset())
+                : job.load(settings(init, hadoop), hadoop);
+        if (pretrained != null) {
+            String tokenizer = cfg.data().tokenizer();
+            pretrained.requireTokenizerFits(Tokenizer.fromJson(HadoopFiles.read(tokenizer, hadoop), tokenizer), tokenizer);
+        }
         String runDir = output != null ? HadoopFiles.absolute(output) : Cli.home().resolve("runs").resolve(cfg.name() + "-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))).toString();
         SparkConf sparkConf = Cli.sparkConf("sparkformer-" + cfg.name(), job.master, cfg.train().workers());
@@ -86,7 +94,8 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The checkpoint whose weights start the run: --init-from, the model --warm-start's current names, or none. */
     private String startingWeights(Configuration hadoop) throws java.io.IOException {
-        String init = initFrom == null ? null : TrainedModel.resolve(HadoopFiles.absolute(initFrom), hadoop, "--init-from");
+        String init = initFrom == null ? null : PretrainedStart.isHuggingFace(HadoopFiles.absolute(initFrom))
+                ? HadoopFiles.absolute(initFrom) : TrainedModel.resolve(HadoopFiles.absolute(initFrom), hadoop, "--init-from");
         if (warmStart != null) {
             Promotion.Current current = new Promotion(hadoop).current(HadoopFiles.absolute(warmStart));
             if (current == null) {

@@ -71,4 +71,16 @@ public record Batch(int size, int length, int[] ids, int[] target, int srcLength
         }
         return n;
     }
+
+    /** Positions of {@link #ids} that are not padding: the tokens a step reads (every position when {@code padId} is -1). */
+    public long realTokens(int padId) {
+        if (padId < 0) {
+            return ids().length;
+        }
+        long n = 0;
+        for (int id : ids()) {
+            n += id != padId ? 1 : 0;
+        }
+        return n;
+    }
 }

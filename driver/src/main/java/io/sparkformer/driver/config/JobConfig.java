@@ -57,12 +57,13 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     public record Model(Kind kind, String vocabSize, int dModel, int nHeads, int nLayers, int dFf, int maxLen,
                         Norm norm, Positional positional, Activation activation, boolean scaleEmbeddings, double lnEps,
-                        double dropout, Transformer.Init init, boolean tieEmbeddings, ClassifierPooling pooling)
+                        double dropout, Transformer.Init init, boolean tieEmbeddings, ClassifierPooling pooling,
+                        int typeVocabSize, boolean embeddingNorm, int padId, boolean mlmHead)
             implements java.io.Serializable {}
 
     /** model.pooling: a classifier's pooled position; auto is an encoder's first token, another kind's last. */
     public enum ClassifierPooling {
-        AUTO, FIRST, MEAN, LAST;
+        AUTO, FIRST, MEAN, LAST, POOLER;
 
         public Pooling resolve(Kind kind) {
             return this != AUTO ? Pooling.valueOf(name()) : kind == Kind.ENCODER ? Pooling.FIRST : Pooling.LAST;
@@ -87,8 +88,8 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         }
     }
 
-    /** train.schedule: warmup then cosine to min_lr, Noam's, or one rate throughout. */
-    public enum Schedule { COSINE, NOAM, CONSTANT }
+    /** train.schedule: warmup then cosine to min_lr, Noam's, one rate throughout, or warmup then straight down to min_lr. */
+    public enum Schedule { COSINE, NOAM, CONSTANT, LINEAR }
 
     /** train.sync: the replicas average among themselves (through the BlockManager) or through the driver. */
     public enum SyncMode { ALLREDUCE, DRIVER }
@@ -109,7 +110,22 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
 
     /** Reads YAML text (may be empty) named {@code source}, then applies overrides "a.b=value". */
     public static JobConfig parse(String yaml, String source, List<String> overrides) {
+        return parse(yaml, source, overrides, Preset.NONE);
+    }
+
+    /**
+     * Keys a starting checkpoint decides: {@code fixed} ones (its architecture) that a job may
+     * repeat but not contradict, {@code suggested} ones (its dropout, its pooling) that a job's own
+     * value replaces. {@code source} names the checkpoint in errors.
+     */
+    public record Preset(String source, Map<String, JsonNode> fixed, Map<String, JsonNode> suggested) {
+        public static final Preset NONE = new Preset("", Map.of(), Map.of());
+    }
+
+    /** As {@link #parse(String, String, List)}, with the keys {@code preset} decides. */
+    public static JobConfig parse(String yaml, String source, List<String> overrides, Preset preset) {
         JsonNode tree = defaults();
+        java.util.Set<String> set = new java.util.HashSet<>(); // the keys the job itself gives
         if (yaml != null && !yaml.isBlank()) {
             JsonNode user;
             try {
@@ -122,12 +138,13 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
                 if (!user.isObject()) {
                     throw new ConfigException(source, "the top level must be a mapping of keys");
                 }
-                merge((ObjectNode) tree, user, "");
+                merge((ObjectNode) tree, user, "", set);
             }
         }
         for (String o : overrides == null ? List.<String>of() : overrides) {
-            applyOverride((ObjectNode) tree, o);
+            set.add(applyOverride((ObjectNode) tree, o));
         }
+        applyPreset((ObjectNode) tree, preset, set);
         JobConfig cfg;
         try {
             cfg = YAML.treeToValue(tree, JobConfig.class);
@@ -169,7 +186,43 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         }
     }
 
-    private static void merge(ObjectNode base, JsonNode user, String prefix) {
+    private static void applyPreset(ObjectNode tree, Preset preset, java.util.Set<String> set) {
+        for (var e : preset.fixed().entrySet()) {
+            JsonNode own = tree.at("/" + e.getKey().replace('.', '/'));
+            if (set.contains(e.getKey()) && !sameValue(own, e.getValue())) {
+                throw new ConfigException(e.getKey(), "the job says " + own.asText() + " but the checkpoint " + preset.source()
+                        + " is " + e.getValue().asText() + ": leave the key out (the checkpoint's value is taken) or start from"
+                        + " another checkpoint");
+            }
+        }
+        for (var e : preset.fixed().entrySet()) {
+            setAt(tree, e.getKey(), e.getValue());
+        }
+        for (var e : preset.suggested().entrySet()) {
+            if (!set.contains(e.getKey())) {
+                setAt(tree, e.getKey(), e.getValue());
+            }
+        }
+    }
+
+    /** Numbers by value (1e-12 and 1.0E-12), the rest by text, case aside (enums). */
+    private static boolean sameValue(JsonNode a, JsonNode b) {
+        if (a.isNumber() || b.isNumber()) {
+            try {
+                return Double.parseDouble(a.asText()) == Double.parseDouble(b.asText());
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        return a.asText().equalsIgnoreCase(b.asText());
+    }
+
+    private static void setAt(ObjectNode tree, String key, JsonNode value) {
+        int dot = key.lastIndexOf('.');
+        ((ObjectNode) tree.at("/" + key.substring(0, dot).replace('.', '/'))).set(key.substring(dot + 1), value);
+    }
+
+    private static void merge(ObjectNode base, JsonNode user, String prefix, java.util.Set<String> set) {
         for (Iterator<Map.Entry<String, JsonNode>> it = user.fields(); it.hasNext();) {
             Map.Entry<String, JsonNode> e = it.next();
             String key = prefix + e.getKey();
@@ -181,14 +234,16 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
                 if (!e.getValue().isObject()) {
                     throw new ConfigException(key, "must be a mapping of keys " + fieldNames(known));
                 }
-                merge((ObjectNode) known, e.getValue(), key + ".");
+                merge((ObjectNode) known, e.getValue(), key + ".", set);
             } else {
                 base.set(e.getKey(), e.getValue());
+                set.add(key);
             }
         }
     }
 
-    private static void applyOverride(ObjectNode root, String override) {
+    /** Applies "a.b=value"; returns the key. */
+    private static String applyOverride(ObjectNode root, String override) {
         int eq = override.indexOf('=');
         if (eq <= 0) {
             throw new ConfigException(override, "an override is key=value, e.g. train.lr=2e-3");
@@ -213,6 +268,7 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         } catch (IOException e) {
             throw new ConfigException(key, "value is not valid YAML: " + override.substring(eq + 1));
         }
+        return key;
     }
 
     private static String suggestion(String key, JsonNode siblings) {
@@ -364,8 +420,9 @@ public record JobConfig(String name, long seed, Data data, Model model, Train tr
         try {
             return new TransformerConfig(model.kind(), vocab, model.dModel(), model.nHeads(), model.nLayers(), model.dFf(),
                     model.maxLen(), model.norm(), model.positional(), model.activation(), model.scaleEmbeddings(),
-                    model.lnEps(), 0, model.dropout(), model.tieEmbeddings(), isClassification() ? labels : 0,
-                    isClassification() ? model.pooling().resolve(model.kind()) : null);
+                    model.lnEps(), model.padId(), model.dropout(), model.tieEmbeddings(), isClassification() ? labels : 0,
+                    isClassification() ? model.pooling().resolve(model.kind()) : null, model.typeVocabSize(),
+                    model.embeddingNorm(), model.mlmHead() && data.task() == Task.MASKED_LM);
         } catch (ConfigException e) {
             throw new ConfigException("model." + e.key(), e.getMessage().substring(e.key().length() + 2));
         }

@@ -52,7 +52,12 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
                 + " or a models directory (no current)");
     }
 
+    /** The model {@code path} names: one of this project's (see the class comment) or a Hugging Face checkpoint directory. */
     public static TrainedModel load(String path, Configuration conf) throws IOException {
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
+        if (pretrained != null) {
+            return pretrained.load();
+        }
         String ckpt = resolve(path, conf);
         Model model;
         List<String> labels;

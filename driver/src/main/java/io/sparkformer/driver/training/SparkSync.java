@@ -46,7 +46,7 @@ abstract class SparkSync implements ParameterSync {
     static ParameterSync.Factory factory(JavaSparkContext sc, int taskThreads) {
         return (plan, start) -> {
             WorkerState.Spec spec = new WorkerState.Spec(plan.runId(), plan.config(), plan.model(), plan.settings(),
-                    plan.corpus().directory(), plan.corpus().manifest(), new SerializableConf(sc.hadoopConfiguration()), taskThreads);
+                    plan.corpus().directory(), plan.corpus().manifest(), plan.corpus().tokenizer().specials(), new SerializableConf(sc.hadoopConfiguration()), taskThreads);
             List<ExecutorSettings.Report> reports = ExecutorSettings.gather(sc, plan.workers(), taskThreads);
             for (int w = 0; w < reports.size(); w++) {
                 LOG.info("worker {} runs on {}", w, reports.get(w));

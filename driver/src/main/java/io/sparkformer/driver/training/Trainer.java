@@ -20,6 +20,7 @@ import io.sparkformer.driver.Failures;
 import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.CorpusBuilder;
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.FailureKind;
 import io.sparkformer.model.Model;
@@ -335,6 +336,8 @@ public final class Trainer {
             case CONSTANT -> LearningRateSchedule.constant(cfg.scaledLr(t.lr()));
             case COSINE -> LearningRateSchedule.warmupCosine(cfg.scaledLr(t.lr()), cfg.scaledLr(t.minLr()), t.warmup(),
                     Math.max(t.warmup(), t.steps()));
+            case LINEAR -> LearningRateSchedule.warmupLinear(cfg.scaledLr(t.lr()), cfg.scaledLr(t.minLr()), t.warmup(),
+                    Math.max(t.warmup() + 1, t.steps()));
         };
     }
 
@@ -343,6 +346,14 @@ public final class Trainer {
      * model, or a language model of the same network under {@code model}'s fresh classifier head.
      */
     private float[] readWeights(String dir, Model model) throws IOException {
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(dir);
+        if (pretrained != null) {
+            List<String> fresh = pretrained.readInto(model.parameters(), model.config());
+            if (!fresh.isEmpty()) {
+                LOG.info("{} has no {}: initialised from the seed", dir, fresh);
+            }
+            return model.parameters().flat().toFloatVector();
+        }
         try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(dir + "/" + Checkpoint.MODEL_FILE, run.conf()))) {
             TransformerConfig stored = Checkpoint.config(r);
             TransformerConfig wanted = model.config();

@@ -11,6 +11,7 @@ import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.corpus.ShardReader;
 import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.text.SpecialTokens;
 import io.sparkformer.worker.batches.BatchSource;
 import io.sparkformer.worker.batches.CausalLmBatches;
 import io.sparkformer.worker.batches.MaskedLmBatches;
@@ -47,7 +48,7 @@ final class WorkerState {
 
     /** Everything a worker needs to build its state; small, sent with each round. */
     record Spec(String runId, JobConfig config, TransformerConfig model, LocalTrainer.Settings settings,
-                String corpusDir, Manifest manifest, SerializableConf conf, int taskThreads)
+                String corpusDir, Manifest manifest, SpecialTokens specials, SerializableConf conf, int taskThreads)
             implements java.io.Serializable {}
 
     /** The worker's state, built on first use; every task of a run starts here. */
@@ -85,9 +86,11 @@ final class WorkerState {
         if (!task.isStream()) {
             List<List<int[]>> pairs = ShardReader.pairs(dir, ownedOrAll(trainSplit, worker, workers), conf);
             List<List<int[]>> share = share(pairs, worker, workers, trainSplit.shards().size() < workers);
-            train = PairBatches.forTask(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed);
+            train = PairBatches.forTask(task, share, cfg.train().batchSize(), cfg.train().blockSize(), cfg.train().bucketing(), seed,
+                    spec.specials());
             List<List<int[]>> vp = ShardReader.pairs(dir, valSplit.shards(), conf);
-            val = vp.get(0).isEmpty() ? null : PairBatches.forTask(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed);
+            val = vp.get(0).isEmpty() ? null : PairBatches.forTask(task, vp, evalBatch, cfg.train().blockSize(), false, valSeed,
+                    spec.specials());
         } else {
             TokenStream stream = ShardReader.mapped(dir, ownedOrAll(trainSplit, worker, workers), conf);
             if (trainSplit.shards().size() < workers) {

@@ -41,12 +41,17 @@ public final class HuggingFaceCheckpoint {
     private final HuggingFaceFamily family;
     private final TransformerConfig config;
     private final List<Path> weightFiles;
+    private final java.util.Set<String> tensorNames; // without the family's prefix
+    private final List<String> labels;
 
-    private HuggingFaceCheckpoint(Path dir, HuggingFaceFamily family, TransformerConfig config, List<Path> weightFiles) {
+    private HuggingFaceCheckpoint(Path dir, HuggingFaceFamily family, TransformerConfig config, List<Path> weightFiles,
+                                  java.util.Set<String> tensorNames, List<String> labels) {
+        this.labels = labels;
         this.dir = dir;
         this.family = family;
         this.config = config;
         this.weightFiles = weightFiles;
+        this.tensorNames = tensorNames;
     }
 
     /** True when {@code dir} looks like a Hugging Face checkpoint (it has a config.json). */
@@ -78,7 +83,15 @@ public final class HuggingFaceCheckpoint {
             }
         }
         TransformerConfig config = family.config(cfg, configFile, names);
-        return new HuggingFaceCheckpoint(dir, family, config, files);
+        List<String> labels = null;
+        if (config.isClassifier()) {
+            labels = new ArrayList<>();
+            for (int i = 0; i < config.numLabels(); i++) {
+                JsonNode name = cfg.path("id2label").get(String.valueOf(i));
+                labels.add(name != null ? name.asText() : "LABEL_" + i); // Hugging Face's own default names
+            }
+        }
+        return new HuggingFaceCheckpoint(dir, family, config, files, java.util.Set.copyOf(names), labels);
     }
 
     public Path directory() { return dir; }
@@ -86,6 +99,18 @@ public final class HuggingFaceCheckpoint {
     public HuggingFaceFamily family() { return family; }
 
     public TransformerConfig config() { return config; }
+
+    /** A classifier's label names in index order (config.json's id2label), else null. */
+    public List<String> labels() { return labels; }
+
+    /** True when the checkpoint has BERT's pooler (a classifier may read it: pooling pooler). */
+    public boolean hasPooler() { return tensorNames.contains("pooler.dense.weight"); }
+
+    /** The tokenizer file beside the weights, or null when the directory has none. */
+    public Path tokenizerFile() {
+        Path t = dir.resolve("tokenizer.json");
+        return Files.isRegularFile(t) ? t : null;
+    }
 
     /** A model of the checkpoint's architecture with its weights. */
     public Transformer load(DataType type) throws IOException {

@@ -3,6 +3,7 @@ package io.sparkformer.model.hf;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -206,6 +207,94 @@ public enum HuggingFaceFamily {
     /** config.json's model_type. */
     public String key() { return key; }
 
+    /** The tensor names an export of a model of {@code cfg} writes, prefixed as the family's LM or task model saves them. */
+    List<String> exportedNames(TransformerConfig cfg) {
+        List<String> out = new java.util.ArrayList<>();
+        if (this == GPT2) {
+            out.addAll(List.of("transformer.wte.weight", "transformer.wpe.weight"));
+            out.addAll(HuggingFaceExport.perLayer(cfg.nLayers(), "transformer.h.", withSuffixes("ln_1", "attn.c_attn", "attn.c_proj",
+                    "ln_2", "mlp.c_fc", "mlp.c_proj")));
+            out.addAll(withSuffixes("transformer.ln_f"));
+            return out;
+        }
+        String bert = cfg.isClassifier() || cfg.mlmHead() ? "bert." : "";
+        out.addAll(List.of(bert + "embeddings.word_embeddings.weight", bert + "embeddings.position_embeddings.weight",
+                bert + "embeddings.token_type_embeddings.weight"));
+        out.addAll(withSuffixes(bert + "embeddings.LayerNorm"));
+        out.addAll(HuggingFaceExport.perLayer(cfg.nLayers(), bert + "encoder.layer.", withSuffixes("attention.self.query",
+                "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+                "intermediate.dense", "output.dense", "output.LayerNorm")));
+        if (cfg.isClassifier() && cfg.pooling() == Pooling.POOLER) {
+            out.addAll(withSuffixes(bert + "pooler.dense"));
+        }
+        if (cfg.isClassifier()) {
+            out.addAll(withSuffixes("classifier"));
+        }
+        if (cfg.mlmHead()) {
+            out.addAll(withSuffixes("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm"));
+            out.add("cls.predictions.bias");
+        }
+        return out;
+    }
+
+    private static List<String> withSuffixes(String... layers) {
+        List<String> out = new java.util.ArrayList<>();
+        for (String l : layers) {
+            out.add(l + ".weight");
+            out.add(l + ".bias");
+        }
+        return out;
+    }
+
+    /** The config.json of a model of {@code cfg}; {@code labels}: a classifier's label names, else null. */
+    com.fasterxml.jackson.databind.node.ObjectNode configJson(TransformerConfig cfg, List<String> labels) {
+        var c = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        c.put("model_type", key);
+        if (this == GPT2) {
+            c.putArray("architectures").add("GPT2LMHeadModel");
+            c.put("vocab_size", cfg.vocabSize());
+            c.put("n_positions", cfg.maxLen());
+            c.put("n_ctx", cfg.maxLen());
+            c.put("n_embd", cfg.dModel());
+            c.put("n_head", cfg.nHeads());
+            c.put("n_layer", cfg.nLayers());
+            c.put("n_inner", cfg.dFf());
+            c.put("activation_function", HuggingFaceExport.activationName(cfg.activation()));
+            c.put("layer_norm_epsilon", cfg.lnEps());
+            c.put("resid_pdrop", cfg.dropout());
+            c.put("embd_pdrop", cfg.dropout());
+            c.put("attn_pdrop", cfg.dropout());
+            c.put("tie_word_embeddings", true);
+            return c;
+        }
+        c.putArray("architectures").add(cfg.isClassifier() ? "BertForSequenceClassification" : cfg.mlmHead() ? "BertForMaskedLM" : "BertModel");
+        c.put("vocab_size", cfg.vocabSize());
+        c.put("hidden_size", cfg.dModel());
+        c.put("num_hidden_layers", cfg.nLayers());
+        c.put("num_attention_heads", cfg.nHeads());
+        c.put("intermediate_size", cfg.dFf());
+        c.put("hidden_act", HuggingFaceExport.activationName(cfg.activation()));
+        c.put("max_position_embeddings", cfg.maxLen());
+        c.put("type_vocab_size", cfg.typeVocabSize());
+        c.put("layer_norm_eps", cfg.lnEps());
+        c.put("pad_token_id", Math.max(0, cfg.padId()));
+        c.put("hidden_dropout_prob", cfg.dropout());
+        c.put("attention_probs_dropout_prob", cfg.dropout());
+        c.put("position_embedding_type", "absolute");
+        if (cfg.isClassifier()) {
+            HuggingFaceExport.putLabels(c, labels);
+            // BertForSequenceClassification reads the pooler; a [CLS] classifier without one is this project's
+            c.put(FIRST_TOKEN_KEY, cfg.pooling() == Pooling.FIRST);
+        }
+        return c;
+    }
+
+    /**
+     * config.json key of an exported classifier over the first token itself, with no pooler:
+     * Hugging Face's BertForSequenceClassification would put a fresh pooler in between.
+     */
+    static final String FIRST_TOKEN_KEY = "sparkformer_classifier_reads_first_token";
+
     /** The model config.json describes; {@code tensors}: the checkpoint's tensor names, prefix stripped (they tell the head). */
     abstract TransformerConfig config(JsonNode config, Path file, java.util.Set<String> tensors) throws BadFileException;
 
@@ -252,6 +341,11 @@ public enum HuggingFaceFamily {
         /** What this target fills, for telling two tensors that give the same part apart. */
         String key() {
             return from < 0 ? block : block + "[" + from + ":" + to + "]";
+        }
+
+        /** The values this target covers in {@code blockArray}, shaped as the checkpoint stores them. */
+        INDArray values(INDArray blockArray) {
+            return HuggingFaceExport.slice(blockArray, from, to, transpose);
         }
 
         /** Reads the tensor into its place in {@code blockArray} after checking its shape against it; returns the values written. */

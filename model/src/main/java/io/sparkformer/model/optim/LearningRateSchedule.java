@@ -30,6 +30,23 @@ public interface LearningRateSchedule extends java.io.Serializable {
         };
     }
 
+    /**
+     * Hugging Face's get_linear_schedule_with_warmup: maxLr·s/warmup for s < warmup (step 0 at
+     * 0), then straight down to minLr at totalSteps.
+     */
+    static LearningRateSchedule warmupLinear(double maxLr, double minLr, long warmup, long totalSteps) {
+        if (totalSteps <= warmup) {
+            throw new IllegalArgumentException("total steps (" + totalSteps + ") must exceed warmup (" + warmup + ")");
+        }
+        return step -> {
+            if (step < warmup) {
+                return maxLr * step / warmup;
+            }
+            double left = Math.max(0.0, (double) (totalSteps - step) / (totalSteps - warmup));
+            return minLr + (maxLr - minLr) * left;
+        };
+    }
+
     /** The original Transformer's schedule: factor · d^−½ · min(s^−½, s · warmup^−1.5), s = step + 1. */
     static LearningRateSchedule noam(double factor, int dModel, long warmup) {
         if (warmup < 1) {

@@ -20,11 +20,14 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
 
     private final byte[] json;
     private final int vocabSize;
+    private final SpecialTokens specials;
     private final ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer;
 
-    private HuggingFaceTokenizer(byte[] json, int vocabSize, ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer) {
+    private HuggingFaceTokenizer(byte[] json, int vocabSize, SpecialTokens specials,
+                                 ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer) {
         this.json = json;
         this.vocabSize = vocabSize;
+        this.specials = specials;
         this.tokenizer = tokenizer;
     }
 
@@ -36,9 +39,12 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         // the vocabulary size is the largest id plus one: ids come from the file, so they are
         // checked before they size an embedding (one id of 2^31 - 1 would ask for terabytes)
         java.util.Set<Integer> ids = new java.util.HashSet<>();
+        Map<String, Integer> byToken = new java.util.HashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.path("model").path("vocab").fields(); it.hasNext();) {
             Map.Entry<String, JsonNode> e = it.next();
-            ids.add(id(e.getValue(), "model.vocab['" + e.getKey() + "']", source));
+            int id = id(e.getValue(), "model.vocab['" + e.getKey() + "']", source);
+            ids.add(id);
+            byToken.put(e.getKey(), id);
         }
         if (root.path("model").path("vocab").isArray()) { // Unigram: [[piece, score], ...]
             for (int i = 0; i < root.path("model").path("vocab").size(); i++) {
@@ -46,7 +52,9 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
             }
         }
         for (JsonNode t : root.path("added_tokens")) {
-            ids.add(id(t.path("id"), "added_tokens id", source));
+            int id = id(t.path("id"), "added_tokens id", source);
+            ids.add(id);
+            byToken.put(t.path("content").asText(), id);
         }
         int maxId = ids.stream().mapToInt(Integer::intValue).max().orElse(-1);
         if (maxId >= 2 * ids.size() + 1024) {
@@ -56,7 +64,7 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         try {
             var tok = ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json),
                     Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
-            return new HuggingFaceTokenizer(json, maxId + 1, tok);
+            return new HuggingFaceTokenizer(json, maxId + 1, SpecialTokens.of(byToken), tok);
         } catch (RuntimeException e) {
             throw new TokenizerException(source, "the tokenizers library rejected it: " + e.getMessage(), e);
         }
@@ -131,6 +139,9 @@ public final class HuggingFaceTokenizer implements Tokenizer, AutoCloseable {
         }
         return tokenizer.decode(l, true);
     }
+
+    @Override
+    public SpecialTokens specials() { return specials; }
 
     @Override
     public String type() { return "huggingface"; }

@@ -33,6 +33,9 @@ public interface Tokenizer {
     /** The text of ids; special tokens are dropped. */
     String decode(int[] ids);
 
+    /** The ids of padding, start, end, mask and unknown: this project's 0..4, or a pretrained tokenizer's own. */
+    default SpecialTokens specials() { return SpecialTokens.OWN; }
+
     /** A short name of the kind: "char", "bpe", "huggingface". */
     String type();
 

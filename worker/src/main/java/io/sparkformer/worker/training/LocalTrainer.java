@@ -87,7 +87,7 @@ public final class LocalTrainer {
             }
             adamw.apply(model.parameters(), model.gradients(), settings.schedule().at(step));
             lossSum += loss;
-            tokens += (long) batch.size() * batch.length();
+            tokens += batch.realTokens(model.config().padId());
         }
         // a finite loss says nothing of the last update: weights that overflowed must not leave the replica
         if (steps > 0 && !allFinite(parameterView())) {

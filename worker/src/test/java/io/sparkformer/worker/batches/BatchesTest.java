@@ -13,6 +13,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 import io.sparkformer.model.Batch;
+import io.sparkformer.model.text.SpecialTokens;
 import io.sparkformer.model.text.Tokenizer;
 
 class BatchesTest {
@@ -145,17 +146,17 @@ class BatchesTest {
     void classificationRowsAreBosTextEosPaddedWithOneLabelEach() {
         List<int[]> texts = List.of(new int[] {5, 6, 7}, new int[] {8}, new int[] {9, 10, 11, 12, 13, 14, 15});
         List<int[]> labels = List.of(new int[] {1}, new int[] {0}, new int[] {2});
-        ClassificationBatches src = new ClassificationBatches(texts, labels, 3, 6, false, 1);
+        ClassificationBatches src = new ClassificationBatches(texts, labels, 3, 6, false, 1, SpecialTokens.OWN);
         Batch b = src.assemble(new int[] {0, 1, 2});
         assertEquals(6, b.length()); // the long text cut to max length, eos kept
         assertArrayEquals(new int[] {1, 5, 6, 7, 2, 0, /**/ 1, 8, 2, 0, 0, 0, /**/ 1, 9, 10, 11, 12, 2}, b.ids());
         assertArrayEquals(new int[] {1, 0, 2}, b.labels());
         assertEquals(3, b.countedTargets());
         assertEquals(null, b.target());
-        assertArrayEquals(new int[] {1, 8, 2}, ClassificationBatches.row(new int[] {8}, 6).ids());
+        assertArrayEquals(new int[] {1, 8, 2}, ClassificationBatches.row(new int[] {8}, 6, SpecialTokens.OWN).ids());
         // every example once per epoch, batches a function of their index
         List<Integer> seen = new ArrayList<>();
-        ClassificationBatches two = new ClassificationBatches(texts, labels, 2, 6, true, 4);
+        ClassificationBatches two = new ClassificationBatches(texts, labels, 2, 6, true, 4, SpecialTokens.OWN);
         for (int k = 0; k < two.batchesPerEpoch(); k++) {
             for (int l : two.batch(k).labels()) {
                 seen.add(l);
@@ -163,8 +164,12 @@ class BatchesTest {
         }
         seen.sort(null);
         assertEquals(List.of(0, 1, 2), seen);
-        assertArrayEquals(two.batch(5).ids(), new ClassificationBatches(texts, labels, 2, 6, true, 4).batch(5).ids());
+        assertArrayEquals(two.batch(5).ids(), new ClassificationBatches(texts, labels, 2, 6, true, 4, SpecialTokens.OWN).batch(5).ids());
+        // a pretrained tokenizer's own: BERT's [CLS] text [SEP], padded with [PAD]
+        SpecialTokens bert = new SpecialTokens(0, 101, 102, 103, 100);
+        assertArrayEquals(new int[] {101, 8, 102, 0, 0, 0, /**/ 101, 5, 6, 7, 102, 0},
+                new ClassificationBatches(texts, labels, 2, 6, false, 1, bert).assemble(new int[] {1, 0}).ids());
         assertThrows(IllegalArgumentException.class, () -> new ClassificationBatches(texts, List.of(new int[] {1, 2},
-                new int[] {0}, new int[] {0}), 2, 6, false, 1));
+                new int[] {0}, new int[] {0}), 2, 6, false, 1, SpecialTokens.OWN));
     }
 }

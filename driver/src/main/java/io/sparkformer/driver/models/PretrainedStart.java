@@ -1,0 +1,155 @@
+package io.sparkformer.driver.models;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+
+import io.sparkformer.driver.config.JobConfig;
+import io.sparkformer.model.BadFileException;
+import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.hf.HuggingFaceCheckpoint;
+import io.sparkformer.model.text.Tokenizer;
+
+/**
+ * A Hugging Face checkpoint directory as a run's start (train --init-from): its config.json
+ * decides the job's model section, its tokenizer.json the tokens, its weights the replicas'
+ * first values under a fresh classifier where the task needs one. Read from a local directory
+ * and never written to.
+ */
+public final class PretrainedStart {
+    private final HuggingFaceCheckpoint checkpoint;
+
+    private PretrainedStart(HuggingFaceCheckpoint checkpoint) {
+        this.checkpoint = checkpoint;
+    }
+
+    /** The checkpoint {@code path} names when it is a Hugging Face directory (it has config.json), else null. */
+    public static PretrainedStart openIfHuggingFace(String path) throws IOException {
+        Path dir = localDirectory(path);
+        if (dir == null || !HuggingFaceCheckpoint.isCheckpoint(dir)) {
+            return null;
+        }
+        return new PretrainedStart(HuggingFaceCheckpoint.open(dir));
+    }
+
+    /** A file: URI or a plain path as a local directory; null for another file system. */
+    static Path localDirectory(String path) {
+        if (path.startsWith("file:")) {
+            return Path.of(java.net.URI.create(path.startsWith("file://") ? path : "file://" + path.substring("file:".length())));
+        }
+        return path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*") ? null : Path.of(path);
+    }
+
+    public HuggingFaceCheckpoint checkpoint() { return checkpoint; }
+
+    /**
+     * The model keys the checkpoint decides: its architecture (fixed: a job may repeat a value but
+     * not contradict it), its dropout, pooling and masked-LM head (a job's own value wins).
+     */
+    public JobConfig.Preset preset() {
+        TransformerConfig c = checkpoint.config();
+        JsonNodeFactory f = JsonNodeFactory.instance;
+        Map<String, JsonNode> fixed = new LinkedHashMap<>();
+        fixed.put("model.kind", f.textNode(lower(c.kind())));
+        fixed.put("model.vocab_size", f.textNode(String.valueOf(c.vocabSize())));
+        fixed.put("model.d_model", f.numberNode(c.dModel()));
+        fixed.put("model.n_heads", f.numberNode(c.nHeads()));
+        fixed.put("model.n_layers", f.numberNode(c.nLayers()));
+        fixed.put("model.d_ff", f.numberNode(c.dFf()));
+        fixed.put("model.max_len", f.numberNode(c.maxLen()));
+        fixed.put("model.norm", f.textNode(lower(c.norm())));
+        fixed.put("model.positional", f.textNode(lower(c.positional())));
+        fixed.put("model.activation", f.textNode(lower(c.activation())));
+        fixed.put("model.scale_embeddings", f.booleanNode(c.scaleEmbeddings()));
+        fixed.put("model.ln_eps", f.numberNode(c.lnEps()));
+        fixed.put("model.tie_embeddings", f.booleanNode(c.tieEmbeddings()));
+        fixed.put("model.type_vocab_size", f.numberNode(c.typeVocabSize()));
+        fixed.put("model.embedding_norm", f.booleanNode(c.embeddingNorm()));
+        fixed.put("model.pad_id", f.numberNode(c.padId()));
+        Map<String, JsonNode> suggested = new LinkedHashMap<>();
+        suggested.put("model.dropout", f.numberNode(c.dropout()));
+        suggested.put("model.mlm_head", f.booleanNode(c.mlmHead()));
+        if (checkpoint.hasPooler()) {
+            suggested.put("model.pooling", f.textNode("pooler"));
+        }
+        return new JobConfig.Preset(checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG).toString(), fixed, suggested);
+    }
+
+    /**
+     * The "data.tokenizer=" setting of the checkpoint's tokenizer.json, put first so a job's own
+     * --set still wins; an error when it has none and the job names none.
+     */
+    public List<String> withTokenizer(List<String> settings) throws ConfigException {
+        if (settings.stream().anyMatch(o -> o.startsWith("data.tokenizer="))) {
+            return settings;
+        }
+        Path tokenizer = checkpoint.tokenizerFile();
+        if (tokenizer == null) {
+            throw new ConfigException("--init-from", checkpoint.directory() + " has no tokenizer.json: the checkpoint's token"
+                    + " ids mean nothing without its tokenizer; give one with --set data.tokenizer=PATH");
+        }
+        List<String> out = new java.util.ArrayList<>(settings);
+        out.add(0, "data.tokenizer=" + tokenizer);
+        return out;
+    }
+
+    /** Refuses a tokenizer with ids past the checkpoint's embedding table. */
+    public void requireTokenizerFits(Tokenizer tokenizer, String source) throws BadFileException {
+        int vocab = checkpoint.config().vocabSize();
+        if (tokenizer.vocabSize() > vocab) {
+            throw new BadFileException(source, "has " + tokenizer.vocabSize() + " token ids but "
+                    + checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG) + " says vocab_size " + vocab
+                    + ": the tokenizer is not this checkpoint's");
+        }
+    }
+
+    /**
+     * The checkpoint's weights into {@code params} (a buffer of {@code model}'s layout); a
+     * classifier or pooler the checkpoint lacks keeps {@code params}'s initial values. Returns
+     * the blocks left so.
+     */
+    public List<String> readInto(ParameterBuffer params, TransformerConfig model) throws IOException {
+        return checkpoint.readInto(params, model, true);
+    }
+
+    /**
+     * The checkpoint as a model ready to use (classify, evaluate, generate, attention): its
+     * weights, its tokenizer and a job config of its model section and task (a classifier's
+     * classification, BERT's masked_lm, GPT-2's causal_lm) with sequences up to 512 tokens.
+     */
+    public TrainedModel load() throws IOException {
+        Path tokenizerFile = checkpoint.tokenizerFile();
+        if (tokenizerFile == null) {
+            throw new ConfigException("--model", checkpoint.directory() + " has no tokenizer.json: its token ids mean nothing"
+                    + " without the checkpoint's tokenizer");
+        }
+        Tokenizer tokenizer = Tokenizer.fromJson(Files.readAllBytes(tokenizerFile), tokenizerFile.toString());
+        requireTokenizerFits(tokenizer, tokenizerFile.toString());
+        TransformerConfig c = checkpoint.config();
+        String task = c.isClassifier() ? "classification" : c.kind() == TransformerConfig.Kind.ENCODER ? "masked_lm" : "causal_lm";
+        JobConfig cfg = JobConfig.parse("", checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG).toString(),
+                List.of("data.task=" + task, "data.tokenizer=" + tokenizerFile, "train.block_size=" + Math.min(512, c.maxLen()),
+                        "model.pooling=" + (c.isClassifier() ? lower(c.pooling()) : "auto")), preset());
+        return new TrainedModel(checkpoint.directory().toString(), checkpoint.load(org.nd4j.linalg.api.buffer.DataType.FLOAT),
+                tokenizer, cfg, checkpoint.labels());
+    }
+
+    private static String lower(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** True when {@code dir} holds weights Hugging Face's way (config.json) rather than this project's checkpoint. */
+    public static boolean isHuggingFace(String dir) {
+        Path local = localDirectory(dir);
+        return local != null && Files.isRegularFile(local.resolve(HuggingFaceCheckpoint.CONFIG));
+    }
+}
