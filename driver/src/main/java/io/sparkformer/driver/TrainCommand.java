@@ -71,6 +71,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         String init = startingWeights(hadoop);
         PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init) : null;
+        if (pretrained != null) {
+            init = pretrained.checkpoint().directory().toString(); // a Hub id's snapshot in the local cache
+        }
         JobConfig cfg = pretrained != null ? job.load(pretrained.withTokenizer(job.overrides), hadoop, pretrained.preset())
                 : job.load(settings(init, hadoop), hadoop);
         if (pretrained != null) {

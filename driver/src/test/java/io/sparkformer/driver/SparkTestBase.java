@@ -34,7 +34,7 @@ public abstract class SparkTestBase {
         }
     }
 
-    protected static Path shared() {
+    public static Path shared() {
         Path root = Path.of(System.getProperty("sparkformer.root", ".."));
         Path dir = Path.of(System.getProperty("shared.dir", root.resolve("../shared").toString()));
         if (!dir.isAbsolute()) {

@@ -32,8 +32,15 @@ public final class PretrainedStart {
         this.checkpoint = checkpoint;
     }
 
-    /** The checkpoint {@code path} names when it is a Hugging Face directory (it has config.json), else null. */
+    /**
+     * The checkpoint {@code path} names when it is a Hugging Face directory (it has config.json)
+     * or a Hub model id (hf:org/name[@revision], fetched into Hugging Face's cache), else null.
+     */
     public static PretrainedStart openIfHuggingFace(String path) throws IOException {
+        if (HubCache.isHubId(path)) {
+            return new PretrainedStart(HuggingFaceCheckpoint.open(new HubCache(HubCache.Settings.fromEnvironment(System.getenv()))
+                    .snapshot(path)));
+        }
         Path dir = localDirectory(path);
         if (dir == null || !HuggingFaceCheckpoint.isCheckpoint(dir)) {
             return null;
@@ -149,6 +156,9 @@ public final class PretrainedStart {
 
     /** True when {@code dir} holds weights Hugging Face's way (config.json) rather than this project's checkpoint. */
     public static boolean isHuggingFace(String dir) {
+        if (HubCache.isHubId(dir)) {
+            return true;
+        }
         Path local = localDirectory(dir);
         return local != null && Files.isRegularFile(local.resolve(HuggingFaceCheckpoint.CONFIG));
     }
