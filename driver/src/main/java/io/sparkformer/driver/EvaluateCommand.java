@@ -56,6 +56,10 @@ final class EvaluateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Search search;
 
+    @Option(names = "--header", negatable = true, description = "the data files' first line names the columns (default:"
+            + " as the model's training data; a Hugging Face checkpoint's: no header)")
+    Boolean header;
+
     @Option(names = "--data", required = true, description = "held-out data (any Hadoop FS path); repeat for source and target")
     List<String> data;
 
@@ -118,7 +122,7 @@ final class EvaluateCommand implements Callable<Integer> {
                     1, 0, 1, 0, true);
             int b = batchSize;
             // read on the executors, with the corpus reader's checks
-            JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs, m.config().data().header());
+            JavaRDD<String[]> records = new CorpusBuilder(sc, partitions).records(paths, pairs, header != null ? header : m.config().data().header());
             total = score(records, ckpt, conf, b, decode, gen, threads);
         }
         if (total.sequences() == 0) {

@@ -144,7 +144,8 @@ public final class PretrainedStart {
         TransformerConfig c = checkpoint.config();
         String task = c.isClassifier() ? "classification" : c.kind() == TransformerConfig.Kind.ENCODER ? "masked_lm" : "causal_lm";
         JobConfig cfg = JobConfig.parse("", checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG).toString(),
-                List.of("data.task=" + task, "data.tokenizer=" + tokenizerFile, "train.block_size=" + Math.min(512, c.maxLen()),
+                // data.inputs: no corpus trained this here; the checkpoint stands in for it
+                List.of("data.task=" + task, "data.tokenizer=" + tokenizerFile, "data.inputs=[" + checkpoint.directory() + "]", "train.block_size=" + Math.min(512, c.maxLen()),
                         "model.pooling=" + (c.isClassifier() ? lower(c.pooling()) : "auto")), preset());
         return new TrainedModel(checkpoint.directory().toString(), checkpoint.load(org.nd4j.linalg.api.buffer.DataType.FLOAT),
                 tokenizer, cfg, checkpoint.labels());
