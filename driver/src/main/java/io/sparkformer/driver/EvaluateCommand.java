@@ -262,7 +262,8 @@ final class EvaluateCommand implements Callable<Integer> {
         int t = cfg.maxLen();
         List<Batch> batches = new ArrayList<>();
         if (cfg.kind() == Kind.ENCODER) {
-            MaskedLmBatches mlm = new MaskedLmBatches(stream, batchSize, t, cfg.vocabSize(), 0);
+            MaskedLmBatches mlm = new MaskedLmBatches(io.sparkformer.worker.shards.TokenStream.of(stream), batchSize, t, cfg.vocabSize(), 0,
+                    m.tokenizer().specials());
             long n = Math.max(1, stream.length / ((long) batchSize * t));
             for (long i = 0; i < n && stream.length >= t; i++) {
                 batches.add(mlm.batch(i));
@@ -331,7 +332,8 @@ final class EvaluateCommand implements Callable<Integer> {
         Bleu.Stats stats = seq2seq ? Bleu.Stats.empty() : null;
         List<String[]> examples = new ArrayList<>();
         long decodedExact = 0;
-        Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) m.model()), Tokenizer.BOS, Tokenizer.EOS);
+        Generator g = new Generator(new IncrementalDecoder((io.sparkformer.model.Transformer) m.model()), tok.specials().bos(),
+                tok.specials().eos());
         for (int from = 0; from < recs.size(); from += batchSize) {
             List<int[]> sources = new ArrayList<>();
             List<String[]> chunk = recs.subList(from, Math.min(recs.size(), from + batchSize));

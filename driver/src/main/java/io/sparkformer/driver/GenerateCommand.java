@@ -85,7 +85,8 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tok = m.tokenizer();
         StepDecoder decoder = m.model() instanceof RecurrentModel lstm ? new RecurrentDecoder(lstm)
                 : new IncrementalDecoder((io.sparkformer.model.Transformer) m.model());
-        Generator g = new Generator(decoder, Tokenizer.BOS, Tokenizer.EOS);
+        // the tokenizer's own start and end: GPT-2's <|endoftext|> stops an imported GPT-2
+        Generator g = new Generator(decoder, tok.specials().bos(), tok.specials().eos());
         Generator.Settings s = new Generator.Settings(search.method, maxTokens, search.beamWidth, search.lengthPenalty, temperature, topK, topP,
                 seed, !noEosStop);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);

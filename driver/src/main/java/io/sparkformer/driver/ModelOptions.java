@@ -18,7 +18,8 @@ final class ModelOptions {
 
     static final class Model {
         @Option(names = "--model", required = true,
-                description = "checkpoint directory, run directory (its latest checkpoint) or models directory (current)")
+                description = "checkpoint directory, run directory (its latest checkpoint), models directory (current),"
+                        + " Hugging Face checkpoint directory or Hub id hf:org/name[@revision]")
         String path;
     }
 

@@ -101,8 +101,8 @@ final class WorkerState {
             int t = cfg.train().blockSize();
             if (task == Task.MASKED_LM) {
                 int vocab = spec.model().vocabSize();
-                train = new MaskedLmBatches(stream, cfg.train().batchSize(), t, vocab, seed);
-                val = vstream.length() >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed) : null;
+                train = new MaskedLmBatches(stream, cfg.train().batchSize(), t, vocab, seed, spec.specials());
+                val = vstream.length() >= t ? new MaskedLmBatches(vstream, evalBatch, t, vocab, valSeed, spec.specials()) : null;
             } else {
                 train = new CausalLmBatches(stream, cfg.train().batchSize(), t, seed);
                 val = vstream.length() > t ? new CausalLmBatches(vstream, evalBatch, t, valSeed) : null;

@@ -42,7 +42,7 @@ class JobConfigTest {
     @Test
     void badValuesAreNamed() {
         assertEquals("train.lr", error(MINIMAL + "train:\n  lr: fast\n").key());
-        assertEquals("train.schedule", error(MINIMAL, "train.schedule=linear").key());
+        assertEquals("train.schedule", error(MINIMAL, "train.schedule=step").key());
         assertEquals("model.kind", error(MINIMAL, "data.task=tagging").key(), "tagging trains an encoder");
         assertEquals("model.init", error(MINIMAL, "model.init=he").key());
         assertEquals("train.block_size", error(MINIMAL, "train.block_size=128").key());

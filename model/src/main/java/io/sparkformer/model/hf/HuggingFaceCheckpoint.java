@@ -75,6 +75,7 @@ public final class HuggingFaceCheckpoint {
             throw new BadFileException(configFile.toString(), "not a JSON object");
         }
         HuggingFaceFamily family = HuggingFaceFamily.of(cfg, configFile);
+        family.requireArchitectures(cfg, configFile);
         List<Path> files = weightFiles(dir);
         java.util.Set<String> names = new java.util.HashSet<>();
         for (Path file : files) {
@@ -83,6 +84,11 @@ public final class HuggingFaceCheckpoint {
             }
         }
         TransformerConfig config = family.config(cfg, configFile, names);
+        long parameters = io.sparkformer.model.ParameterLayout.of(config).size(); // sizes only: nothing allocated yet
+        if (parameters > Integer.MAX_VALUE - 8) {
+            throw new BadFileException(configFile.toString(), "its sizes make " + parameters + " parameters; a model here holds at"
+                    + " most " + (Integer.MAX_VALUE - 8) + " (one flat buffer)");
+        }
         List<String> labels = null;
         if (config.isClassifier()) {
             labels = new ArrayList<>();

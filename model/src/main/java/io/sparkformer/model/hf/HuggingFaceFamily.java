@@ -34,7 +34,7 @@ public enum HuggingFaceFamily {
      * ours; the fused c_attn block is our qkv block. Names with or without "transformer."; the
      * causal-mask buffers of older checkpoints (attn.bias, attn.masked_bias) are not weights.
      */
-    GPT2("gpt2") {
+    GPT2("gpt2", List.of("GPT2Model", "GPT2LMHeadModel")) {
         private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
 
         @Override
@@ -98,7 +98,7 @@ public enum HuggingFaceFamily {
      * without a part the checkpoint has skips it (fine-tuning a masked-LM checkpoint as a
      * classifier); next-sentence prediction ("cls.seq_relationship") is never read.
      */
-    BERT("bert") {
+    BERT("bert", List.of("BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification")) {
         private static final Pattern LAYER = Pattern.compile("encoder\\.layer\\.(\\d+)\\.(.+)");
         private static final java.util.List<String> QKV = java.util.List.of("query", "key", "value");
 
@@ -199,9 +199,21 @@ public enum HuggingFaceFamily {
     };
 
     private final String key;
+    private final List<String> architectures;
 
-    HuggingFaceFamily(String key) {
+    HuggingFaceFamily(String key, List<String> architectures) {
         this.key = key;
+        this.architectures = architectures;
+    }
+
+    /** Refuses an architecture of config.json this family does not read (a token classifier's head is not a sequence classifier's). */
+    void requireArchitectures(JsonNode config, Path file) throws BadFileException {
+        for (JsonNode a : config.path("architectures")) {
+            if (!architectures.contains(a.asText())) {
+                throw new BadFileException(file.toString(), "architecture \"" + a.asText() + "\" is not one this project reads;"
+                        + " supported for " + key + ": " + architectures);
+            }
+        }
     }
 
     /** config.json's model_type. */

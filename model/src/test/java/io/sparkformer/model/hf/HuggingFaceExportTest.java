@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
 import io.sparkformer.model.ConfigException;
+import io.sparkformer.model.PyTorchReference;
 import io.sparkformer.model.SharedData;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
@@ -60,6 +61,21 @@ class HuggingFaceExportTest {
             assertEquals(model.config(), back.config(), name);
             assertArrayEquals(model.parameters().flat().toFloatVector(), back.parameters().flat().toFloatVector(), name);
             System.out.printf("%s: %d tensors exported bit for bit%n", name, compared);
+        }
+    }
+
+    /** The exports load into make_golden.py's plain-PyTorch forward passes and give its outputs (bench/pytorch/check_hf_export.py). */
+    @Test
+    void exportsGiveTheReferenceOutputsInPyTorch(@TempDir Path tmp) throws Exception {
+        PyTorchReference.assumeInstalled();
+        Path script = SharedData.projectRoot().resolve("bench/pytorch/check_hf_export.py");
+        for (String name : List.of("gpt2-tiny", "gpt2-tiny-unprefixed", "bert-tiny")) {
+            Path source = SharedData.goldenDir().resolve("hf").resolve(name);
+            Transformer model = HuggingFaceCheckpoint.open(source).load(DataType.FLOAT);
+            Path out = tmp.resolve(name);
+            HuggingFaceExport.write(out, model.config(), model.parameters(), null, new byte[0]);
+            assertEquals(0, PyTorchReference.run(PyTorchReference.PYTHON, script.toString(), out.toString(), source.toString(),
+                    "--tol", "1e-5"), name + ": the reference's outputs differ on the export (see above)");
         }
     }
 

@@ -114,6 +114,20 @@ class HuggingFaceGpt2Test {
         e = assertThrows(BadFileException.class, () -> HuggingFaceCheckpoint.open(huge));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("n_heads"), e.getMessage());
 
+        Path enormous = Files.createDirectories(tmp.resolve("enormous"));
+        Files.writeString(enormous.resolve("config.json"), Files.readString(dir("gpt2-tiny").resolve("config.json"))
+                .replace("\"vocab_size\": 97", "\"vocab_size\": 2000000000"));
+        Files.copy(dir("gpt2-tiny").resolve("model.safetensors"), enormous.resolve("model.safetensors"));
+        e = assertThrows(BadFileException.class, () -> HuggingFaceCheckpoint.open(enormous));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("parameters"), e.getMessage());
+
+        Path tokenHead = Files.createDirectories(tmp.resolve("token-head"));
+        Files.writeString(tokenHead.resolve("config.json"), Files.readString(dir("gpt2-tiny").resolve("config.json"))
+                .replace("GPT2LMHeadModel", "GPT2ForTokenClassification"));
+        Files.copy(dir("gpt2-tiny").resolve("model.safetensors"), tokenHead.resolve("model.safetensors"));
+        e = assertThrows(BadFileException.class, () -> HuggingFaceCheckpoint.open(tokenHead));
+        assertTrue(e.getMessage().contains("GPT2ForTokenClassification") && e.getMessage().contains("GPT2LMHeadModel"), e.getMessage());
+
         Path misShaped = Files.createDirectories(tmp.resolve("mis-shaped"));
         Files.writeString(misShaped.resolve("config.json"), Files.readString(dir("gpt2-tiny").resolve("config.json"))
                 .replace("\"n_positions\": 32", "\"n_positions\": 33"));

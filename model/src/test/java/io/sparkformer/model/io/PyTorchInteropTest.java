@@ -2,14 +2,10 @@ package io.sparkformer.model.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -17,6 +13,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 
 import io.sparkformer.model.Batch;
+import io.sparkformer.model.PyTorchReference;
 import io.sparkformer.model.SharedData;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
@@ -27,8 +24,6 @@ import io.sparkformer.model.TransformerConfig;
  * without it.
  */
 class PyTorchInteropTest {
-    private static final String PYTHON = System.getProperty("python", "/usr/bin/python3");
-
     @TempDir
     Path tmp;
 
@@ -36,7 +31,7 @@ class PyTorchInteropTest {
     @EnumSource(value = TransformerConfig.Kind.class, names = {"DECODER", "ENCODER", "ENCODER_DECODER"}) // the reference's kinds
     void referenceModelReadsOurCheckpoint(TransformerConfig.Kind kind) throws Exception {
         Path golden = SharedData.goldenDir();
-        Assumptions.assumeTrue(run(PYTHON, "-c", "import torch") == 0, "PyTorch not installed for " + PYTHON + "; skipping");
+        PyTorchReference.assumeInstalled();
         boolean encDec = kind == TransformerConfig.Kind.ENCODER_DECODER;
         TransformerConfig cfg = new TransformerConfig(kind, 17, 16, 4, 2, 24, 10,
                 encDec ? TransformerConfig.Norm.POST : TransformerConfig.Norm.PRE,
@@ -62,20 +57,7 @@ class PyTorchInteropTest {
         Path file = tmp.resolve(Checkpoint.MODEL_FILE);
         SafeTensors.writeAtomically(file, tensors, Checkpoint.modelMetadata(cfg));
         Path script = SharedData.projectRoot().resolve("bench/pytorch/check_checkpoint.py");
-        assertEquals(0, run(PYTHON, script.toString(), file.toString(), golden.toString(), "--tol", "1e-5"),
+        assertEquals(0, PyTorchReference.run(PyTorchReference.PYTHON, script.toString(), file.toString(), golden.toString(), "--tol", "1e-5"),
                 "the reference model's logits differ from ours on the checkpoint (see output above)");
-    }
-
-    private static int run(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return -1;
-        }
-        if (!out.isBlank()) {
-            System.out.print(out);
-        }
-        return p.exitValue();
     }
 }

@@ -167,7 +167,7 @@ class BatchesTest {
         assertArrayEquals(two.batch(5).ids(), new ClassificationBatches(texts, labels, 2, 6, true, 4, SpecialTokens.OWN).batch(5).ids());
         // a pretrained tokenizer's own: BERT's [CLS] text [SEP], padded with [PAD]
         SpecialTokens bert = new SpecialTokens(0, 101, 102, 103, 100);
-        assertArrayEquals(new int[] {101, 8, 102, 0, 0, 0, /**/ 101, 5, 6, 7, 102, 0},
+        assertArrayEquals(new int[] {101, 8, 102, 0, 0, /**/ 101, 5, 6, 7, 102},
                 new ClassificationBatches(texts, labels, 2, 6, false, 1, bert).assemble(new int[] {1, 0}).ids());
         assertThrows(IllegalArgumentException.class, () -> new ClassificationBatches(texts, List.of(new int[] {1, 2},
                 new int[] {0}, new int[] {0}), 2, 6, false, 1, SpecialTokens.OWN));
