@@ -94,6 +94,22 @@ class HuggingFaceBertTest {
         assertTrue(worstEmbedding < 1e-4, "sentence embeddings off by " + worstEmbedding);
     }
 
+    /** The checkpoint's tokenizer names its own special tokens, and frames a text as its post-processor does. */
+    @Test
+    void allMiniLmsTokenizerHasBertsSpecialTokens() throws Exception {
+        Path file = SharedData.sharedDir().resolve("pretrained").resolve("all-MiniLM-L6-v2").resolve("tokenizer.json");
+        try (var tokenizer = io.sparkformer.model.text.HuggingFaceTokenizer.fromJson(java.nio.file.Files.readAllBytes(file),
+                file.toString())) {
+            var specials = tokenizer.specials();
+            assertEquals(new io.sparkformer.model.text.SpecialTokens(0, 101, 102, 103, 100), specials);
+            int[] framed = tokenizer.encodeWithSpecialTokens("a gorgeous, witty film");
+            int[] body = tokenizer.encode("a gorgeous, witty film");
+            assertEquals(specials.bos(), framed[0]);
+            assertEquals(specials.eos(), framed[framed.length - 1]);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(body, java.util.Arrays.copyOfRange(framed, 1, framed.length - 1));
+        }
+    }
+
     /** An imported model saved as this project's checkpoint reads back with the same switches and weights. */
     @Test
     void anImportedBertSavesAndLoadsAsOurCheckpoint(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
