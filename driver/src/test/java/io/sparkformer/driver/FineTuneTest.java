@@ -62,9 +62,6 @@ class FineTuneTest {
         JsonNode back = evaluate(exported, "back.json");
         assertEquals(ours.get("loss").asDouble(), back.get("loss").asDouble(), 0.0, "the same weights, the same loss");
         assertEquals(ours.get("confusion"), back.get("confusion"));
-        String a = GenerateEvaluateTest.stdout("classify", "--model", run.toString(), "--text", "a gorgeous , witty film");
-        String b = GenerateEvaluateTest.stdout("classify", "--model", exported.toString(), "--text", "a gorgeous , witty film");
-        assertEquals(a.lines().filter(l -> l.startsWith("{")).toList(), b.lines().filter(l -> l.startsWith("{")).toList());
     }
 
     @Test

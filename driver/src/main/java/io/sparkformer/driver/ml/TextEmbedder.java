@@ -1,0 +1,261 @@
+package io.sparkformer.driver.ml;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.ml.Transformer;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.ml.linalg.Vectors;
+import org.apache.spark.ml.param.BooleanParam;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.DefaultParamsWritable;
+import org.apache.spark.ml.util.Identifiable;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.models.TextEncoder;
+import io.sparkformer.model.NativeThreads;
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.inference.SentenceEmbedder;
+
+/**
+ * A Spark ML stage: sentence embeddings of a text column as an ml.linalg vector column, computed
+ * on the executors (the mean of the model's top hidden states over each text's tokens, optionally
+ * L2-normalised, as the embed command and sentence-transformers compute them). The model is read
+ * once per executor JVM and copied for each task running at once there; within a partition, rows
+ * are embedded a chunk at a time in batches of similar length and put back in order. Every input
+ * column and row is kept; a null or empty text gets a null embedding. Saves and loads its params
+ * (the model path, not the model) with Spark ML's persistence.
+ */
+public final class TextEmbedder extends Transformer implements DefaultParamsWritable {
+    private static final long serialVersionUID = 1L;
+    /** Rows a task holds at a time: the ones it sorts by length into batches. */
+    static final int CHUNK = 4096;
+
+    private final String uid;
+
+    // Spark ML finds params by their public no-argument methods, and a param needs its stage's uid
+    // when it is made: so they are made in the constructor, after the uid
+    private final Param<String> modelPath;
+    private final Param<String> inputCol;
+    private final Param<String> outputCol;
+    private final BooleanParam normalize;
+    private final IntParam batchSize;
+
+    public TextEmbedder() {
+        this(Identifiable.randomUID("textEmbedder"));
+    }
+
+    public TextEmbedder(String uid) {
+        this.uid = uid;
+        modelPath = new Param<>(this, "modelPath", "the model: a checkpoint or run directory of this project, a Hugging Face"
+                + " checkpoint directory or a Hub id hf:org/name", TextEmbedder::nonBlank);
+        inputCol = new Param<>(this, "inputCol", "the text column", TextEmbedder::nonBlank);
+        outputCol = new Param<>(this, "outputCol", "the embedding column to add", TextEmbedder::nonBlank);
+        normalize = new BooleanParam(this, "normalize", "L2-normalise each embedding");
+        batchSize = new IntParam(this, "batchSize", "texts per forward pass, at least 1", ParamValidators.gtEq(1));
+        setDefault(inputCol, "text");
+        setDefault(outputCol, "embedding");
+        setDefault(normalize, false);
+        setDefault(batchSize, 64);
+    }
+
+    public Param<String> modelPath() { return modelPath; }
+    public Param<String> inputCol() { return inputCol; }
+    public Param<String> outputCol() { return outputCol; }
+    public BooleanParam normalize() { return normalize; }
+    public IntParam batchSize() { return batchSize; }
+
+    private static boolean nonBlank(String s) {
+        return s != null && !s.isBlank();
+    }
+
+    @Override
+    public String uid() { return uid; }
+
+    public TextEmbedder setModelPath(String value) { set(modelPath, value); return this; }
+    public TextEmbedder setInputCol(String value) { set(inputCol, value); return this; }
+    public TextEmbedder setOutputCol(String value) { set(outputCol, value); return this; }
+    public TextEmbedder setNormalize(boolean value) { set(normalize, value); return this; }
+    public TextEmbedder setBatchSize(int value) { set(batchSize, value); return this; }
+
+    @Override
+    public StructType transformSchema(StructType schema) {
+        if (!isDefined(modelPath)) {
+            throw new IllegalArgumentException(uid + ": modelPath is not set");
+        }
+        String in = $(inputCol);
+        if (!Arrays.asList(schema.fieldNames()).contains(in)) {
+            throw new IllegalArgumentException(uid + ": inputCol '" + in + "' is not a column; the columns are "
+                    + Arrays.toString(schema.fieldNames()));
+        }
+        if (!schema.apply(in).dataType().equals(DataTypes.StringType)) {
+            throw new IllegalArgumentException(uid + ": inputCol '" + in + "' is " + schema.apply(in).dataType().simpleString()
+                    + ", not a string");
+        }
+        if (Arrays.asList(schema.fieldNames()).contains($(outputCol))) {
+            throw new IllegalArgumentException(uid + ": outputCol '" + $(outputCol) + "' is a column already");
+        }
+        return schema.add(new StructField($(outputCol), SQLDataTypes.VectorType(), true, org.apache.spark.sql.types.Metadata.empty()));
+    }
+
+    @Override
+    public Dataset<Row> transform(Dataset<?> dataset) {
+        StructType out = transformSchema(dataset.schema());
+        Partition task = new Partition($(modelPath), dataset.schema().fieldIndex($(inputCol)), (Boolean) $(normalize),
+                (Integer) $(batchSize),
+                new SerializableConf(dataset.sparkSession().sparkContext().hadoopConfiguration()));
+        return dataset.toDF().mapPartitions(task, Encoders.row(out));
+    }
+
+    @Override
+    public TextEmbedder copy(ParamMap extra) {
+        return (TextEmbedder) defaultCopy(extra);
+    }
+
+    public static MLReader<TextEmbedder> read() {
+        return new DefaultParamsReader<>();
+    }
+
+    public static TextEmbedder load(String path) {
+        return read().load(path);
+    }
+
+    /** One task's work: chunks of rows out in the order they came, each with its embedding appended. */
+    private record Partition(String model, int column, boolean normalize, int batchSize, SerializableConf conf)
+            implements MapPartitionsFunction<Row, Row> {
+        @Override
+        public Iterator<Row> call(Iterator<Row> rows) throws Exception {
+            TaskContext task = TaskContext.get();
+            NativeThreads.apply(task != null ? task.cpus() : 1);
+            return new Iterator<>() {
+                private final List<Row> ready = new ArrayList<>();
+                private int next;
+
+                @Override
+                public boolean hasNext() {
+                    if (next < ready.size()) {
+                        return true;
+                    }
+                    ready.clear();
+                    next = 0;
+                    List<Row> chunk = new ArrayList<>(CHUNK);
+                    while (chunk.size() < CHUNK && rows.hasNext()) {
+                        chunk.add(rows.next());
+                    }
+                    if (!chunk.isEmpty()) {
+                        ready.addAll(embed(chunk));
+                    }
+                    return !ready.isEmpty();
+                }
+
+                @Override
+                public Row next() {
+                    if (!hasNext()) {
+                        throw new java.util.NoSuchElementException();
+                    }
+                    return ready.get(next++);
+                }
+            };
+        }
+
+        private List<Row> embed(List<Row> chunk) {
+            TextEncoder encoder = Models.borrow(model, conf);
+            try {
+                List<int[]> ids = new ArrayList<>();
+                List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
+                for (int i = 0; i < chunk.size(); i++) {
+                    String text = chunk.get(i).isNullAt(column) ? null : chunk.get(i).getString(column);
+                    if (text != null && !text.isEmpty()) {
+                        ids.add(encoder.encode().apply(text));
+                        at.add(i);
+                    }
+                }
+                // batches of similar length: little padding, whatever order the rows came in
+                Integer[] order = new Integer[ids.size()];
+                for (int i = 0; i < order.length; i++) {
+                    order[i] = i;
+                }
+                Arrays.sort(order, (a, b) -> Integer.compare(ids.get(a).length, ids.get(b).length));
+                List<int[]> sorted = new ArrayList<>(order.length);
+                for (Integer i : order) {
+                    sorted.add(ids.get(i));
+                }
+                double[][] vectors = new SentenceEmbedder(encoder.model()).embed(sorted, normalize, batchSize);
+                Object[] embedding = new Object[chunk.size()];
+                for (int k = 0; k < order.length; k++) {
+                    embedding[at.get(order[k])] = Vectors.dense(vectors[k]);
+                }
+                List<Row> out = new ArrayList<>(chunk.size());
+                for (int i = 0; i < chunk.size(); i++) {
+                    Row r = chunk.get(i);
+                    Object[] values = new Object[r.length() + 1];
+                    for (int c = 0; c < r.length(); c++) {
+                        values[c] = r.get(c);
+                    }
+                    values[r.length()] = embedding[i];
+                    out.add(RowFactory.create(values));
+                }
+                return out;
+            } finally {
+                Models.giveBack(model, encoder);
+            }
+        }
+    }
+
+    /**
+     * The models of this JVM: each path read once, then one copy per task embedding with it at a
+     * time (a forward pass owns its model's buffers), kept for the next task.
+     */
+    static final class Models {
+        private static final Map<String, TextEncoder> READ = new ConcurrentHashMap<>();
+        private static final Map<String, ConcurrentLinkedQueue<TextEncoder>> IDLE = new ConcurrentHashMap<>();
+
+        static TextEncoder borrow(String path, SerializableConf conf) {
+            TextEncoder idle = IDLE.computeIfAbsent(path, p -> new ConcurrentLinkedQueue<>()).poll();
+            if (idle != null) {
+                return idle;
+            }
+            boolean[] fresh = {false};
+            TextEncoder read = READ.computeIfAbsent(path, p -> {
+                fresh[0] = true;
+                try {
+                    return TextEncoder.load(p, conf.get());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            if (fresh[0]) {
+                return read; // the first task takes the model it read
+            }
+            // another task at the same time: a copy of the weights (inference never changes them)
+            io.sparkformer.model.Transformer copy = new io.sparkformer.model.Transformer(read.model().config(),
+                    read.model().dataType());
+            ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
+            return new TextEncoder(copy, read.encode());
+        }
+
+        static void giveBack(String path, TextEncoder encoder) {
+            IDLE.get(path).add(encoder);
+        }
+    }
+}
