@@ -70,6 +70,7 @@ public final class Transformer implements Model {
     private INDArray hidden;
     private int[] lastMaskKey;
     private boolean forwardDone;
+    private boolean tokenHeadAllocated;
     private List<INDArray> buffers = new ArrayList<>();
 
     public Transformer(TransformerConfig config, DataType dataType) {
@@ -200,6 +201,35 @@ public final class Transformer implements Model {
     /** Runs the forward pass and returns the loss (NaN when the batch has no targets). */
     @Override
     public double forward(Batch batch, boolean training) {
+        INDArray hidden = stacks(batch, training);
+        if (classifier != null) {
+            classifier.forwardLogits(hidden);
+            forwardDone = batch.labels() != null;
+            return forwardDone ? classifier.loss(batch.labels()) : Double.NaN;
+        }
+        if (!tokenHeadAllocated) {
+            // [B·T, V] buffers (110 MB each at BERT's vocabulary and 900 rows): made when a pass needs them
+            buffers.addAll(Ops.recordBuffers(() -> head.allocate(dataType, batchSize * length)));
+            tokenHeadAllocated = true;
+        }
+        head.forwardLogits(mlmTransform != null ? mlmTransform.forward(hidden) : hidden);
+        double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.target(), batch.countedTargets());
+        forwardDone = batch.target() != null;
+        return loss;
+    }
+
+    /**
+     * The top hidden states of {@code batch}, [B·T, d], with no head and no dropout: what an
+     * embedding reads, without the token head's vocabulary-wide logits. A backward pass needs
+     * {@link #forward} first.
+     */
+    public INDArray hiddenStates(Batch batch) {
+        forwardDone = false;
+        return stacks(batch, false);
+    }
+
+    /** The embeddings and stacks of {@code batch}; returns the top hidden states. */
+    private INDArray stacks(Batch batch, boolean training) {
         prepare(batch);
         INDArray memory = null;
         if (encoder != null) {
@@ -217,15 +247,7 @@ public final class Transformer implements Model {
             hidden = memory;
         }
         this.hidden = hidden;
-        if (classifier != null) {
-            classifier.forwardLogits(hidden);
-            forwardDone = batch.labels() != null;
-            return forwardDone ? classifier.loss(batch.labels()) : Double.NaN;
-        }
-        head.forwardLogits(mlmTransform != null ? mlmTransform.forward(hidden) : hidden);
-        double loss = batch.target() == null ? Double.NaN : head.loss(targets, batch.target(), batch.countedTargets());
-        forwardDone = batch.target() != null;
-        return loss;
+        return hidden;
     }
 
     /** Zeroes the gradients and back-propagates the loss of the last {@link #forward}. */
@@ -408,9 +430,8 @@ public final class Transformer implements Model {
         }
         if (classifier != null) {
             classifier.allocate(dataType, b, t, d);
-        } else {
-            head.allocate(dataType, b * t);
         }
+        tokenHeadAllocated = false; // made by the first forward pass that computes logits
         if (mlmTransform != null) {
             mlmTransform.allocate(dataType, b * t, d, onesT);
             mlmGrad = Ops.buffer(dataType, b * t, d);

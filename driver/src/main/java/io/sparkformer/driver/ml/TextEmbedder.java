@@ -9,7 +9,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
-import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.linalg.SQLDataTypes;
@@ -31,6 +30,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
+import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.models.TextEncoder;
 import io.sparkformer.model.NativeThreads;
@@ -121,9 +121,11 @@ public final class TextEmbedder extends Transformer implements DefaultParamsWrit
     @Override
     public Dataset<Row> transform(Dataset<?> dataset) {
         StructType out = transformSchema(dataset.schema());
+        var spark = dataset.sparkSession().sparkContext();
+        // native threads per task as a training task gets them: in local mode the cores over the task slots
+        int threads = ExecutorSettings.threadsPerTask(spark.getConf(), Math.max(1, dataset.rdd().getNumPartitions()));
         Partition task = new Partition($(modelPath), dataset.schema().fieldIndex($(inputCol)), (Boolean) $(normalize),
-                (Integer) $(batchSize),
-                new SerializableConf(dataset.sparkSession().sparkContext().hadoopConfiguration()));
+                (Integer) $(batchSize), threads, new SerializableConf(spark.hadoopConfiguration()));
         return dataset.toDF().mapPartitions(task, Encoders.row(out));
     }
 
@@ -141,12 +143,11 @@ public final class TextEmbedder extends Transformer implements DefaultParamsWrit
     }
 
     /** One task's work: chunks of rows out in the order they came, each with its embedding appended. */
-    private record Partition(String model, int column, boolean normalize, int batchSize, SerializableConf conf)
+    private record Partition(String model, int column, boolean normalize, int batchSize, int threads, SerializableConf conf)
             implements MapPartitionsFunction<Row, Row> {
         @Override
         public Iterator<Row> call(Iterator<Row> rows) throws Exception {
-            TaskContext task = TaskContext.get();
-            NativeThreads.apply(task != null ? task.cpus() : 1);
+            NativeThreads.apply(threads);
             return new Iterator<>() {
                 private final List<Row> ready = new ArrayList<>();
                 private int next;

@@ -48,15 +48,15 @@ public final class SentenceEmbedder {
         for (int i = 0; i < rows.size(); i++) {
             System.arraycopy(rows.get(i), 0, ids, i * t, rows.get(i).length);
         }
-        model.forward(Batch.of(rows.size(), t, ids, null), false);
-        double[][] hidden = model.hiddenStates().castTo(DataType.DOUBLE).toDoubleMatrix();
+        // the hidden states alone: the token head's logits would cost more than the encoder itself
+        double[] hidden = model.hiddenStates(Batch.of(rows.size(), t, ids, null)).castTo(DataType.DOUBLE).reshape(-1).toDoubleVector();
         int d = model.config().dModel();
         double[][] out = new double[rows.size()][d];
         for (int i = 0; i < rows.size(); i++) {
             int n = Math.max(1, rows.get(i).length);
             for (int j = 0; j < rows.get(i).length; j++) {
                 for (int k = 0; k < d; k++) {
-                    out[i][k] += hidden[i * t + j][k];
+                    out[i][k] += hidden[(i * t + j) * d + k];
                 }
             }
             double norm = 0;
