@@ -51,11 +51,13 @@ public final class HubCache {
     }
 
     private final Settings settings;
-    private final HttpClient http;
+    private final HttpClient http;     // downloads follow the Hub's redirects to its file store
+    private final HttpClient metadata; // a HEAD's headers are the Hub's own, so no redirect is followed
 
     public HubCache(Settings settings) {
         this.settings = settings;
         this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30)).followRedirects(HttpClient.Redirect.NORMAL).build();
+        this.metadata = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30)).followRedirects(HttpClient.Redirect.NEVER).build();
     }
 
     public static boolean isHubId(String path) {
@@ -146,8 +148,7 @@ public final class HubCache {
         HttpRequest request = request(url(repo, revision, file)).method("HEAD", HttpRequest.BodyPublishers.noBody()).build();
         HttpResponse<Void> response;
         try {
-            response = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(30)).followRedirects(HttpClient.Redirect.NEVER)
-                    .build().send(request, HttpResponse.BodyHandlers.discarding());
+            response = metadata.send(request, HttpResponse.BodyHandlers.discarding());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);

@@ -1,20 +1,15 @@
 package io.sparkformer.driver.models;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.function.Function;
 
 import org.apache.hadoop.conf.Configuration;
-import org.nd4j.linalg.api.buffer.DataType;
 
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Transformer;
-import io.sparkformer.model.hf.HuggingFaceCheckpoint;
 import io.sparkformer.model.text.HuggingFaceTokenizer;
 import io.sparkformer.model.text.SpecialTokens;
-import io.sparkformer.model.text.Tokenizer;
 
 /**
  * A transformer and how it turns a text into one row of ids for embedding: a Hugging Face
@@ -26,24 +21,16 @@ public record TextEncoder(Transformer model, Function<String, int[]> encode) {
 
     /** The model {@code path} names (see {@link TrainedModel}; a Hugging Face directory or Hub id too). */
     public static TextEncoder load(String path, Configuration conf) throws IOException {
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
-        if (pretrained != null) {
-            HuggingFaceCheckpoint ckpt = pretrained.checkpoint();
-            Path tokenizerFile = ckpt.tokenizerFile();
-            if (tokenizerFile == null) {
-                throw new ConfigException("--model", ckpt.directory() + " has no " + Tokenizer.FILE_NAME
-                        + ": embedding needs the checkpoint's tokenizer");
-            }
-            HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.fromJson(Files.readAllBytes(tokenizerFile), tokenizerFile.toString());
-            int maxLen = ckpt.config().maxLen();
-            return new TextEncoder(ckpt.load(DataType.FLOAT), text -> truncated(tokenizer.encodeWithSpecialTokens(text), maxLen));
-        }
         TrainedModel m = TrainedModel.load(path, conf);
         if (!(m.model() instanceof Transformer t)) {
             throw new ConfigException("--model", m.checkpoint() + " is a " + m.model().config().kind().name().toLowerCase()
                     + "; embedding reads a transformer's hidden states");
         }
         int maxLen = t.config().maxLen();
+        if (PretrainedStart.isHuggingFace(path) && m.tokenizer() instanceof HuggingFaceTokenizer own) {
+            // the checkpoint's own pipeline, as sentence-transformers feeds it
+            return new TextEncoder(t, text -> truncated(own.encodeWithSpecialTokens(text), maxLen));
+        }
         SpecialTokens specials = m.tokenizer().specials();
         return new TextEncoder(t, text -> {
             int[] ids = m.tokenizer().encode(text);
