@@ -16,6 +16,7 @@ import io.sparkformer.model.TransformerConfig.Pooling;
 import io.sparkformer.model.TransformerConfig.Positional;
 import io.sparkformer.model.layers.Attention;
 import io.sparkformer.model.layers.AttentionMask;
+import io.sparkformer.model.layers.BufferSet;
 import io.sparkformer.model.layers.ClassifierHead;
 import io.sparkformer.model.layers.Dropout;
 import io.sparkformer.model.layers.Embedding;
@@ -71,7 +72,7 @@ public final class Transformer implements Model {
     private int[] lastMaskKey;
     private boolean forwardDone;
     private boolean tokenHeadAllocated;
-    private List<INDArray> buffers = new ArrayList<>();
+    private final BufferSet buffers = new BufferSet();
 
     public Transformer(TransformerConfig config, DataType dataType) {
         Nd4jRuntime.init();
@@ -209,7 +210,7 @@ public final class Transformer implements Model {
         }
         if (!tokenHeadAllocated) {
             // [B·T, V] buffers (110 MB each at BERT's vocabulary and 900 rows): made when a pass needs them
-            buffers.addAll(Ops.recordBuffers(() -> head.allocate(dataType, batchSize * length)));
+            buffers.add(() -> head.allocate(dataType, batchSize * length));
             tokenHeadAllocated = true;
         }
         head.forwardLogits(mlmTransform != null ? mlmTransform.forward(hidden) : hidden);
@@ -347,8 +348,7 @@ public final class Transformer implements Model {
         }
         long s = batch.hasSource() ? batch.srcLength() : 0;
         if (batch.size() != batchSize || batch.length() != length || s != srcLength) {
-            Ops.release(buffers);
-            buffers = Ops.recordBuffers(() -> allocate(batch.size(), batch.length(), s));
+            buffers.allocate(() -> allocate(batch.size(), batch.length(), s));
         }
         Ops.assignAndFree(ids, Nd4j.createFromArray(batch.ids()));
         if (src != null) {

@@ -191,12 +191,13 @@ public final class TextEmbedder extends Transformer implements DefaultParamsWrit
                         at.add(i);
                     }
                 }
-                // batches of similar length: little padding, whatever order the rows came in
+                // batches of similar length: little padding, whatever order the rows came in. Longest
+                // first: the first batch's buffers then hold every later batch's (see BufferSet)
                 Integer[] order = new Integer[ids.size()];
                 for (int i = 0; i < order.length; i++) {
                     order[i] = i;
                 }
-                Arrays.sort(order, (a, b) -> Integer.compare(ids.get(a).length, ids.get(b).length));
+                Arrays.sort(order, (a, b) -> Integer.compare(ids.get(b).length, ids.get(a).length));
                 List<int[]> sorted = new ArrayList<>(order.length);
                 for (Integer i : order) {
                     sorted.add(ids.get(i));

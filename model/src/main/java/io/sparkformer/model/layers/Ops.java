@@ -70,7 +70,10 @@ public final class Ops {
 
     /** table[ids[i], :] += rows[i, :], accumulating repeated ids. */
     public static void scatterAddRows(INDArray table, INDArray ids, INDArray rows) {
-        Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(table, ids, rows).addOutputs(table).build());
+        // use_locking: one thread, rows added in order. Threads would race on a repeated id, and the
+        // sum's rounding would change from run to run.
+        Nd4j.exec(DynamicCustomOp.builder("scatter_add").addInputs(table, ids, rows).addOutputs(table)
+                .addBooleanArguments(true).build());
     }
 
     public static void relu(INDArray x, INDArray out) {
@@ -88,32 +91,10 @@ public final class Ops {
         return buffer(type, 1, n).assign(1);
     }
 
-    /** Buffers created on this thread while a recording is open (see {@link #recordBuffers}). */
-    private static final ThreadLocal<java.util.List<INDArray>> RECORDING = new ThreadLocal<>();
-
+    /** An uninitialised buffer; taken from the {@link BufferSet} being allocated on this thread, if any. */
     public static INDArray buffer(DataType type, long... shape) {
-        INDArray a = Nd4j.createUninitialized(type, shape);
-        java.util.List<INDArray> rec = RECORDING.get();
-        if (rec != null) {
-            rec.add(a);
-        }
-        return a;
-    }
-
-    /**
-     * Runs allocation code and returns every buffer it created, so the owner can free them all
-     * when the batch shape changes. Off-heap memory left to the garbage collector piles up when
-     * shapes change often (seq2seq batches), and JavaCPP then stalls allocations to force GCs.
-     */
-    public static java.util.List<INDArray> recordBuffers(Runnable allocation) {
-        java.util.List<INDArray> rec = new java.util.ArrayList<>();
-        RECORDING.set(rec);
-        try {
-            allocation.run();
-        } finally {
-            RECORDING.remove();
-        }
-        return rec;
+        INDArray reused = BufferSet.take(type, shape);
+        return reused != null ? reused : Nd4j.createUninitialized(type, shape);
     }
 
     /** target ← source, then frees source: for per-batch temporaries built from Java arrays. */
@@ -122,15 +103,5 @@ public final class Ops {
         if (source.closeable()) {
             source.close();
         }
-    }
-
-    /** Frees buffers now rather than at some later garbage collection. */
-    public static void release(java.util.List<INDArray> buffers) {
-        for (INDArray a : buffers) {
-            if (a.closeable()) {
-                a.close();
-            }
-        }
-        buffers.clear();
     }
 }
