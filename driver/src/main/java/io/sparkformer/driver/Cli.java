@@ -124,7 +124,8 @@ public final class Cli implements Callable<Integer> {
         return loadConfig(config, settings, hadoop, JobConfig.Preset.NONE);
     }
 
-    static JobConfig loadConfig(String config, List<String> settings, Configuration hadoop, JobConfig.Preset preset)
+    /** The job config {@code config} names (default conf/default.yaml) with the overrides, paths resolved against {@link #home()}. */
+    public static JobConfig loadConfig(String config, List<String> settings, Configuration hadoop, JobConfig.Preset preset)
             throws java.io.IOException {
         String configText;
         String configName;
@@ -147,7 +148,7 @@ public final class Cli implements Callable<Integer> {
         return JobConfig.parse(configText, configName, settings, preset).resolvePaths(home());
     }
 
-    static Path home() {
+    public static Path home() {
         return Path.of(System.getProperty("sparkformer.home", ".")).toAbsolutePath().normalize();
     }
 }

@@ -69,22 +69,30 @@ final class TableSource {
                 .toArray(org.apache.spark.sql.Column[]::new));
     }
 
-    /** The files behind the inputs (for the manifest's key: rewritten data, rebuilt shards). */
+    /**
+     * The files behind the inputs (for the manifest's key: rewritten data, rebuilt shards). A view
+     * of rows with no files behind them (a DataFrame fitted by a Spark ML stage) stands for itself:
+     * a path naming its plan's hash, as long as its row count.
+     */
     static List<FileStatus> files(JavaSparkContext sc, CorpusSpec spec, List<String> given) {
         if (given.isEmpty()) {
             return List.of();
         }
         List<FileStatus> out = new ArrayList<>();
         try {
-            for (String f : read(sc, spec, given).inputFiles()) {
+            Dataset<Row> ds = read(sc, spec, given);
+            String[] inputFiles = ds.inputFiles();
+            if (inputFiles.length == 0) {
+                long rows = ds.count();
+                out.add(new FileStatus(rows, false, 0, 0, 0, new Path("view:/" + Integer.toHexString(ds.semanticHash()))));
+                return out;
+            }
+            for (String f : inputFiles) {
                 Path p = new Path(f);
                 out.add(p.getFileSystem(sc.hadoopConfiguration()).getFileStatus(p));
             }
         } catch (IOException e) {
             throw new CorpusException("data.inputs: cannot list the files of " + given + ": " + e.getMessage(), e);
-        }
-        if (out.isEmpty()) {
-            throw new CorpusException("data.inputs: " + given + " has no files (a view or an empty table)");
         }
         out.sort((a, b) -> a.getPath().toString().compareTo(b.getPath().toString()));
         return out;

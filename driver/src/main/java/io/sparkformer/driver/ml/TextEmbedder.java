@@ -1,16 +1,11 @@
 package io.sparkformer.driver.ml;
 
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 import org.apache.spark.api.java.function.MapPartitionsFunction;
-import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.linalg.SQLDataTypes;
 import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.ml.param.BooleanParam;
@@ -25,7 +20,6 @@ import org.apache.spark.ml.util.MLReader;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
@@ -35,6 +29,7 @@ import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.models.TextEncoder;
 import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.Transformer;
 import io.sparkformer.model.inference.SentenceEmbedder;
 
 /**
@@ -46,10 +41,8 @@ import io.sparkformer.model.inference.SentenceEmbedder;
  * column and row is kept; a null or empty text gets a null embedding. Saves and loads its params
  * (the model path, not the model) with Spark ML's persistence.
  */
-public final class TextEmbedder extends Transformer implements DefaultParamsWritable {
+public final class TextEmbedder extends org.apache.spark.ml.Transformer implements DefaultParamsWritable {
     private static final long serialVersionUID = 1L;
-    /** Rows a task holds at a time: the ones it sorts by length into batches. */
-    static final int CHUNK = 4096;
 
     private final String uid;
 
@@ -146,41 +139,19 @@ public final class TextEmbedder extends Transformer implements DefaultParamsWrit
     private record Partition(String model, int column, boolean normalize, int batchSize, int threads, SerializableConf conf)
             implements MapPartitionsFunction<Row, Row> {
         @Override
-        public Iterator<Row> call(Iterator<Row> rows) throws Exception {
+        public Iterator<Row> call(Iterator<Row> rows) {
             NativeThreads.apply(threads);
-            return new Iterator<>() {
-                private final List<Row> ready = new ArrayList<>();
-                private int next;
-
-                @Override
-                public boolean hasNext() {
-                    if (next < ready.size()) {
-                        return true;
-                    }
-                    ready.clear();
-                    next = 0;
-                    List<Row> chunk = new ArrayList<>(CHUNK);
-                    while (chunk.size() < CHUNK && rows.hasNext()) {
-                        chunk.add(rows.next());
-                    }
-                    if (!chunk.isEmpty()) {
-                        ready.addAll(embed(chunk));
-                    }
-                    return !ready.isEmpty();
-                }
-
-                @Override
-                public Row next() {
-                    if (!hasNext()) {
-                        throw new java.util.NoSuchElementException();
-                    }
-                    return ready.get(next++);
-                }
-            };
+            return new ChunkedRows(rows, this::embed);
         }
 
         private List<Row> embed(List<Row> chunk) {
-            TextEncoder encoder = Models.borrow(model, conf);
+            String key = "embed:" + model;
+            TextEncoder encoder = ExecutorModels.borrow(key, () -> TextEncoder.load(model, conf.get()), read -> {
+                // inference never changes the weights: a copy of them
+                Transformer copy = new Transformer(read.model().config(), read.model().dataType());
+                ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
+                return new TextEncoder(copy, read.encode());
+            });
             try {
                 List<int[]> ids = new ArrayList<>();
                 List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
@@ -191,73 +162,19 @@ public final class TextEmbedder extends Transformer implements DefaultParamsWrit
                         at.add(i);
                     }
                 }
-                // batches of similar length: little padding, whatever order the rows came in. Longest
-                // first: the first batch's buffers then hold every later batch's (see BufferSet)
-                Integer[] order = new Integer[ids.size()];
-                for (int i = 0; i < order.length; i++) {
-                    order[i] = i;
-                }
-                Arrays.sort(order, (a, b) -> Integer.compare(ids.get(b).length, ids.get(a).length));
-                List<int[]> sorted = new ArrayList<>(order.length);
-                for (Integer i : order) {
-                    sorted.add(ids.get(i));
-                }
-                double[][] vectors = new SentenceEmbedder(encoder.model()).embed(sorted, normalize, batchSize);
+                double[][] vectors = new SentenceEmbedder(encoder.model()).embed(ids, normalize, batchSize);
                 Object[] embedding = new Object[chunk.size()];
-                for (int k = 0; k < order.length; k++) {
-                    embedding[at.get(order[k])] = Vectors.dense(vectors[k]);
+                for (int k = 0; k < vectors.length; k++) {
+                    embedding[at.get(k)] = Vectors.dense(vectors[k]);
                 }
                 List<Row> out = new ArrayList<>(chunk.size());
                 for (int i = 0; i < chunk.size(); i++) {
-                    Row r = chunk.get(i);
-                    Object[] values = new Object[r.length() + 1];
-                    for (int c = 0; c < r.length(); c++) {
-                        values[c] = r.get(c);
-                    }
-                    values[r.length()] = embedding[i];
-                    out.add(RowFactory.create(values));
+                    out.add(ChunkedRows.append(chunk.get(i), embedding[i]));
                 }
                 return out;
             } finally {
-                Models.giveBack(model, encoder);
+                ExecutorModels.giveBack(key, encoder);
             }
-        }
-    }
-
-    /**
-     * The models of this JVM: each path read once, then one copy per task embedding with it at a
-     * time (a forward pass owns its model's buffers), kept for the next task.
-     */
-    static final class Models {
-        private static final Map<String, TextEncoder> READ = new ConcurrentHashMap<>();
-        private static final Map<String, ConcurrentLinkedQueue<TextEncoder>> IDLE = new ConcurrentHashMap<>();
-
-        static TextEncoder borrow(String path, SerializableConf conf) {
-            TextEncoder idle = IDLE.computeIfAbsent(path, p -> new ConcurrentLinkedQueue<>()).poll();
-            if (idle != null) {
-                return idle;
-            }
-            boolean[] fresh = {false};
-            TextEncoder read = READ.computeIfAbsent(path, p -> {
-                fresh[0] = true;
-                try {
-                    return TextEncoder.load(p, conf.get());
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
-            if (fresh[0]) {
-                return read; // the first task takes the model it read
-            }
-            // another task at the same time: a copy of the weights (inference never changes them)
-            io.sparkformer.model.Transformer copy = new io.sparkformer.model.Transformer(read.model().config(),
-                    read.model().dataType());
-            ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
-            return new TextEncoder(copy, read.encode());
-        }
-
-        static void giveBack(String path, TextEncoder encoder) {
-            IDLE.get(path).add(encoder);
         }
     }
 }

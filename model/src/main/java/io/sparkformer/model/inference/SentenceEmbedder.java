@@ -23,13 +23,27 @@ public final class SentenceEmbedder {
         this.pad = Math.max(0, model.config().padId());
     }
 
-    /** The embedding of each row of token ids (each at most max_len long), in order. */
+    /**
+     * The embedding of each row of token ids (each at most max_len long), in order. Rows go in
+     * batches of similar length, longest first: little padding, and the first batch's buffers
+     * hold every later one's.
+     */
     public double[][] embed(List<int[]> rows, boolean normalize, int batchSize) {
+        Integer[] order = new Integer[rows.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Integer.compare(rows.get(b).length, rows.get(a).length));
         double[][] out = new double[rows.size()][];
-        for (int from = 0; from < rows.size(); from += batchSize) {
-            List<int[]> batch = rows.subList(from, Math.min(rows.size(), from + batchSize));
+        for (int from = 0; from < order.length; from += batchSize) {
+            List<int[]> batch = new java.util.ArrayList<>();
+            for (int k = from; k < Math.min(order.length, from + batchSize); k++) {
+                batch.add(rows.get(order[k]));
+            }
             double[][] part = embedBatch(batch, normalize);
-            System.arraycopy(part, 0, out, from, part.length);
+            for (int k = 0; k < part.length; k++) {
+                out[order[from + k]] = part[k];
+            }
         }
         return out;
     }

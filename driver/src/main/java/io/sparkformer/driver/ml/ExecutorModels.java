@@ -1,0 +1,47 @@
+package io.sparkformer.driver.ml;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.UnaryOperator;
+
+/**
+ * The models of this JVM for the inference stages: each path read once, then one copy per task
+ * using it at a time (a forward pass owns its model's buffers), kept for the next task. Keys name
+ * the path and what was made of it, so two stages reading one checkpoint differently do not mix.
+ */
+final class ExecutorModels {
+    private static final Map<String, Object> READ = new ConcurrentHashMap<>();
+    private static final Map<String, ConcurrentLinkedQueue<Object>> IDLE = new ConcurrentHashMap<>();
+
+    /** Something that reads a model (and may fail with an I/O error). */
+    interface Loader<T> {
+        T load() throws java.io.IOException;
+    }
+
+    private ExecutorModels() {}
+
+    /** An idle copy of the model {@code key} names, or the one this call reads, or a fresh copy of the one read. */
+    @SuppressWarnings("unchecked")
+    static <T> T borrow(String key, Loader<T> loader, UnaryOperator<T> copy) {
+        Object idle = IDLE.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>()).poll();
+        if (idle != null) {
+            return (T) idle;
+        }
+        boolean[] fresh = {false};
+        T read = (T) READ.computeIfAbsent(key, k -> {
+            fresh[0] = true;
+            try {
+                return loader.load();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        // the first task takes the model it read; another at the same time, a copy of its weights
+        return fresh[0] ? read : copy.apply(read);
+    }
+
+    static void giveBack(String key, Object model) {
+        IDLE.get(key).add(model);
+    }
+}

@@ -1,0 +1,259 @@
+package io.sparkformer.driver.ml;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.FileUtil;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.ml.Model;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.ml.linalg.Vectors;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.DefaultParamsWriter;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.ml.util.MLWritable;
+import org.apache.spark.ml.util.MLWriter;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.Metadata;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.driver.cluster.ExecutorSettings;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.models.TrainedModel;
+import io.sparkformer.driver.training.RunDirectory;
+import io.sparkformer.model.NativeThreads;
+import io.sparkformer.model.ParameterBuffer;
+import io.sparkformer.model.inference.BatchClassifier;
+import io.sparkformer.model.io.Checkpoint;
+import io.sparkformer.model.text.Tokenizer;
+import io.sparkformer.worker.batches.ClassificationBatches;
+
+/**
+ * A fitted text classifier (see {@link TextClassifier}): adds the likeliest label, as a value of
+ * the label column it was fitted on (a string, an integer or a boolean), and the vector of every
+ * label's probability in label order. Rows are scored on the executors, the model read once per
+ * executor JVM, in batches of similar length put back in order; every input column and row is
+ * kept, and a null or empty text gets null outputs. Saving writes the params and a copy of the
+ * checkpoint (weights, tokenizer, job config), so the saved stage needs nothing else.
+ */
+public final class TextClassificationModel extends Model<TextClassificationModel> implements MLWritable {
+    private static final long serialVersionUID = 1L;
+    /** The layout of what {@link #write()} saves; a reader refuses any other. */
+    static final int FORMAT = 1;
+    private static final String STAGE_FILE = "sparkformer-stage.json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String uid;
+    private final String checkpoint;
+    private final List<String> labels;
+    private final DataType labelType;
+
+    private final Param<String> inputCol;
+    private final Param<String> predictionCol;
+    private final Param<String> probabilityCol;
+    private final IntParam batchSize;
+
+    /**
+     * {@code checkpoint}: the classifier's checkpoint directory (any Hadoop FS path the executors
+     * can read); {@code labels}: its label names in index order, as the label column held them;
+     * {@code labelType}: that column's type.
+     */
+    public TextClassificationModel(String uid, String checkpoint, List<String> labels, DataType labelType) {
+        this.uid = uid;
+        this.checkpoint = checkpoint;
+        this.labels = List.copyOf(labels);
+        this.labelType = labelType;
+        inputCol = new Param<>(this, "inputCol", "the text column", TextClassifier::nonBlank);
+        predictionCol = new Param<>(this, "predictionCol", "the likeliest label's column to add", TextClassifier::nonBlank);
+        probabilityCol = new Param<>(this, "probabilityCol", "the column of each label's probability to add (a vector)",
+                TextClassifier::nonBlank);
+        batchSize = new IntParam(this, "batchSize", "texts per forward pass, at least 1", ParamValidators.gtEq(1));
+        setDefault(inputCol, "text");
+        setDefault(predictionCol, "prediction");
+        setDefault(probabilityCol, "probability");
+        setDefault(batchSize, 64);
+        TextClassifier.labelValues(labels, labelType); // every label reads as the column's type
+    }
+
+    public Param<String> inputCol() { return inputCol; }
+    public Param<String> predictionCol() { return predictionCol; }
+    public Param<String> probabilityCol() { return probabilityCol; }
+    public IntParam batchSize() { return batchSize; }
+
+    public TextClassificationModel setInputCol(String value) { set(inputCol, value); return this; }
+    public TextClassificationModel setPredictionCol(String value) { set(predictionCol, value); return this; }
+    public TextClassificationModel setProbabilityCol(String value) { set(probabilityCol, value); return this; }
+    public TextClassificationModel setBatchSize(int value) { set(batchSize, value); return this; }
+
+    /** The checkpoint directory this model scores with. */
+    public String checkpoint() { return checkpoint; }
+
+    /** The label names in index order (the probability vector's order). */
+    public List<String> labels() { return labels; }
+
+    @Override
+    public String uid() { return uid; }
+
+    @Override
+    public StructType transformSchema(StructType schema) {
+        TextClassifier.requireText(uid, schema, $(inputCol));
+        for (String out : List.of($(predictionCol), $(probabilityCol))) {
+            if (Arrays.asList(schema.fieldNames()).contains(out)) {
+                throw new IllegalArgumentException(uid + ": output column '" + out + "' is a column already");
+            }
+        }
+        return schema.add(new StructField($(predictionCol), labelType, true, Metadata.empty()))
+                .add(new StructField($(probabilityCol), SQLDataTypes.VectorType(), true, Metadata.empty()));
+    }
+
+    @Override
+    public Dataset<Row> transform(Dataset<?> dataset) {
+        StructType out = transformSchema(dataset.schema());
+        var sc = dataset.sparkSession().sparkContext();
+        int threads = ExecutorSettings.threadsPerTask(sc.getConf(), Math.max(1, dataset.rdd().getNumPartitions()));
+        Scoring task = new Scoring(checkpoint, dataset.schema().fieldIndex($(inputCol)), (Integer) $(batchSize),
+                TextClassifier.labelValues(labels, labelType), threads, new SerializableConf(sc.hadoopConfiguration()));
+        return dataset.toDF().mapPartitions(task, Encoders.row(out));
+    }
+
+    @Override
+    public TextClassificationModel copy(ParamMap extra) {
+        TextClassificationModel copy = new TextClassificationModel(uid, checkpoint, labels, labelType);
+        return copyValues(copy, extra).setParent(parent());
+    }
+
+    @Override
+    public MLWriter write() {
+        return new Writer(this);
+    }
+
+    public static MLReader<TextClassificationModel> read() {
+        return new Reader();
+    }
+
+    public static TextClassificationModel load(String path) {
+        return read().load(path);
+    }
+
+    /** One task's work: chunks of rows out in the order they came, each with its label and probabilities. */
+    private record Scoring(String checkpoint, int column, int batchSize, Object[] labelValues, int threads, SerializableConf conf)
+            implements MapPartitionsFunction<Row, Row> {
+        @Override
+        public Iterator<Row> call(Iterator<Row> rows) {
+            NativeThreads.apply(threads);
+            return new ChunkedRows(rows, this::score);
+        }
+
+        private List<Row> score(List<Row> chunk) {
+            String key = "classify:" + checkpoint;
+            TrainedModel m = ExecutorModels.borrow(key, () -> TrainedModel.load(checkpoint, conf.get()), read -> {
+                io.sparkformer.model.Model copy = io.sparkformer.model.Model.create(read.model().config(), read.model().dataType());
+                ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
+                return new TrainedModel(read.checkpoint(), copy, read.tokenizer(), read.config(), read.labels());
+            });
+            try {
+                int maxLen = m.config().train().blockSize();
+                List<int[]> ids = new ArrayList<>();
+                List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
+                for (int i = 0; i < chunk.size(); i++) {
+                    String text = chunk.get(i).isNullAt(column) ? null : chunk.get(i).getString(column);
+                    if (text != null && !text.isEmpty()) {
+                        // framed as the classify command frames a row: bos, the text cut to fit, eos
+                        ids.add(ClassificationBatches.row(m.tokenizer().encode(text), maxLen, m.tokenizer().specials()).ids());
+                        at.add(i);
+                    }
+                }
+                double[][] probabilities = new BatchClassifier(m.model(), batchSize).probabilities(ids);
+                Object[][] outputs = new Object[chunk.size()][2];
+                for (int k = 0; k < probabilities.length; k++) {
+                    int best = 0;
+                    for (int j = 1; j < probabilities[k].length; j++) {
+                        if (probabilities[k][j] > probabilities[k][best]) {
+                            best = j;
+                        }
+                    }
+                    outputs[at.get(k)] = new Object[] {labelValues[best], Vectors.dense(probabilities[k])};
+                }
+                List<Row> out = new ArrayList<>(chunk.size());
+                for (int i = 0; i < chunk.size(); i++) {
+                    out.add(ChunkedRows.append(chunk.get(i), outputs[i][0], outputs[i][1]));
+                }
+                return out;
+            } finally {
+                ExecutorModels.giveBack(key, m);
+            }
+        }
+    }
+
+    /** The params through Spark ML's metadata, the labels and format in a file of ours, and the checkpoint's files. */
+    private static final class Writer extends MLWriter {
+        private final TextClassificationModel model;
+
+        Writer(TextClassificationModel model) {
+            this.model = model;
+        }
+
+        @Override
+        public void saveImpl(String path) {
+            DefaultParamsWriter.saveMetadata(model, path, sparkSession());
+            Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
+            try {
+                Path target = new Path(path, "checkpoint");
+                FileSystem to = target.getFileSystem(conf);
+                for (String file : List.of(Checkpoint.MODEL_FILE, Tokenizer.FILE_NAME, RunDirectory.CONFIG)) {
+                    Path from = new Path(model.checkpoint, file);
+                    FileUtil.copy(from.getFileSystem(conf), from, to, new Path(target, file), false, true, conf);
+                }
+                Map<String, Object> stage = Map.of("format", FORMAT, "labels", model.labels, "label_type", model.labelType.json());
+                HadoopFiles.writeAtomically(new Path(path, STAGE_FILE).toString(), JSON.writeValueAsBytes(stage), conf);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(path + ": cannot save the classifier: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private static final class Reader extends MLReader<TextClassificationModel> {
+        @Override
+        public TextClassificationModel load(String path) {
+            var sc = sparkSession().sparkContext();
+            DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession(),
+                    TextClassificationModel.class.getName());
+            String stageFile = new Path(path, STAGE_FILE).toString();
+            JsonNode stage;
+            try {
+                stage = JSON.readTree(HadoopFiles.read(stageFile, sc.hadoopConfiguration()));
+            } catch (IOException e) {
+                throw new IllegalArgumentException(stageFile + ": cannot read the saved classifier: " + e.getMessage(), e);
+            }
+            if (stage.path("format").asInt(-1) != FORMAT) {
+                throw new IllegalArgumentException(stageFile + ": saved in format " + stage.path("format")
+                        + " (another version of this project); this version reads format " + FORMAT);
+            }
+            List<String> labels = new ArrayList<>();
+            stage.path("labels").forEach(l -> labels.add(l.asText()));
+            TextClassificationModel model = new TextClassificationModel(metadata.uid(), new Path(path, "checkpoint").toString(),
+                    labels, DataType.fromJson(stage.path("label_type").asText()));
+            metadata.getAndSetParams(model, scala.Option.empty());
+            return model;
+        }
+    }
+}

@@ -1,0 +1,166 @@
+package io.sparkformer.driver.ml;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.spark.ml.Pipeline;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.PipelineStage;
+import org.apache.spark.ml.feature.SQLTransformer;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.sparkformer.driver.Cli;
+import io.sparkformer.driver.SparkTestBase;
+
+/**
+ * The classifier stages on SST-2 rows: a Pipeline of a SQL statement and the classifier,
+ * fine-tuning all-MiniLM-L6-v2 for a few steps on a DataFrame, saved and loaded; the loaded
+ * model's predictions and probabilities equal the fitted one's bit for bit, and the classify
+ * command's for the same checkpoint (to float rounding: it scores each row alone, without
+ * padding). Every row, its order and its other columns are kept; labels come back as the
+ * integers they were. Bad input is named.
+ */
+class TextClassifierTest extends SparkTestBase {
+    @TempDir
+    Path tmp;
+
+    private SparkSession spark() {
+        return SparkSession.builder().sparkContext(sc.sc()).getOrCreate();
+    }
+
+    /** SST-2 rows (sentence, label as an integer) with an id, from {@code file}'s lines [from, to). */
+    private Dataset<Row> sst2(String file, int from, int to) throws Exception {
+        List<String> lines = Files.readAllLines(shared().resolve("datasets/sst2/" + file)).subList(1 + from, 1 + to);
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < lines.size(); i++) {
+            String[] f = lines.get(i).split("\t");
+            rows.add(RowFactory.create((long) i, f[0], Integer.parseInt(f[1])));
+        }
+        StructType schema = new StructType().add("id", DataTypes.LongType).add("sentence", DataTypes.StringType)
+                .add("label", DataTypes.IntegerType);
+        return spark().createDataFrame(rows, schema);
+    }
+
+    private TextClassifier classifier() {
+        return new TextClassifier().setInitFrom(shared().resolve("pretrained/all-MiniLM-L6-v2").toString())
+                .setSteps(6).setBatchSize(16).setMaxLength(32).setLearningRate(5e-5).setSeed(1)
+                .setRunDir(tmp.resolve("run").toString())
+                .setOverrides("train.warmup=1", "train.local_steps=3", "train.schedule=linear", "train.min_lr=0",
+                        "eval.every=1000", "checkpoint.every=1000");
+    }
+
+    @Test
+    void pipelineFitsSavesLoadsAndScoresAsTheClassifyCommand() throws Exception {
+        Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {
+            new SQLTransformer().setStatement("SELECT id, sentence AS text, label FROM __THIS__"), classifier()});
+        PipelineModel fitted = pipeline.fit(sst2("train.tsv", 0, 192));
+        Dataset<Row> dev = sst2("dev.tsv", 0, 96).repartition(3).sortWithinPartitions("id");
+        List<Row> input = dev.collectAsList();
+        Dataset<Row> scored = fitted.transform(dev);
+        assertEquals(List.of("id", "text", "label", "prediction", "probability"), List.of(scored.schema().fieldNames()));
+        assertEquals(DataTypes.IntegerType, scored.schema().apply("prediction").dataType());
+        List<Row> first = scored.collectAsList();
+
+        fitted.write().save(tmp.resolve("pipeline").toString());
+        List<Row> again = PipelineModel.load(tmp.resolve("pipeline").toString()).transform(dev).collectAsList();
+
+        TextClassificationModel model = (TextClassificationModel) fitted.stages()[1];
+        Path texts = tmp.resolve("dev.txt");
+        Files.write(texts, input.stream().map(r -> r.getString(1)).toList());
+        String[] cli = stdout("classify", "--model", model.checkpoint(), "--input", texts.toString()).split("\n");
+        assertEquals(input.size(), cli.length);
+
+        ObjectMapper json = new ObjectMapper();
+        double worst = 0;
+        int agreeWithGold = 0;
+        for (int i = 0; i < input.size(); i++) {
+            Row in = input.get(i);
+            Row a = first.get(i);
+            Row b = again.get(i);
+            assertEquals(in.getLong(0), a.getLong(0), "row order kept");
+            assertEquals(in.getString(1), a.getString(1));
+            assertEquals(in.getInt(2), a.getInt(2));
+            assertEquals(a.get(3), b.get(3), "saved and loaded: the same prediction");
+            assertArrayEquals(((Vector) a.get(4)).toArray(), ((Vector) b.get(4)).toArray(), 0.0, "the same probabilities");
+            JsonNode line = json.readTree(cli[i]);
+            assertEquals(String.valueOf(a.getInt(3)), line.get("label").asText(), "the classify command's label, row " + i);
+            double[] p = ((Vector) a.get(4)).toArray();
+            for (int k = 0; k < p.length; k++) {
+                worst = Math.max(worst, Math.abs(p[k] - line.get("probabilities").get(model.labels().get(k)).asDouble()));
+            }
+            agreeWithGold += a.getInt(3) == in.getInt(2) ? 1 : 0;
+        }
+        System.out.printf("TextClassifier: %d dev rows, %d right after 6 steps; probabilities within %.1e of classify's%n",
+                input.size(), agreeWithGold, worst);
+        assertTrue(worst < 1e-5, "probabilities off by " + worst);
+    }
+
+    @Test
+    void nullTextsGetNullOutputsAndBadInputIsNamed() throws Exception {
+        Dataset<Row> train = sst2("train.tsv", 0, 64).withColumnRenamed("sentence", "text");
+        TextClassifier stage = classifier().setSteps(2);
+
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
+                () -> stage.copy(new org.apache.spark.ml.param.ParamMap()).setInputCol("review").fit(train));
+        assertTrue(missing.getMessage().contains("'review'") && missing.getMessage().contains("[id, text, label]"), missing.getMessage());
+        IllegalArgumentException wrongType = assertThrows(IllegalArgumentException.class,
+                () -> stage.fit(train.withColumn("label", train.col("label").cast("double"))));
+        assertTrue(wrongType.getMessage().contains("'label' holds double"), wrongType.getMessage());
+        IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> stage.fit(train.limit(0)));
+        assertTrue(empty.getMessage().contains("no rows"), empty.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> stage.setBatchSize(0), "a bad param value fails at set time");
+        assertTrue(Files.notExists(tmp.resolve("run")), "nothing written before the input is checked");
+
+        TextClassificationModel model = stage.fit(train);
+        List<Row> rows = List.of(RowFactory.create(1L, null, 0), RowFactory.create(2L, "", 1), RowFactory.create(3L, "a gem", 1));
+        List<Row> out = model.transform(spark().createDataFrame(rows, train.schema())).collectAsList();
+        assertEquals(3, out.size());
+        assertNull(out.get(0).get(3));
+        assertNull(out.get(0).get(4));
+        assertNull(out.get(1).get(3));
+        assertTrue(out.get(2).get(3) instanceof Integer);
+
+        Path saved = tmp.resolve("model");
+        model.write().save(saved.toString());
+        Path stageFile = saved.resolve("sparkformer-stage.json");
+        Files.writeString(stageFile, Files.readString(stageFile).replace("\"format\":1", "\"format\":99"));
+        IllegalArgumentException version = assertThrows(IllegalArgumentException.class, () -> TextClassificationModel.load(saved.toString()));
+        assertTrue(version.getMessage().contains("format 99") && version.getMessage().contains(stageFile.getFileName().toString()),
+                version.getMessage());
+    }
+
+    /** What a CLI command that must succeed prints on standard output. */
+    private static String stdout(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(Cli.OK, Cli.run(args));
+        } finally {
+            System.setOut(old);
+        }
+        return out.toString(StandardCharsets.UTF_8).strip();
+    }
+}
