@@ -15,7 +15,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.ml.TextClassificationModel;
 import io.sparkformer.driver.models.TrainedModel;
+import org.apache.spark.ml.util.Identifiable;
+import org.apache.spark.sql.types.DataTypes;
 import io.sparkformer.model.Batch;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
@@ -26,13 +29,17 @@ import picocli.CommandLine.Mixin;
 /** Labels text with a trained classifier: one JSON line per input, the label and every label's probability. */
 @Command(name = "classify", mixinStandardHelpOptions = true,
         description = {"Label text with a trained classifier, one input per line (--text, --input FILE, or standard",
-                "input); prints JSON lines: the input, the likeliest label and each label's probability."})
+                "input); prints JSON lines: the input, the likeliest label and each label's probability.",
+                "With --output: any size of input, read and scored by Spark, written as part files."})
 final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Model modelOption;
 
     @Mixin
     ModelOptions.Inputs inputs;
+
+    @Mixin
+    TableInference table;
 
     @Override
     public Integer call() throws Exception {
@@ -43,6 +50,12 @@ final class ClassifyCommand implements Callable<Integer> {
             throw new ConfigException("--model", m.checkpoint() + " is a language model, not a classifier (data.task classification)");
         }
         List<String> labels = m.labels();
+        if (table.requested()) {
+            // the labels as the model names them: the training data's column type is not in the checkpoint
+            TextClassificationModel stage = new TextClassificationModel(Identifiable.randomUID("classify"), m.checkpoint(), labels,
+                    DataTypes.StringType).setInputCol(table.column);
+            return table.run("classify", inputs.input, inputs.texts, stage::transform);
+        }
         int maxLen = m.config().train().blockSize();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();

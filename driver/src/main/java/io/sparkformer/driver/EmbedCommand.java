@@ -13,6 +13,7 @@ import org.apache.hadoop.conf.Configuration;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.ml.TextEmbedder;
 import io.sparkformer.driver.models.TextEncoder;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
@@ -25,7 +26,8 @@ import picocli.CommandLine.Option;
 @Command(name = "embed", mixinStandardHelpOptions = true,
         description = {"Sentence embeddings, one input per line (--text, --input FILE, or standard input): the mean of",
                 "the model's top hidden states over the input's tokens, as sentence-transformers computes them.",
-                "--model: a Hugging Face checkpoint directory (with its tokenizer.json) or one of this project's."})
+                "--model: a Hugging Face checkpoint directory (with its tokenizer.json) or one of this project's.",
+                "With --output: any size of input, read and embedded by Spark, written as part files."})
 final class EmbedCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Model modelOption;
@@ -39,11 +41,19 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--batch-size", description = "inputs per forward pass (default ${DEFAULT-VALUE})")
     int batchSize = 32;
 
+    @Mixin
+    TableInference table;
+
     @Override
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         if (batchSize < 1) {
             throw new ConfigException("--batch-size", "must be at least 1, got " + batchSize);
+        }
+        if (table.requested()) {
+            TextEmbedder stage = new TextEmbedder().setModelPath(HadoopFiles.absolute(modelOption.path)).setInputCol(table.column)
+                    .setNormalize(normalize).setBatchSize(batchSize);
+            return table.run("embed", inputs.input, inputs.texts, stage::transform);
         }
         Configuration conf = new Configuration();
         TextEncoder e = TextEncoder.load(HadoopFiles.absolute(modelOption.path), conf);

@@ -21,7 +21,8 @@ import io.sparkformer.driver.ml.TextEmbedder;
  * with every core, in batches of 64 sorted by length, as ONNX Runtime's best way in the issue's anchor. A warm-up pass on 512 phrases loads
  * the model into the executor first; the timed pass forces every embedding. Prints
  * RESULT sentences_per_s=X.
- * Usage: EmbedThroughputBenchmark SHARED_DIR [N] [PARTITIONS]   (the cores are shared among the partitions' tasks)
+ * Usage: EmbedThroughputBenchmark SHARED_DIR [N] [PARTITIONS] [OUT]   (the cores are shared among the partitions' tasks;
+ *   OUT: the first 64 rows' embeddings, a line of numbers each)
  */
 public final class EmbedThroughputBenchmark {
     private EmbedThroughputBenchmark() {}
@@ -48,6 +49,17 @@ public final class EmbedThroughputBenchmark {
         long embedded = stage.transform(df).filter("embedding is not null").count();
         double seconds = (System.nanoTime() - t0) / 1e9;
         System.out.printf("%d of %d phrases embedded in %.1f s on %d cores (%d partitions)%n", embedded, n, seconds, cores, partitions);
+        if (args.length > 3) { // the first rows' embeddings, for the script to compare with ONNX Runtime's
+            StringBuilder out = new StringBuilder();
+            Dataset<Row> first = spark.createDataFrame(rows.subList(0, Math.min(64, n)), df.schema()).coalesce(1);
+            for (Row r : stage.transform(first).collectAsList()) {
+                for (double v : ((org.apache.spark.ml.linalg.Vector) r.get(1)).toArray()) {
+                    out.append((float) v).append(' ');
+                }
+                out.append('\n');
+            }
+            Files.writeString(Path.of(args[3]), out);
+        }
         System.out.printf("RESULT sentences_per_s=%.0f%n", n / seconds);
         spark.stop();
     }

@@ -137,7 +137,13 @@ class StandaloneClusterIT {
         assertEquals(0.0, diff, "standalone and local weights must be bit-equal (tasks of one core each on both)");
     }
 
+    /**
+     * The same loss under train.sync driver, whose round is a plain stage that Spark reruns on a
+     * fresh executor. Tagged slow (scripts/test -Dgroups=slow,cluster): the default suite keeps
+     * the default sync's variant below, within its 15 minutes.
+     */
     @Test
+    @Tag("slow")
     @Order(2)
     void executorKilledMidRoundGivesTheSameWeights() throws Exception {
         killAnExecutorMidRound("executor-killed", List.of("--set", "train.sync=driver"), 4);

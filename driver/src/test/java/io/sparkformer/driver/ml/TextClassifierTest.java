@@ -115,6 +115,27 @@ class TextClassifierTest extends SparkTestBase {
         System.out.printf("TextClassifier: %d dev rows, %d right after 6 steps; probabilities within %.1e of classify's%n",
                 input.size(), agreeWithGold, worst);
         assertTrue(worst < 1e-5, "probabilities off by " + worst);
+
+        // classify's large-input form: the same path through Spark, part files with the input's columns
+        Path table = tmp.resolve("scored");
+        stdout("classify", "--model", model.checkpoint(), "--input", texts.toString(), "--output", table.toString(),
+                "--output-format", "json");
+        List<String> written = new ArrayList<>();
+        try (var parts = Files.list(table)) {
+            for (Path part : parts.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList()) {
+                written.addAll(Files.readAllLines(part));
+            }
+        }
+        assertEquals(input.size(), written.size());
+        for (int i = 0; i < input.size(); i++) {
+            JsonNode row = json.readTree(written.get(i));
+            assertEquals(input.get(i).getString(1), row.get("text").asText(), "row order kept");
+            assertEquals(String.valueOf(first.get(i).getInt(3)), row.get("prediction").asText());
+            // other rows share its batches here (other padding): equal to float rounding
+            assertEquals(((Vector) first.get(i).get(4)).apply(1), row.get("probability").get(1).asDouble(), 1e-6);
+        }
+        assertEquals(2, Cli.run("classify", "--model", model.checkpoint(), "--input", texts.toString(), "--output", table.toString()),
+                "an --output that exists is refused");
     }
 
     @Test
