@@ -30,6 +30,7 @@ class BufferReuseTest {
 
     @BeforeAll
     static void poison() {
+        Nd4jRuntime.init(); // the BLAS SPARKFORMER_BLAS names
         BufferSet.setPoison(true);
     }
 
