@@ -3,9 +3,6 @@ package io.sparkformer.driver;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -39,17 +36,8 @@ class GenerateEvaluateTest {
         assertEquals(Cli.OK, Cli.run("train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress"));
     }
 
-    /** What a CLI command that must succeed prints on standard output. */
     static String stdout(String... args) {
-        PrintStream old = System.out;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(Cli.OK, Cli.run(args));
-        } finally {
-            System.setOut(old);
-        }
-        return out.toString(StandardCharsets.UTF_8);
+        return CliOutput.stdout(args);
     }
 
     @Test

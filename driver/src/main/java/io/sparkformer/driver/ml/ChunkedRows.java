@@ -55,6 +55,19 @@ final class ChunkedRows implements Iterator<Row> {
         return ready.get(next++);
     }
 
+    /** The chunk's texts in {@code column} that are neither null nor empty; {@code at} gets their rows' indices. */
+    static List<String> texts(List<Row> chunk, int column, List<Integer> at) {
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < chunk.size(); i++) {
+            String text = chunk.get(i).isNullAt(column) ? null : chunk.get(i).getString(column);
+            if (text != null && !text.isEmpty()) {
+                texts.add(text);
+                at.add(i);
+            }
+        }
+        return texts;
+    }
+
     /** {@code row}'s values with {@code extra} after them. */
     static Row append(Row row, Object... extra) {
         Object[] values = new Object[row.length() + extra.length];

@@ -44,4 +44,12 @@ final class ExecutorModels {
     static void giveBack(String key, Object model) {
         IDLE.get(key).add(model);
     }
+
+    /** A model of the same shape with {@code read}'s weights (inference never changes them). */
+    @SuppressWarnings("unchecked")
+    static <M extends io.sparkformer.model.Model> M copyWeights(M read) {
+        io.sparkformer.model.Model copy = io.sparkformer.model.Model.create(read.config(), read.dataType());
+        io.sparkformer.model.ParameterBuffer.copyInto(read.parameters().flat().toFloatVector(), copy.parameters().flat());
+        return (M) copy;
+    }
 }

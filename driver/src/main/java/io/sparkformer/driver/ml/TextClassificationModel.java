@@ -41,7 +41,6 @@ import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.driver.training.RunDirectory;
 import io.sparkformer.model.NativeThreads;
-import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.inference.BatchClassifier;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.text.Tokenizer;
@@ -165,22 +164,16 @@ public final class TextClassificationModel extends Model<TextClassificationModel
 
         private List<Row> score(List<Row> chunk) {
             String key = "classify:" + checkpoint;
-            TrainedModel m = ExecutorModels.borrow(key, () -> TrainedModel.load(checkpoint, conf.get()), read -> {
-                io.sparkformer.model.Model copy = io.sparkformer.model.Model.create(read.model().config(), read.model().dataType());
-                ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
-                return new TrainedModel(read.checkpoint(), copy, read.tokenizer(), read.config(), read.labels());
-            });
+            TrainedModel m = ExecutorModels.borrow(key, () -> TrainedModel.load(checkpoint, conf.get()), read ->
+                    new TrainedModel(read.checkpoint(), ExecutorModels.copyWeights(read.model()), read.tokenizer(), read.config(),
+                            read.labels()));
             try {
                 int maxLen = m.config().train().blockSize();
-                List<int[]> ids = new ArrayList<>();
                 List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
-                for (int i = 0; i < chunk.size(); i++) {
-                    String text = chunk.get(i).isNullAt(column) ? null : chunk.get(i).getString(column);
-                    if (text != null && !text.isEmpty()) {
-                        // framed as the classify command frames a row: bos, the text cut to fit, eos
-                        ids.add(ClassificationBatches.row(m.tokenizer().encode(text), maxLen, m.tokenizer().specials()).ids());
-                        at.add(i);
-                    }
+                List<int[]> ids = new ArrayList<>();
+                for (String text : ChunkedRows.texts(chunk, column, at)) {
+                    // framed as the classify command frames a row: bos, the text cut to fit, eos
+                    ids.add(ClassificationBatches.row(m.tokenizer().encode(text), maxLen, m.tokenizer().specials()).ids());
                 }
                 double[][] probabilities = new BatchClassifier(m.model(), batchSize).probabilities(ids);
                 Object[][] outputs = new Object[chunk.size()][2];

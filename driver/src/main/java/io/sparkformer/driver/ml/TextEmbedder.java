@@ -28,8 +28,6 @@ import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.models.TextEncoder;
 import io.sparkformer.model.NativeThreads;
-import io.sparkformer.model.ParameterBuffer;
-import io.sparkformer.model.Transformer;
 import io.sparkformer.model.inference.SentenceEmbedder;
 
 /**
@@ -146,21 +144,13 @@ public final class TextEmbedder extends org.apache.spark.ml.Transformer implemen
 
         private List<Row> embed(List<Row> chunk) {
             String key = "embed:" + model;
-            TextEncoder encoder = ExecutorModels.borrow(key, () -> TextEncoder.load(model, conf.get()), read -> {
-                // inference never changes the weights: a copy of them
-                Transformer copy = new Transformer(read.model().config(), read.model().dataType());
-                ParameterBuffer.copyInto(read.model().parameters().flat().toFloatVector(), copy.parameters().flat());
-                return new TextEncoder(copy, read.encode());
-            });
+            TextEncoder encoder = ExecutorModels.borrow(key, () -> TextEncoder.load(model, conf.get()),
+                    read -> new TextEncoder(ExecutorModels.copyWeights(read.model()), read.encode()));
             try {
-                List<int[]> ids = new ArrayList<>();
                 List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
-                for (int i = 0; i < chunk.size(); i++) {
-                    String text = chunk.get(i).isNullAt(column) ? null : chunk.get(i).getString(column);
-                    if (text != null && !text.isEmpty()) {
-                        ids.add(encoder.encode().apply(text));
-                        at.add(i);
-                    }
+                List<int[]> ids = new ArrayList<>();
+                for (String text : ChunkedRows.texts(chunk, column, at)) {
+                    ids.add(encoder.encode().apply(text));
                 }
                 double[][] vectors = new SentenceEmbedder(encoder.model()).embed(ids, normalize, batchSize);
                 Object[] embedding = new Object[chunk.size()];

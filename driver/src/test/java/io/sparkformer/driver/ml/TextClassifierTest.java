@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,6 +29,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.Cli;
+import io.sparkformer.driver.CliOutput;
 import io.sparkformer.driver.SparkTestBase;
 
 /**
@@ -172,16 +170,7 @@ class TextClassifierTest extends SparkTestBase {
                 version.getMessage());
     }
 
-    /** What a CLI command that must succeed prints on standard output. */
     private static String stdout(String... args) {
-        PrintStream old = System.out;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            assertEquals(Cli.OK, Cli.run(args));
-        } finally {
-            System.setOut(old);
-        }
-        return out.toString(StandardCharsets.UTF_8).strip();
+        return CliOutput.stdout(args).strip();
     }
 }
