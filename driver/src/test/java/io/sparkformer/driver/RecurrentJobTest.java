@@ -73,7 +73,9 @@ class RecurrentJobTest {
                 tmp.resolve("a.png").toString()));
     }
 
+    /** Tagged slow (scripts/test -Dgroups=slow): the transformer's resume stays in the default suite (ResumeAfterKillTest, FaultInjectionTest). */
     @Test
+    @org.junit.jupiter.api.Tag("slow")
     void aRunCutAfterItsSecondRoundResumesToTheUnbrokenRunsWeights() throws Exception {
         Path corpus = tmp.resolve("c.txt");
         Path cfg = tmp.resolve("short.yaml");

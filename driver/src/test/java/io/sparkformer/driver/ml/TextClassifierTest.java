@@ -42,7 +42,19 @@ import io.sparkformer.driver.SparkTestBase;
  */
 class TextClassifierTest extends SparkTestBase {
     @TempDir
-    Path tmp;
+    static Path tmp;
+
+    /** The pipeline, fitted once for the class (a fit takes some 15 s). */
+    private static PipelineModel fittedPipeline;
+
+    private PipelineModel fittedPipeline() throws Exception {
+        if (fittedPipeline == null) {
+            Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {
+                new SQLTransformer().setStatement("SELECT id, sentence AS text, label FROM __THIS__"), classifier()});
+            fittedPipeline = pipeline.fit(sst2("train.tsv", 0, 192));
+        }
+        return fittedPipeline;
+    }
 
     private SparkSession spark() {
         return SparkSession.builder().sparkContext(sc.sc()).getOrCreate();
@@ -71,9 +83,7 @@ class TextClassifierTest extends SparkTestBase {
 
     @Test
     void pipelineFitsSavesLoadsAndScoresAsTheClassifyCommand() throws Exception {
-        Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {
-            new SQLTransformer().setStatement("SELECT id, sentence AS text, label FROM __THIS__"), classifier()});
-        PipelineModel fitted = pipeline.fit(sst2("train.tsv", 0, 192));
+        PipelineModel fitted = fittedPipeline();
         Dataset<Row> dev = sst2("dev.tsv", 0, 96).repartition(3).sortWithinPartitions("id");
         List<Row> input = dev.collectAsList();
         Dataset<Row> scored = fitted.transform(dev);
@@ -139,7 +149,7 @@ class TextClassifierTest extends SparkTestBase {
     @Test
     void nullTextsGetNullOutputsAndBadInputIsNamed() throws Exception {
         Dataset<Row> train = sst2("train.tsv", 0, 64).withColumnRenamed("sentence", "text");
-        TextClassifier stage = classifier().setSteps(2);
+        TextClassifier stage = classifier().setSteps(2).setRunDir(tmp.resolve("bad-input-run").toString());
 
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
                 () -> stage.copy(new org.apache.spark.ml.param.ParamMap()).setInputCol("review").fit(train));
@@ -150,9 +160,9 @@ class TextClassifierTest extends SparkTestBase {
         IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> stage.fit(train.limit(0)));
         assertTrue(empty.getMessage().contains("no rows"), empty.getMessage());
         assertThrows(IllegalArgumentException.class, () -> stage.setBatchSize(0), "a bad param value fails at set time");
-        assertTrue(Files.notExists(tmp.resolve("run")), "nothing written before the input is checked");
+        assertTrue(Files.notExists(tmp.resolve("bad-input-run")), "nothing written before the input is checked");
 
-        TextClassificationModel model = stage.fit(train);
+        TextClassificationModel model = (TextClassificationModel) fittedPipeline().stages()[1];
         List<Row> rows = List.of(RowFactory.create(1L, null, 0), RowFactory.create(2L, "", 1), RowFactory.create(3L, "a gem", 1));
         List<Row> out = model.transform(spark().createDataFrame(rows, train.schema())).collectAsList();
         assertEquals(3, out.size());
