@@ -25,6 +25,7 @@ import io.sparkformer.model.Nd4jRuntime;
 import io.sparkformer.worker.batches.ClassificationBatches;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /** Labels text with a trained classifier: one JSON line per input, the label and every label's probability. */
 @Command(name = "classify", mixinStandardHelpOptions = true,
@@ -40,6 +41,11 @@ final class ClassifyCommand implements Callable<Integer> {
 
     @Mixin
     TableInference table;
+
+    @Option(names = "--format", description = "with --output: as --input-format")
+    void format(String value) {
+        table.format = value;
+    }
 
     @Override
     public Integer call() throws Exception {

@@ -44,6 +44,11 @@ final class EmbedCommand implements Callable<Integer> {
     @Mixin
     TableInference table;
 
+    @Option(names = "--format", description = "with --output: as --input-format")
+    void format(String value) {
+        table.format = value;
+    }
+
     @Override
     public Integer call() throws Exception {
         Nd4jRuntime.init();

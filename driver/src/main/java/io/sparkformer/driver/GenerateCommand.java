@@ -13,6 +13,7 @@ import org.apache.hadoop.conf.Configuration;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.ml.TextGenerator;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Nd4jRuntime;
@@ -31,7 +32,8 @@ import picocli.CommandLine.Option;
 /** Text from a trained decoder or lstm language model (continuations) or encoder-decoder (translations), line by line. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Continue prompts (decoder and lstm models) or translate sources (encoder-decoder models), one per",
-                "input line (--text, --input FILE, or standard input)."})
+                "input line (--text, --input FILE, or standard input).",
+                "With --output: any size of input, read and generated from by Spark, written as part files (the new text in 'generated')."})
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions.Model modelOption;
@@ -66,6 +68,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", description = "inputs decoded together (default ${DEFAULT-VALUE})")
     int batchSize = 64;
 
+    @Mixin
+    TableInference table;
+
     @Override
     public Integer call() throws Exception {
         Nd4jRuntime.init();
@@ -80,6 +85,13 @@ final class GenerateCommand implements Callable<Integer> {
         }
         if (kind == Kind.ENCODER) {
             throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
+        }
+        if (table.requested()) {
+            TextGenerator stage = new TextGenerator().setModelPath(m.checkpoint()).setInputCol(table.column)
+                    .setMethod(search.method.name().toLowerCase()).setMaxTokens(maxTokens).setBeamWidth(search.beamWidth)
+                    .setLengthPenalty(search.lengthPenalty).setTemperature(temperature).setTopK(topK).setTopP(topP).setSeed(seed)
+                    .setStopAtEos(!noEosStop).setBatchSize(batchSize);
+            return table.run("generate", inputs.input, inputs.texts, stage::transform);
         }
         List<String> lines = inputs.lines(conf);
         Tokenizer tok = m.tokenizer();

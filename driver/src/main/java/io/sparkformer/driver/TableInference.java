@@ -28,8 +28,9 @@ final class TableInference {
             + " any Hadoop FS path that does not exist yet), instead of JSON lines on standard output")
     String output;
 
-    @Option(names = "--format", description = "with --output: the --input's format: text (one input a line), json, parquet,"
-            + " orc or table (a catalog table's name); default text")
+    // classify and embed also take it as --format; generate's --format is its printed output's
+    @Option(names = "--input-format", description = "with --output: the --input's format: text (one input a line), json,"
+            + " parquet, orc or table (a catalog table's name); default text")
     String format = "text";
 
     @Option(names = "--column", description = "with --output: the text column of a json, parquet, orc or table input"
@@ -57,7 +58,7 @@ final class TableInference {
             throw new ConfigException("--output", "takes an --input path or table (not --text or standard input)");
         }
         if (!FORMATS.contains(format)) {
-            throw new ConfigException("--format", "must be one of " + FORMATS + ", got " + format);
+            throw new ConfigException("--input-format", "must be one of " + FORMATS + ", got " + format);
         }
         if (!List.of("parquet", "json").contains(outputFormat)) {
             throw new ConfigException("--output-format", "must be parquet or json, got " + outputFormat);

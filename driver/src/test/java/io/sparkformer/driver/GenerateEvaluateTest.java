@@ -55,6 +55,32 @@ class GenerateEvaluateTest {
     }
 
     @Test
+    void generateOverATableWritesWhatTheLineFormPrints() throws Exception {
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "the quick\nthe\nquick fox\n");
+        String run = tmp.resolve("run").toString();
+        String[] lines = stdout("generate", "--model", run, "--input", prompts.toString(), "--max-tokens", "12",
+                "--format", "jsonl").strip().split("\n");
+        Path table = tmp.resolve("generated");
+        stdout("generate", "--model", run, "--input", prompts.toString(), "--max-tokens", "12", "--output", table.toString(),
+                "--output-format", "json");
+        List<String> written = new java.util.ArrayList<>();
+        try (var parts = Files.list(table)) {
+            for (Path part : parts.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList()) {
+                written.addAll(Files.readAllLines(part));
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        assertEquals(3, written.size());
+        for (int i = 0; i < 3; i++) {
+            JsonNode line = json.readTree(lines[i]);
+            JsonNode row = json.readTree(written.get(i));
+            assertEquals(line.get("input").asText(), row.get("text").asText(), "row order kept");
+            assertEquals(line.get("output").asText(), row.get("generated").asText(), "the same continuation");
+        }
+    }
+
+    @Test
     void attentionMapsArePngsWithOnePanelPerHead() throws Exception {
         Path png = tmp.resolve("attention.png");
         String said = stdout("attention", "--model", tmp.resolve("run").toString(), "--text", "the quick fox", "--layer", "1",

@@ -99,7 +99,12 @@ class RecurrentJobTest {
         assertArrayEquals(expected, resumed, "resumed weights bit-equal to the unbroken run's");
     }
 
+    /**
+     * Tagged slow (40 s; scripts/test -Dgroups=slow): the default suite keeps the LSTM classifier's
+     * gradients (GradientCheckTest) and the transformer classifiers' runs (ClassificationTest).
+     */
     @Test
+    @org.junit.jupiter.api.Tag("slow")
     void anLstmClassifierLearnsTheLabelledSentences() throws Exception {
         Path train = ClassificationTest.tsvIn(tmp, "train.tsv", 2000, 1);
         Path dev = ClassificationTest.tsvIn(tmp, "dev.tsv", 200, 2);

@@ -180,6 +180,21 @@ class TextClassifierTest extends SparkTestBase {
                 version.getMessage());
     }
 
+    @Test
+    void theGeneratorsParamsSaveLoadAndRefuseBadValues() throws Exception {
+        spark(); // a session for Spark ML's writer
+        TextGenerator stage = new TextGenerator().setModelPath("runs/m").setMethod("beam").setBeamWidth(6).setMaxTokens(30);
+        stage.write().save(tmp.resolve("generator").toString());
+        TextGenerator loaded = TextGenerator.load(tmp.resolve("generator").toString());
+        assertEquals(stage.uid(), loaded.uid());
+        assertEquals("beam", loaded.getOrDefault(loaded.method()));
+        assertEquals(6, (int) loaded.getOrDefault(loaded.beamWidth()));
+        assertEquals(30, (int) loaded.getOrDefault(loaded.maxTokens()));
+        assertEquals("runs/m", loaded.getOrDefault(loaded.modelPath()));
+        assertThrows(IllegalArgumentException.class, () -> stage.setMethod("nucleus"), "a bad param value fails at set time");
+        assertThrows(IllegalArgumentException.class, () -> stage.setTopP(0));
+    }
+
     private static String stdout(String... args) {
         return CliOutput.stdout(args).strip();
     }
