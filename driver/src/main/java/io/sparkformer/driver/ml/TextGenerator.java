@@ -27,11 +27,16 @@ import org.apache.spark.sql.types.StructType;
 
 import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.corpus.SerializableConf;
+import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.RecurrentModel;
 import io.sparkformer.model.Transformer;
+import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.TransformerConfig.Kind;
+import io.sparkformer.model.io.Checkpoint;
+import io.sparkformer.model.io.SafeTensors;
 import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.inference.RecurrentDecoder;
@@ -45,7 +50,8 @@ import io.sparkformer.worker.batches.Seq2SeqBatches;
  * once per executor JVM; rows go through the generator in batches in their order, so a
  * partition's rows come out as the command would print them for the same lines. Every input
  * column and row is kept; a null prompt gets a null output (an empty one starts a decoder from
- * nothing). Saves and loads its params (the model path, not the model).
+ * nothing). A classifier or an encoder is refused on the driver, before any task runs. Saves and
+ * loads its params (the model path, not the model).
  */
 public final class TextGenerator extends org.apache.spark.ml.Transformer implements DefaultParamsWritable {
     private static final long serialVersionUID = 1L;
@@ -147,6 +153,16 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
     public Dataset<Row> transform(Dataset<?> dataset) {
         StructType out = transformSchema(dataset.schema());
         var sc = dataset.sparkSession().sparkContext();
+        TransformerConfig model;
+        try {
+            model = modelConfig($(modelPath), sc.hadoopConfiguration());
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(uid + ": modelPath " + $(modelPath) + ": " + e.getMessage(), e);
+        }
+        if (model.isClassifier() || model.kind() == Kind.ENCODER) {
+            throw new IllegalArgumentException(uid + ": modelPath " + $(modelPath) + " is " + (model.isClassifier() ? "a classifier"
+                    : "an encoder") + ": it labels or scores text, it does not generate it");
+        }
         int threads = ExecutorSettings.threadsPerTask(sc.getConf(), Math.max(1, dataset.rdd().getNumPartitions()));
         Generator.Settings settings = new Generator.Settings(Generator.Method.valueOf($(method).toUpperCase()), (Integer) $(maxTokens),
                 (Integer) $(beamWidth), (Double) $(lengthPenalty), (Double) $(temperature), (Integer) $(topK), (Double) $(topP),
@@ -154,6 +170,18 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
         Generation task = new Generation($(modelPath), dataset.schema().fieldIndex($(inputCol)), settings, (Integer) $(batchSize),
                 threads, new SerializableConf(sc.hadoopConfiguration()));
         return dataset.toDF().mapPartitions(task, Encoders.row(out));
+    }
+
+    /** The model's settings alone (its checkpoint's header, or a Hugging Face config.json), read on the driver. */
+    private static TransformerConfig modelConfig(String path, org.apache.hadoop.conf.Configuration conf) throws java.io.IOException {
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
+        if (pretrained != null) {
+            return pretrained.checkpoint().config();
+        }
+        String checkpoint = TrainedModel.resolve(path, conf);
+        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(checkpoint + "/" + Checkpoint.MODEL_FILE, conf))) {
+            return Checkpoint.config(r);
+        }
     }
 
     @Override

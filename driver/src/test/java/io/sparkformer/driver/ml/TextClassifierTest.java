@@ -170,6 +170,9 @@ class TextClassifierTest extends SparkTestBase {
         assertNull(out.get(0).get(4));
         assertNull(out.get(1).get(3));
         assertTrue(out.get(2).get(3) instanceof Integer);
+        IllegalArgumentException notAGenerator = assertThrows(IllegalArgumentException.class,
+                () -> new TextGenerator().setModelPath(model.checkpoint()).transform(train));
+        assertTrue(notAGenerator.getMessage().contains("is a classifier"), notAGenerator.getMessage());
 
         Path saved = tmp.resolve("model");
         model.write().save(saved.toString());
