@@ -83,7 +83,12 @@ final class TableInference {
                 spark.sparkContext().setLogLevel("WARN");
             }
             Dataset<Row> in = read(spark, input);
-            Dataset<Row> scored = stage.apply(in);
+            Dataset<Row> scored;
+            try {
+                scored = stage.apply(in); // checks the columns before any task runs
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("--column", e.getMessage());
+            }
             // vectors as arrays of numbers: what any reader of Parquet or JSON takes
             Column[] columns = Arrays.stream(scored.schema().fields()).map(f -> isVector(f)
                     ? org.apache.spark.ml.functions.vector_to_array(scored.col(f.name()), "float64").as(f.name())
@@ -107,7 +112,7 @@ final class TableInference {
                 case "table" -> spark.table(input);
                 default -> spark.read().format(format).load(HadoopFiles.absolute(input));
             };
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // Spark's AnalysisException (a missing path, a bad table) is a checked one
             throw new ConfigException("--input", "cannot read " + input + " as " + format + ": "
                     + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
         }

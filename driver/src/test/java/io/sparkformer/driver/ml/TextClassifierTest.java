@@ -160,6 +160,9 @@ class TextClassifierTest extends SparkTestBase {
         IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> stage.fit(train.limit(0)));
         assertTrue(empty.getMessage().contains("no rows"), empty.getMessage());
         assertThrows(IllegalArgumentException.class, () -> stage.setBatchSize(0), "a bad param value fails at set time");
+        RuntimeException wrongKey = assertThrows(RuntimeException.class,
+                () -> stage.copy(new org.apache.spark.ml.param.ParamMap()).setOverrides("train.lrr=1e-4").fit(train));
+        assertTrue(wrongKey.getMessage().contains("train.lrr") && wrongKey.getMessage().contains("'lr'"), wrongKey.getMessage());
         assertTrue(Files.notExists(tmp.resolve("bad-input-run")), "nothing written before the input is checked");
 
         TextClassificationModel model = (TextClassificationModel) fittedPipeline().stages()[1];
