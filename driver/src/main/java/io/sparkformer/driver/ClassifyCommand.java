@@ -51,17 +51,19 @@ final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Nd4jRuntime.init();
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(HadoopFiles.absolute(modelOption.path), conf);
-        if (!m.model().config().isClassifier()) {
-            throw new ConfigException("--model", m.checkpoint() + " is a language model, not a classifier (data.task classification)");
+        // the checks need the model's settings alone: with --output the weights are read on the executors
+        TrainedModel.Header h = TrainedModel.header(HadoopFiles.absolute(modelOption.path), conf);
+        if (!h.model().isClassifier()) {
+            throw new ConfigException("--model", h.checkpoint() + " is a language model, not a classifier (data.task classification)");
         }
-        List<String> labels = m.labels();
+        List<String> labels = h.labels();
         if (table.requested()) {
             // the labels as the model names them: the training data's column type is not in the checkpoint
-            TextClassificationModel stage = new TextClassificationModel(Identifiable.randomUID("classify"), m.checkpoint(), labels,
+            TextClassificationModel stage = new TextClassificationModel(Identifiable.randomUID("classify"), h.checkpoint(), labels,
                     DataTypes.StringType).setInputCol(table.column);
             return table.run("classify", inputs.input, inputs.texts, stage::transform);
         }
+        TrainedModel m = TrainedModel.load(h.checkpoint(), conf);
         int maxLen = m.config().train().blockSize();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();

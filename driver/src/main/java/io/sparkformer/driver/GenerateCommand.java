@@ -78,21 +78,23 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ConfigException("--format", "must be text or jsonl, got " + format);
         }
         Configuration conf = new Configuration();
-        TrainedModel m = TrainedModel.load(HadoopFiles.absolute(modelOption.path), conf);
-        Kind kind = m.model().config().kind();
-        if (m.model().config().isClassifier()) {
-            throw new ConfigException("--model", m.checkpoint() + " is a classifier: label text with the classify command");
+        // the checks need the model's settings alone: with --output the weights are read on the executors
+        TrainedModel.Header h = TrainedModel.header(HadoopFiles.absolute(modelOption.path), conf);
+        Kind kind = h.model().kind();
+        if (h.model().isClassifier()) {
+            throw new ConfigException("--model", h.checkpoint() + " is a classifier: label text with the classify command");
         }
         if (kind == Kind.ENCODER) {
-            throw new ConfigException("--model", m.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
+            throw new ConfigException("--model", h.checkpoint() + " is an encoder: it labels or scores text, it does not generate it");
         }
         if (table.requested()) {
-            TextGenerator stage = new TextGenerator().setModelPath(m.checkpoint()).setInputCol(table.column)
+            TextGenerator stage = new TextGenerator().setModelPath(h.checkpoint()).setInputCol(table.column)
                     .setMethod(search.method.name().toLowerCase()).setMaxTokens(maxTokens).setBeamWidth(search.beamWidth)
                     .setLengthPenalty(search.lengthPenalty).setTemperature(temperature).setTopK(topK).setTopP(topP).setSeed(seed)
                     .setStopAtEos(!noEosStop).setBatchSize(batchSize);
             return table.run("generate", inputs.input, inputs.texts, stage::transform);
         }
+        TrainedModel m = TrainedModel.load(h.checkpoint(), conf);
         List<String> lines = inputs.lines(conf);
         Tokenizer tok = m.tokenizer();
         StepDecoder decoder = m.model() instanceof RecurrentModel lstm ? new RecurrentDecoder(lstm)

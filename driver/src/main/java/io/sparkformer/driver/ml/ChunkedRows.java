@@ -68,13 +68,20 @@ final class ChunkedRows implements Iterator<Row> {
         return texts;
     }
 
-    /** {@code row}'s values with {@code extra} after them. */
-    static Row append(Row row, Object... extra) {
-        Object[] values = new Object[row.length() + extra.length];
-        for (int c = 0; c < row.length(); c++) {
-            values[c] = row.get(c);
+    /** Each row of {@code chunk} with its {@code width} new values after its own: outputs[i], or nulls where that is null. */
+    static List<Row> withOutputs(List<Row> chunk, Object[][] outputs, int width) {
+        List<Row> out = new ArrayList<>(chunk.size());
+        for (int i = 0; i < chunk.size(); i++) {
+            Row row = chunk.get(i);
+            Object[] values = new Object[row.length() + width];
+            for (int c = 0; c < row.length(); c++) {
+                values[c] = row.get(c);
+            }
+            if (outputs[i] != null) {
+                System.arraycopy(outputs[i], 0, values, row.length(), width);
+            }
+            out.add(org.apache.spark.sql.RowFactory.create(values));
         }
-        System.arraycopy(extra, 0, values, row.length(), extra.length);
-        return org.apache.spark.sql.RowFactory.create(values);
+        return out;
     }
 }

@@ -45,6 +45,22 @@ final class ExecutorModels {
         IDLE.get(key).add(model);
     }
 
+    /** {@code work} on a borrowed model (see {@link #borrow}), given back afterwards, whatever happens. */
+    static <T, R> R using(String key, Loader<T> loader, UnaryOperator<T> copy, java.util.function.Function<T, R> work) {
+        T model = borrow(key, loader, copy);
+        try {
+            return work.apply(model);
+        } finally {
+            giveBack(key, model);
+        }
+    }
+
+    /** {@code read} with a copy of its weights; tokenizer, job config and labels shared (nothing changes them). */
+    static io.sparkformer.driver.models.TrainedModel copy(io.sparkformer.driver.models.TrainedModel read) {
+        return new io.sparkformer.driver.models.TrainedModel(read.checkpoint(), copyWeights(read.model()), read.tokenizer(),
+                read.config(), read.labels());
+    }
+
     /** A model of the same shape with {@code read}'s weights (inference never changes them). */
     @SuppressWarnings("unchecked")
     static <M extends io.sparkformer.model.Model> M copyWeights(M read) {

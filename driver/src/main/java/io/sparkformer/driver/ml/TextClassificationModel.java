@@ -163,37 +163,30 @@ public final class TextClassificationModel extends Model<TextClassificationModel
         }
 
         private List<Row> score(List<Row> chunk) {
-            String key = "classify:" + checkpoint;
-            TrainedModel m = ExecutorModels.borrow(key, () -> TrainedModel.load(checkpoint, conf.get()), read ->
-                    new TrainedModel(read.checkpoint(), ExecutorModels.copyWeights(read.model()), read.tokenizer(), read.config(),
-                            read.labels()));
-            try {
-                int maxLen = m.config().train().blockSize();
-                List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
-                List<int[]> ids = new ArrayList<>();
-                for (String text : ChunkedRows.texts(chunk, column, at)) {
-                    // framed as the classify command frames a row: bos, the text cut to fit, eos
-                    ids.add(ClassificationBatches.row(m.tokenizer().encode(text), maxLen, m.tokenizer().specials()).ids());
-                }
-                double[][] probabilities = new BatchClassifier(m.model(), batchSize).probabilities(ids);
-                Object[][] outputs = new Object[chunk.size()][2];
-                for (int k = 0; k < probabilities.length; k++) {
-                    int best = 0;
-                    for (int j = 1; j < probabilities[k].length; j++) {
-                        if (probabilities[k][j] > probabilities[k][best]) {
-                            best = j;
-                        }
-                    }
-                    outputs[at.get(k)] = new Object[] {labelValues[best], Vectors.dense(probabilities[k])};
-                }
-                List<Row> out = new ArrayList<>(chunk.size());
-                for (int i = 0; i < chunk.size(); i++) {
-                    out.add(ChunkedRows.append(chunk.get(i), outputs[i][0], outputs[i][1]));
-                }
-                return out;
-            } finally {
-                ExecutorModels.giveBack(key, m);
+            return ExecutorModels.using("classify:" + checkpoint, () -> TrainedModel.load(checkpoint, conf.get()), ExecutorModels::copy,
+                    m -> score(m, chunk));
+        }
+
+        private List<Row> score(TrainedModel m, List<Row> chunk) {
+            int maxLen = m.config().train().blockSize();
+            List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
+            List<int[]> ids = new ArrayList<>();
+            for (String text : ChunkedRows.texts(chunk, column, at)) {
+                // framed as the classify command frames a row: bos, the text cut to fit, eos
+                ids.add(ClassificationBatches.row(m.tokenizer().encode(text), maxLen, m.tokenizer().specials()).ids());
             }
+            double[][] probabilities = new BatchClassifier(m.model(), batchSize).probabilities(ids);
+            Object[][] outputs = new Object[chunk.size()][];
+            for (int k = 0; k < probabilities.length; k++) {
+                int best = 0;
+                for (int j = 1; j < probabilities[k].length; j++) {
+                    if (probabilities[k][j] > probabilities[k][best]) {
+                        best = j;
+                    }
+                }
+                outputs[at.get(k)] = new Object[] {labelValues[best], Vectors.dense(probabilities[k])};
+            }
+            return ChunkedRows.withOutputs(chunk, outputs, 2);
         }
     }
 

@@ -37,8 +37,6 @@ import io.sparkformer.driver.training.RunDirectory;
 import io.sparkformer.driver.training.RunLock;
 import io.sparkformer.driver.training.Trainer;
 import io.sparkformer.model.Nd4jRuntime;
-import io.sparkformer.model.io.Checkpoint;
-import io.sparkformer.model.io.SafeTensors;
 import io.sparkformer.model.text.Tokenizer;
 
 /**
@@ -180,12 +178,8 @@ public final class TextClassifier extends Estimator<TextClassificationModel> imp
                 CorpusBuilder.Corpus corpus = new CorpusBuilder(sc, cfg.train().workers()).build(cfg.corpusSpec(dir.file("shards")));
                 new Trainer(cfg, dir, Trainer.sparkSyncs(sc, taskThreads)).run(corpus, false, init, (round, rounds, train, val) -> { });
             }
-            String checkpoint = TrainedModel.resolve(run, hadoop);
-            List<String> labels;
-            try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(checkpoint + "/" + Checkpoint.MODEL_FILE, hadoop))) {
-                labels = Checkpoint.labels(r);
-            }
-            TextClassificationModel model = new TextClassificationModel(uid, checkpoint, labels, labelType);
+            TrainedModel.Header trained = TrainedModel.header(run, hadoop);
+            TextClassificationModel model = new TextClassificationModel(uid, trained.checkpoint(), trained.labels(), labelType);
             model.set(model.inputCol(), $(inputCol)).set(model.predictionCol(), $(predictionCol))
                     .set(model.probabilityCol(), $(probabilityCol));
             return model.setParent(this);
@@ -208,23 +202,12 @@ public final class TextClassifier extends Estimator<TextClassificationModel> imp
         s.add("data.validation=[]");
         s.add("data.column=" + $(inputCol));
         s.add("data.target_column=" + $(labelCol));
-        if (isDefined(workers)) {
-            s.add("train.workers=" + $(workers));
-        }
-        if (isDefined(steps)) {
-            s.add("train.steps=" + $(steps));
-        }
-        if (isDefined(batchSize)) {
-            s.add("train.batch_size=" + $(batchSize));
-        }
-        if (isDefined(maxLength)) {
-            s.add("train.block_size=" + $(maxLength));
-        }
-        if (isDefined(learningRate)) {
-            s.add("train.lr=" + $(learningRate));
-        }
-        if (isDefined(seed)) {
-            s.add("seed=" + $(seed));
+        List<Param<?>> params = List.of(workers, steps, batchSize, maxLength, learningRate, seed);
+        List<String> keys = List.of("train.workers", "train.steps", "train.batch_size", "train.block_size", "train.lr", "seed");
+        for (int i = 0; i < params.size(); i++) {
+            if (isDefined(params.get(i))) {
+                s.add(keys.get(i) + "=" + $(params.get(i)));
+            }
         }
         s.addAll(Arrays.asList($(overrides)));
         return s;

@@ -143,28 +143,22 @@ public final class TextEmbedder extends org.apache.spark.ml.Transformer implemen
         }
 
         private List<Row> embed(List<Row> chunk) {
-            String key = "embed:" + model;
-            TextEncoder encoder = ExecutorModels.borrow(key, () -> TextEncoder.load(model, conf.get()),
-                    read -> new TextEncoder(ExecutorModels.copyWeights(read.model()), read.encode()));
-            try {
-                List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
-                List<int[]> ids = new ArrayList<>();
-                for (String text : ChunkedRows.texts(chunk, column, at)) {
-                    ids.add(encoder.encode().apply(text));
-                }
-                double[][] vectors = new SentenceEmbedder(encoder.model()).embed(ids, normalize, batchSize);
-                Object[] embedding = new Object[chunk.size()];
-                for (int k = 0; k < vectors.length; k++) {
-                    embedding[at.get(k)] = Vectors.dense(vectors[k]);
-                }
-                List<Row> out = new ArrayList<>(chunk.size());
-                for (int i = 0; i < chunk.size(); i++) {
-                    out.add(ChunkedRows.append(chunk.get(i), embedding[i]));
-                }
-                return out;
-            } finally {
-                ExecutorModels.giveBack(key, encoder);
+            return ExecutorModels.using("embed:" + model, () -> TextEncoder.load(model, conf.get()),
+                    read -> new TextEncoder(ExecutorModels.copyWeights(read.model()), read.encode()), encoder -> embed(encoder, chunk));
+        }
+
+        private List<Row> embed(TextEncoder encoder, List<Row> chunk) {
+            List<Integer> at = new ArrayList<>(); // the chunk's rows that have a text
+            List<int[]> ids = new ArrayList<>();
+            for (String text : ChunkedRows.texts(chunk, column, at)) {
+                ids.add(encoder.encode().apply(text));
             }
+            double[][] vectors = new SentenceEmbedder(encoder.model()).embed(ids, normalize, batchSize);
+            Object[][] outputs = new Object[chunk.size()][];
+            for (int k = 0; k < vectors.length; k++) {
+                outputs[at.get(k)] = new Object[] {Vectors.dense(vectors[k])};
+            }
+            return ChunkedRows.withOutputs(chunk, outputs, 1);
         }
     }
 }

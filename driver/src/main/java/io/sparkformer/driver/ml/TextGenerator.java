@@ -27,16 +27,12 @@ import org.apache.spark.sql.types.StructType;
 
 import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.corpus.SerializableConf;
-import io.sparkformer.driver.corpus.HadoopFiles;
-import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.driver.models.TrainedModel;
 import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.RecurrentModel;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.TransformerConfig.Kind;
-import io.sparkformer.model.io.Checkpoint;
-import io.sparkformer.model.io.SafeTensors;
 import io.sparkformer.model.inference.Generator;
 import io.sparkformer.model.inference.IncrementalDecoder;
 import io.sparkformer.model.inference.RecurrentDecoder;
@@ -155,7 +151,7 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
         var sc = dataset.sparkSession().sparkContext();
         TransformerConfig model;
         try {
-            model = modelConfig($(modelPath), sc.hadoopConfiguration());
+            model = TrainedModel.header($(modelPath), sc.hadoopConfiguration()).model();
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException(uid + ": modelPath " + $(modelPath) + ": " + e.getMessage(), e);
         }
@@ -170,18 +166,6 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
         Generation task = new Generation($(modelPath), dataset.schema().fieldIndex($(inputCol)), settings, (Integer) $(batchSize),
                 threads, new SerializableConf(sc.hadoopConfiguration()));
         return dataset.toDF().mapPartitions(task, Encoders.row(out));
-    }
-
-    /** The model's settings alone (its checkpoint's header, or a Hugging Face config.json), read on the driver. */
-    private static TransformerConfig modelConfig(String path, org.apache.hadoop.conf.Configuration conf) throws java.io.IOException {
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
-        if (pretrained != null) {
-            return pretrained.checkpoint().config();
-        }
-        String checkpoint = TrainedModel.resolve(path, conf);
-        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(checkpoint + "/" + Checkpoint.MODEL_FILE, conf))) {
-            return Checkpoint.config(r);
-        }
     }
 
     @Override
@@ -207,50 +191,34 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
         }
 
         private List<Row> generate(List<Row> chunk) {
-            String key = "generate:" + model;
-            TrainedModel m = ExecutorModels.borrow(key, () -> load(model, conf), read ->
-                    new TrainedModel(read.checkpoint(), ExecutorModels.copyWeights(read.model()), read.tokenizer(), read.config(),
-                            read.labels()));
-            try {
-                Kind kind = m.model().config().kind();
-                StepDecoder decoder = m.model() instanceof RecurrentModel lstm ? new RecurrentDecoder(lstm)
-                        : new IncrementalDecoder((Transformer) m.model());
-                Generator generator = new Generator(decoder, m.tokenizer().specials().bos(), m.tokenizer().specials().eos());
-                List<Integer> at = new ArrayList<>(); // the chunk's rows that have a prompt (an empty one counts)
-                List<int[]> prompts = new ArrayList<>();
-                for (int i = 0; i < chunk.size(); i++) {
-                    if (!chunk.get(i).isNullAt(column)) {
-                        int[] ids = m.tokenizer().encode(chunk.get(i).getString(column));
-                        // sources as training read them: cut to max_len with eos kept
-                        prompts.add(kind == Kind.ENCODER_DECODER ? Seq2SeqBatches.withEnd(ids, m.model().config().maxLen()) : ids);
-                        at.add(i);
-                    }
-                }
-                Object[] texts = new Object[chunk.size()];
-                for (int from = 0; from < prompts.size(); from += batchSize) {
-                    List<int[]> batch = prompts.subList(from, Math.min(prompts.size(), from + batchSize));
-                    List<int[]> results = generator.generate(batch, settings);
-                    for (int k = 0; k < results.size(); k++) {
-                        texts[at.get(from + k)] = m.tokenizer().decode(results.get(k));
-                    }
-                }
-                List<Row> out = new ArrayList<>(chunk.size());
-                for (int i = 0; i < chunk.size(); i++) {
-                    out.add(ChunkedRows.append(chunk.get(i), texts[i]));
-                }
-                return out;
-            } finally {
-                ExecutorModels.giveBack(key, m);
-            }
+            // the model's kind was checked on the driver (transform)
+            return ExecutorModels.using("generate:" + model, () -> TrainedModel.load(model, conf.get()), ExecutorModels::copy,
+                    m -> generate(m, chunk));
         }
 
-        private static TrainedModel load(String path, SerializableConf conf) throws java.io.IOException {
-            TrainedModel m = TrainedModel.load(path, conf.get());
-            if (m.model().config().isClassifier() || m.model().config().kind() == Kind.ENCODER) {
-                throw new IllegalArgumentException(path + " is " + (m.model().config().isClassifier() ? "a classifier" : "an encoder")
-                        + ": it labels or scores text, it does not generate it");
+        private List<Row> generate(TrainedModel m, List<Row> chunk) {
+            Kind kind = m.model().config().kind();
+            StepDecoder decoder = m.model() instanceof RecurrentModel lstm ? new RecurrentDecoder(lstm)
+                    : new IncrementalDecoder((Transformer) m.model());
+            Generator generator = new Generator(decoder, m.tokenizer().specials().bos(), m.tokenizer().specials().eos());
+            List<Integer> at = new ArrayList<>(); // the chunk's rows that have a prompt (an empty one counts)
+            List<int[]> prompts = new ArrayList<>();
+            for (int i = 0; i < chunk.size(); i++) {
+                if (!chunk.get(i).isNullAt(column)) {
+                    int[] ids = m.tokenizer().encode(chunk.get(i).getString(column));
+                    // sources as training read them: cut to max_len with eos kept
+                    prompts.add(kind == Kind.ENCODER_DECODER ? Seq2SeqBatches.withEnd(ids, m.model().config().maxLen()) : ids);
+                    at.add(i);
+                }
             }
-            return m;
+            Object[][] outputs = new Object[chunk.size()][];
+            for (int from = 0; from < prompts.size(); from += batchSize) {
+                List<int[]> results = generator.generate(prompts.subList(from, Math.min(prompts.size(), from + batchSize)), settings);
+                for (int k = 0; k < results.size(); k++) {
+                    outputs[at.get(from + k)] = new Object[] {m.tokenizer().decode(results.get(k))};
+                }
+            }
+            return ChunkedRows.withOutputs(chunk, outputs, 1);
         }
     }
 }

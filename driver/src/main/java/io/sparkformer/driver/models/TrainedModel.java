@@ -52,6 +52,33 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
                 + " or a models directory (no current)");
     }
 
+    /** What a checkpoint is, read without its weights: its directory, model settings and a classifier's labels (else null). */
+    public record Header(String checkpoint, io.sparkformer.model.TransformerConfig model, List<String> labels) {}
+
+    /** The header of the model {@code path} names (as {@link #load}): a file's header or a Hugging Face config.json, no weights. */
+    public static Header header(String path, Configuration conf) throws IOException {
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
+        if (pretrained != null) {
+            var c = pretrained.checkpoint();
+            return new Header(c.directory().toString(), c.config(), c.labels());
+        }
+        String ckpt = resolve(path, conf);
+        String file = ckpt + "/" + Checkpoint.MODEL_FILE;
+        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(file, conf))) {
+            Header h = new Header(ckpt, Checkpoint.config(r), Checkpoint.labels(r));
+            requireLabels(file, h.model(), h.labels());
+            return h;
+        }
+    }
+
+    /** A classifier's file names one label per output. */
+    private static void requireLabels(String file, io.sparkformer.model.TransformerConfig model, List<String> labels) {
+        if (model.isClassifier() && (labels == null || labels.size() != model.numLabels())) {
+            throw new ConfigException("--model", file + ": a classifier of " + model.numLabels()
+                    + " labels whose metadata names " + (labels == null ? "none" : labels.size()));
+        }
+    }
+
     /** The model {@code path} names: one of this project's (see the class comment) or a Hugging Face checkpoint directory. */
     public static TrainedModel load(String path, Configuration conf) throws IOException {
         PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
@@ -66,10 +93,7 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
             model = Checkpoint.readModel(r, DataType.FLOAT);
             labels = Checkpoint.labels(r);
         }
-        if (model.config().isClassifier() && (labels == null || labels.size() != model.config().numLabels())) {
-            throw new ConfigException("--model", file + ": a classifier of " + model.config().numLabels()
-                    + " labels whose metadata names " + (labels == null ? "none" : labels.size()));
-        }
+        requireLabels(file, model.config(), labels);
         Tokenizer tokenizer = Tokenizer.fromJson(HadoopFiles.read(ckpt + "/" + Tokenizer.FILE_NAME, conf),
                 ckpt + "/" + Tokenizer.FILE_NAME);
         String yaml = new String(HadoopFiles.read(ckpt + "/" + RunDirectory.CONFIG, conf), StandardCharsets.UTF_8);

@@ -33,11 +33,7 @@ public final class BatchClassifier {
 
     /** Each row's probability of each label, in the rows' order; every row already framed (e.g. bos, text, eos). */
     public double[][] probabilities(List<int[]> rows) {
-        Integer[] order = new Integer[rows.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Integer.compare(rows.get(b).length, rows.get(a).length));
+        Integer[] order = LengthOrder.longestFirst(rows);
         double[][] out = new double[rows.size()][];
         for (int from = 0; from < order.length; from += batchSize) {
             int n = Math.min(batchSize, order.length - from);

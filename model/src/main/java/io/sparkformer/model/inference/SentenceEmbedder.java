@@ -29,11 +29,7 @@ public final class SentenceEmbedder {
      * hold every later one's.
      */
     public double[][] embed(List<int[]> rows, boolean normalize, int batchSize) {
-        Integer[] order = new Integer[rows.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        java.util.Arrays.sort(order, (a, b) -> Integer.compare(rows.get(b).length, rows.get(a).length));
+        Integer[] order = LengthOrder.longestFirst(rows);
         double[][] out = new double[rows.size()][];
         for (int from = 0; from < order.length; from += batchSize) {
             List<int[]> batch = new java.util.ArrayList<>();
