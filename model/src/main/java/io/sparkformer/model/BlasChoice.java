@@ -28,12 +28,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Which BLAS runs the GEMMs when both OpenBLAS and MKL are on the class path: the faster on this
- * CPU, measured once and remembered. The vendor's name is a poor guide (MKL's GEMM ran at half
- * OpenBLAS's rate on an AMD EPYC with AVX-512, at about its rate on a Zen 3, and at 1.5-2x on a
- * recent Xeon), and the two cannot share a process (JavaCPP loads either under OpenBLAS's
- * name), so each is timed in a child JVM of its own, one thread, on a training step's GEMM
- * shapes, twice each. The result is kept in {@code ~/.cache/sparkformer/} under a key made of the
+ * Which library runs the float GEMMs when OpenBLAS, MKL and oneDNN are on the class path: the
+ * fastest on this CPU, measured once and remembered. The vendor's name is a poor guide (MKL's
+ * GEMM ran at half OpenBLAS's rate on an AMD EPYC with AVX-512, at about its rate on a Zen 3, and
+ * at 1.5-2x on a recent Xeon; oneDNN's, which follows the instruction set alone, at twice
+ * OpenBLAS's on that EPYC when OpenBLAS was held to its Haswell kernels), and MKL and OpenBLAS
+ * cannot share a process (JavaCPP loads either under OpenBLAS's name), so each is timed in a
+ * child JVM of its own, one thread, on a training step's GEMM shapes, twice each. The result is kept in {@code ~/.cache/sparkformer/} under a key made of the
  * CPU's model and flags and the two libraries' jars, so a machine measures once, in about 5 s.
  *
  * <p>On a cluster the driver decides and passes its choice to the executors (see the driver's
@@ -51,17 +52,30 @@ public final class BlasChoice {
 
     private BlasChoice() {}
 
-    /** GEMM rates (GFLOP/s, one thread) of the two libraries on this CPU. */
-    public record Rates(double openblas, double mkl) {
-        /** "mkl" or "openblas": the faster, or the vendor's default when within {@link #MARGIN}. */
+    /** GEMM rates (GFLOP/s, one thread) of the libraries on this CPU; 0 for one not on the class path. */
+    public record Rates(double openblas, double mkl, double onednn) {
+        /**
+         * "mkl", "openblas" or "onednn": the fastest, unless it is within {@link #MARGIN} of the
+         * vendor's default (MKL on Intel, OpenBLAS elsewhere).
+         */
         public String faster(boolean intel) {
-            if (mkl > openblas * MARGIN) {
-                return "mkl";
+            String vendor = intel && mkl > 0 ? "mkl" : "openblas";
+            String best = "openblas";
+            if (rate(best) < mkl) {
+                best = "mkl";
             }
-            if (openblas > mkl * MARGIN) {
-                return "openblas";
+            if (rate(best) < onednn) {
+                best = "onednn";
             }
-            return intel ? "mkl" : "openblas";
+            return rate(best) > rate(vendor) * MARGIN ? best : vendor;
+        }
+
+        double rate(String library) {
+            return switch (library) {
+                case "mkl" -> mkl;
+                case "onednn" -> onednn;
+                default -> openblas;
+            };
         }
     }
 
@@ -72,9 +86,15 @@ public final class BlasChoice {
         if (rates == null) {
             try {
                 // best of two, alternated: a busy neighbour slows one timing, not both
-                double openblas = measure(null);
-                double mkl = measure("mkl_rt");
-                rates = new Rates(Math.max(openblas, measure(null)), Math.max(mkl, measure("mkl_rt")));
+                boolean mkl = present(Nd4jRuntime.MKL_LIBRARY);
+                boolean onednn = present(Nd4jRuntime.ONEDNN_LIBRARY);
+                double[] best = new double[3];
+                for (int round = 0; round < 2; round++) {
+                    best[0] = Math.max(best[0], measure(null));
+                    best[1] = mkl ? Math.max(best[1], measure("mkl_rt")) : 0;
+                    best[2] = onednn ? Math.max(best[2], measure(ONEDNN)) : 0;
+                }
+                rates = new Rates(best[0], best[1], best[2]);
             } catch (IOException | RuntimeException e) {
                 LOG.warn("could not time the BLAS libraries ({}); using {}", e.getMessage(), intel ? "MKL" : "OpenBLAS");
                 return intel ? "mkl" : "openblas";
@@ -84,19 +104,31 @@ public final class BlasChoice {
             }
         }
         String choice = rates.faster(intel);
-        LOG.info("BLAS {}: GEMM at {} GFLOP/s on OpenBLAS, {} on MKL (one thread{})", choice,
-                Math.round(rates.openblas()), Math.round(rates.mkl()), cache == null ? "" : "; " + cache);
+        LOG.info("BLAS {}: GEMM at {} GFLOP/s on OpenBLAS, {} on MKL, {} on oneDNN (one thread{})", choice,
+                Math.round(rates.openblas()), Math.round(rates.mkl()), Math.round(rates.onednn()),
+                cache == null ? "" : "; " + cache);
         return choice;
     }
 
     // ------------------------------------------------------------------ the child JVM
 
-    /** Times one library in a child JVM; {@code load} is JavaCPP's library switch (null: OpenBLAS). */
+    /** {@link #measure}'s name for oneDNN's GEMM, which runs beside OpenBLAS. */
+    static final String ONEDNN = "onednn";
+
+    private static boolean present(String resource) {
+        return BlasChoice.class.getClassLoader().getResource(resource) != null;
+    }
+
+    /**
+     * Times one library in a child JVM; {@code load} is JavaCPP's library switch (null: OpenBLAS),
+     * or {@link #ONEDNN}.
+     */
     static double measure(String load) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
-        if (load != null) {
+        boolean onednn = ONEDNN.equals(load);
+        if (load != null && !onednn) {
             cmd.add("-D" + Nd4jRuntime.BLAS_LOAD_PROPERTY + "=" + load);
         }
         String cacheDir = System.getProperty("org.bytedeco.javacpp.cachedir");
@@ -106,6 +138,9 @@ public final class BlasChoice {
         cmd.add("-cp");
         cmd.add(String.join(java.io.File.pathSeparator, classPath()));
         cmd.add(BlasChoice.class.getName());
+        if (onednn) {
+            cmd.add(ONEDNN);
+        }
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         for (String v : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
             pb.environment().put(v, "1");
@@ -146,7 +181,9 @@ public final class BlasChoice {
             }
         }
         for (String resource : List.of(Nd4jRuntime.MKL_LIBRARY, "org/bytedeco/mkl/global/mkl_rt.class",
-                "org/bytedeco/openblas/linux-x86_64/libjniopenblas_nolapack.so")) {
+                "org/bytedeco/openblas/linux-x86_64/libjniopenblas_nolapack.so", Nd4jRuntime.ONEDNN_LIBRARY,
+                "org/bytedeco/dnnl/global/dnnl.class", "org/bytedeco/opencl/global/OpenCL.class",
+                "org/bytedeco/opencl/linux-x86_64/libjniOpenCL.so")) {
             URL url = BlasChoice.class.getClassLoader().getResource(resource);
             if (url != null && "jar".equals(url.getProtocol())) {
                 String s = url.getPath();
@@ -176,9 +213,10 @@ public final class BlasChoice {
      * scores' [64, 32] by [32, 64]), as their geometric mean, on one line "GFLOPS x".
      */
     public static void main(String[] args) {
-        Loader.load(openblas_nolapack.class);
-        double[] rates = {rate(768, 512, 128, false, false), rate(768, 128, 512, false, true),
-            rate(128, 512, 768, true, false), rate(64, 64, 32, false, true)};
+        boolean onednn = args.length > 0 && ONEDNN.equals(args[0]);
+        Loader.load(onednn ? org.bytedeco.dnnl.global.dnnl.class : openblas_nolapack.class);
+        double[] rates = {rate(768, 512, 128, false, false, onednn), rate(768, 128, 512, false, true, onednn),
+            rate(128, 512, 768, true, false, onednn), rate(64, 64, 32, false, true, onednn)};
         double logSum = 0;
         for (double r : rates) {
             logSum += Math.log(r);
@@ -186,7 +224,7 @@ public final class BlasChoice {
         System.out.println("GFLOPS " + Math.exp(logSum / rates.length));
     }
 
-    private static double rate(int m, int n, int k, boolean transA, boolean transB) {
+    private static double rate(int m, int n, int k, boolean transA, boolean transB, boolean onednn) {
         try (FloatPointer a = new FloatPointer((long) m * k); FloatPointer b = new FloatPointer((long) k * n);
              FloatPointer c = new FloatPointer((long) m * n)) {
             for (long i = 0; i < (long) m * k; i++) {
@@ -204,7 +242,12 @@ public final class BlasChoice {
             double[] ns = new double[reps];
             for (int i = -reps / 4; i < reps; i++) {
                 long t0 = System.nanoTime();
-                openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor, ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+                if (onednn) {
+                    org.bytedeco.dnnl.global.dnnl.dnnl_sgemm((byte) (transA ? 'T' : 'N'), (byte) (transB ? 'T' : 'N'), m, n, k, 1f,
+                            a, lda, b, ldb, 0f, c, n);
+                } else {
+                    openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor, ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+                }
                 long t1 = System.nanoTime();
                 if (i >= 0) {
                     ns[i] = t1 - t0;
@@ -232,7 +275,7 @@ public final class BlasChoice {
         what.append(String.join(" ", new TreeSet<>(Nd4jRuntime.cpuFlags()))).append('\n');
         for (String entry : classPath()) {
             String name = Path.of(entry).getFileName() == null ? entry : Path.of(entry).getFileName().toString();
-            if (name.contains("openblas") || name.contains("mkl")) {
+            if (name.contains("openblas") || name.contains("mkl") || name.contains("dnnl")) {
                 what.append(name).append('\n');
             }
         }
@@ -251,7 +294,9 @@ public final class BlasChoice {
         Properties p = new Properties();
         try (InputStream in = Files.newInputStream(file)) {
             p.load(in);
-            return new Rates(Double.parseDouble(p.getProperty("openblas_gflops")), Double.parseDouble(p.getProperty("mkl_gflops")));
+            // a file from before oneDNN was timed has no onednn_gflops: parseDouble(null) throws, and it is measured again
+            return new Rates(Double.parseDouble(p.getProperty("openblas_gflops")), Double.parseDouble(p.getProperty("mkl_gflops")),
+                    Double.parseDouble(p.getProperty("onednn_gflops")));
         } catch (IOException | RuntimeException e) {
             LOG.warn("ignoring the unreadable BLAS timing {} ({}); measuring again", file, e.toString());
             return null;
@@ -263,6 +308,7 @@ public final class BlasChoice {
         Properties p = new Properties();
         p.setProperty("openblas_gflops", Double.toString(rates.openblas()));
         p.setProperty("mkl_gflops", Double.toString(rates.mkl()));
+        p.setProperty("onednn_gflops", Double.toString(rates.onednn()));
         p.setProperty("cpu", Nd4jRuntime.cpuModel());
         try {
             Files.createDirectories(file.getParent());

@@ -21,9 +21,9 @@ import org.slf4j.LoggerFactory;
  * the property is ignored.
  *
  * <p>The BLAS: {@code -Dsparkformer.blas=auto} (the default) takes whichever of the bundled
- * OpenBLAS and Intel MKL (JavaCPP loads mkl_rt under OpenBLAS's name) ran a GEMM faster on this
- * CPU ({@link BlasChoice}); {@code openblas} or {@code mkl} fixes it, as does the environment
- * variable SPARKFORMER_BLAS when the property is not set.
+ * OpenBLAS, Intel MKL (JavaCPP loads mkl_rt under OpenBLAS's name) and oneDNN's GEMM ran a GEMM
+ * fastest on this CPU ({@link BlasChoice}); {@code openblas}, {@code mkl} or {@code onednn} fixes
+ * it, as does the environment variable SPARKFORMER_BLAS when the property is not set.
  */
 public final class Nd4jRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(Nd4jRuntime.class);
@@ -37,6 +37,7 @@ public final class Nd4jRuntime {
     public static final String BLAS_ENV = "SPARKFORMER_BLAS";
 
     private static volatile String chosen;
+    private static volatile boolean onednnGemm;
 
     private Nd4jRuntime() {}
 
@@ -58,39 +59,60 @@ public final class Nd4jRuntime {
         if (System.getProperty(BLAS_LOAD_PROPERTY) == null) {
             String want = System.getProperty(BLAS_PROPERTY, System.getenv().getOrDefault(BLAS_ENV, "auto"))
                     .trim().toLowerCase(Locale.ROOT);
-            boolean mkl = Nd4jRuntime.class.getClassLoader().getResource(MKL_LIBRARY) != null;
-            boolean useMkl = switch (want) {
-                case "openblas" -> false;
-                case "mkl" -> {
-                    if (!mkl) {
-                        throw new IllegalStateException("-D" + BLAS_PROPERTY + "=mkl, but MKL (" + MKL_LIBRARY
-                                + ") is not on the class path");
-                    }
-                    yield true;
-                }
-                case "auto" -> mkl && isCpuBackendPresent() && BlasChoice.choose(isIntel()).equals("mkl");
-                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " (or " + BLAS_ENV + ") must be auto, openblas or mkl, got '"
-                        + want + "'");
+            boolean mkl = present(MKL_LIBRARY);
+            boolean onednn = present(ONEDNN_LIBRARY);
+            String use = switch (want) {
+                case "openblas" -> "openblas";
+                case "mkl" -> require(mkl, "mkl", MKL_LIBRARY);
+                case "onednn" -> require(onednn, "onednn", ONEDNN_LIBRARY);
+                case "auto" -> (mkl || onednn) && isCpuBackendPresent() ? BlasChoice.choose(isIntel()) : "openblas";
+                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " (or " + BLAS_ENV
+                        + ") must be auto, openblas, mkl or onednn, got '" + want + "'");
             };
-            if (useMkl) {
+            if (use.equals("mkl")) {
                 System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
             }
+            onednnGemm = use.equals("onednn");
         }
         LOG.debug("ND4J native build: linux-x86_64{}, BLAS {}", chosen, blasDescription());
         return chosen;
     }
 
     static final String MKL_LIBRARY = "org/bytedeco/mkl/linux-x86_64/libmkl_rt.so.2";
+    static final String ONEDNN_LIBRARY = "org/bytedeco/dnnl/linux-x86_64/libdnnl.so.2";
 
-    /** "mkl" or "openblas": what ND4J's GEMMs run on once loaded. */
+    private static boolean present(String resource) {
+        return Nd4jRuntime.class.getClassLoader().getResource(resource) != null;
+    }
+
+    private static String require(boolean present, String name, String library) {
+        if (!present) {
+            throw new IllegalStateException("-D" + BLAS_PROPERTY + "=" + name + ", but " + library + " is not on the class path");
+        }
+        return name;
+    }
+
+    /**
+     * "mkl", "openblas" or "onednn": what the model's GEMMs run on. Under "onednn" ND4J itself
+     * loads OpenBLAS (its own ops and the double-precision products keep it) and layers.Gemm sends
+     * the float products to oneDNN.
+     */
     public static String blas() {
+        if (onednnGemm) {
+            return "onednn";
+        }
         return "mkl_rt".equals(System.getProperty(BLAS_LOAD_PROPERTY)) ? "mkl" : "openblas";
     }
 
     /** The BLAS, and OpenBLAS's kernel set when it runs ("openblas (SkylakeX kernels)"). */
     public static String blasDescription() {
         String kernels = OpenBlasKernels.loaded().orElse(OpenBlasKernels.current());
-        return blas().equals("openblas") ? "openblas (" + (kernels.isEmpty() ? "its own pick of" : kernels) + " kernels)" : blas();
+        String openblas = "openblas (" + (kernels.isEmpty() ? "its own pick of" : kernels) + " kernels)";
+        return switch (blas()) {
+            case "openblas" -> openblas;
+            case "onednn" -> "onednn (float GEMMs; ND4J's own ops on " + openblas + ")";
+            default -> blas();
+        };
     }
 
     /** The CPU's model name from /proc/cpuinfo, or "unknown". */

@@ -639,7 +639,7 @@ public final class Transformer implements Model {
 
             @Override
             public INDArray forward(INDArray x, boolean training) {
-                return ffn.forward(x);
+                return ffn.forward(x, training);
             }
 
             @Override

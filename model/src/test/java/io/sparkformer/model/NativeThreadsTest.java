@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 /**
  * A task's numbers depend on its BLAS thread count alone, and that count is set at run time:
  * so tasks sharing one JVM in local mode compute what executors started with that count do.
- * Each case runs {@link StepHash} in fresh JVMs, on both BLAS paths whatever the CPU (MKL is
+ * Each case runs {@link StepHash} in fresh JVMs, on each BLAS path whatever the CPU (MKL is
  * forced the way Nd4jRuntime loads it on Intel).
  */
 class NativeThreadsTest {
@@ -24,6 +24,12 @@ class NativeThreadsTest {
     void libnd4jsOwnThreadCountChangesNoBit() throws Exception {
         assertEquals(hash("openblas", 1, 1), hash("openblas", 2, 1), "OpenBLAS, 1 task thread, OMP_NUM_THREADS 1 vs 2");
         assertEquals(hash("openblas", 2, 2), hash("openblas", 1, 2), "OpenBLAS, 2 task threads, OMP_NUM_THREADS 2 vs 1");
+    }
+
+    @Test
+    void oneDnnsThreadsFollowTheTaskNotTheEnvironment() throws Exception {
+        assertEquals(hash("onednn", 1, 1), hash("onednn", 2, 1), "oneDNN, 1 task thread, OMP_NUM_THREADS 1 vs 2");
+        assertEquals(hash("onednn", 2, 2), hash("onednn", 1, 2), "oneDNN, 2 task threads, OMP_NUM_THREADS 2 vs 1");
     }
 
     @Test
@@ -50,7 +56,7 @@ class NativeThreadsTest {
         if (blas.equals("mkl")) {
             cmd.add("-D" + Nd4jRuntime.BLAS_LOAD_PROPERTY + "=mkl_rt");
         } else {
-            cmd.add("-D" + Nd4jRuntime.BLAS_PROPERTY + "=openblas");
+            cmd.add("-D" + Nd4jRuntime.BLAS_PROPERTY + "=" + blas);
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), StepHash.class.getName(), Integer.toString(taskThreads)));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);

@@ -23,6 +23,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * alone never touches the gradient buffers. With libnd4j's buffers and a new shape every batch, as
  * in inference over rows of different lengths, the zero fill and its page faults were 40% of the
  * time. Memory holds whatever was there before; every layer writes its buffers before reading them.
+ * A buffer that outgrows its memory gets half as much again as it asked for.
  *
  * <p>Allocation code asks for buffers through {@link Ops#buffer} while {@link #allocate} or
  * {@link #add} runs on the same thread.
@@ -136,7 +137,10 @@ public final class BufferSet {
         }
         Block block;
         if (found < 0) {
-            block = Block.allocate(type, n);
+            // a shape larger than the last: leave room for the next larger one. Inference over
+            // length-sorted chunks meets a new longest row a few times a partition, and each new
+            // block's pages fault in as the forward pass writes them; unwritten room costs no page
+            block = Block.allocate(type, set.spare.isEmpty() ? n : n + n / 2);
         } else {
             block = set.spare.set(found, null);
         }

@@ -44,9 +44,14 @@ public final class FeedForward {
     public long hiddenWidth() { return w1.size(1); }
 
     public INDArray forward(INDArray input) {
+        return forward(input, true);
+    }
+
+    /** Without {@code training}, what only {@link #backward} needs is not computed. */
+    public INDArray forward(INDArray input, boolean training) {
         this.x = input;
         Linear.forward(x, w1, b1, pre);
-        act = activation.forward(pre);
+        act = activation.forward(pre, training);
         Linear.forward(act, w2, b2, out);
         return out;
     }

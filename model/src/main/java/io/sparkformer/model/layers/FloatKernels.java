@@ -167,8 +167,16 @@ final class FloatKernels {
         forEachChunk(pre.length(), 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
-            float[] g = scratch(2, len);
             ElementMath.normalCdf(u, phi, len);
+            if (derivative == null) {
+                // inference: no backward pass, so neither gelu'(u) nor its exp
+                for (int i = 0; i < len; i++) {
+                    u[i] = u[i] * phi[i];
+                }
+                write(u, act, from, len);
+                return;
+            }
+            float[] g = scratch(2, len);
             for (int i = 0; i < len; i++) {
                 g[i] = -0.5f * u[i] * u[i];
             }

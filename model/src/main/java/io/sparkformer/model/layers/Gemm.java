@@ -1,15 +1,19 @@
 package io.sparkformer.model.layers;
 
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.mkl.global.mkl_rt;
 import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.NativeOpsHolder;
 
 /**
  * GEMMs straight into the BLAS ND4J itself loads (OpenBLAS, or MKL in its place; see
- * Nd4jRuntime), on the CPU backend. Measured on the benchmark's shapes, ND4J's Mmul op costs
+ * Nd4jRuntime), or for float products into oneDNN's GEMM where that was chosen, on the CPU
+ * backend. Measured on the benchmark's shapes, ND4J's Mmul op costs
  * about 0.3 ms a call on top of the BLAS and reached half of its two-thread rate (60-89 against
  * 122 GFLOP/s); a batched product of small heads ran at 18 GFLOP/s. Row-major views with a row
  * stride (a parameter block's column range, the flat buffer's slices) go through as they are,
@@ -59,6 +63,13 @@ final class Gemm {
             batchedOnHostThreads(a, b, c, batch, m, n, k, lda, ldb, ldc, ta, tb, (float) alpha, (float) beta);
             return true;
         }
+        if (ONEDNN && type == DataType.FLOAT) {
+            // small products whole on one thread, as OpenBLAS runs them: their bits then do not
+            // depend on whether the heads were spread over host threads
+            onednnThreads(small ? 1 : Nd4j.factory().blas().getMaxThreads());
+            onednnProduct(a, b, c, batch, rank, m, n, k, lda, ldb, ldc, transA, transB, (float) alpha, (float) beta);
+            return true;
+        }
         // MKL splits even a 64x64x32 product over its threads, and on a 2-core AMD EPYC the wake-up
         // per call cost more than the product: the step's attention GEMMs took 250 ms instead of 9
         boolean oneThread = MKL && small;
@@ -85,6 +96,16 @@ final class Gemm {
         FloatPointer pa = new FloatPointer(a.data().addressPointer());
         FloatPointer pb = new FloatPointer(b.data().addressPointer());
         FloatPointer pc = new FloatPointer(c.data().addressPointer());
+        if (ONEDNN) {
+            char transA = ta == TRANS ? 'T' : 'N';
+            char transB = tb == TRANS ? 'T' : 'N';
+            HostThreads.run(Math.toIntExact(batch), i -> {
+                onednnThreads(1);
+                check(dnnl.dnnl_sgemm((byte) transA, (byte) transB, m, n, k, alpha, new FloatPointer(pa).position(i * sa), lda,
+                        new FloatPointer(pb).position(i * sb), ldb, beta, new FloatPointer(pc).position(i * sc), ldc));
+            });
+            return;
+        }
         HostThreads.run(Math.toIntExact(batch), i -> {
             int previous = MKL ? mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
             try {
@@ -101,6 +122,40 @@ final class Gemm {
     /** Below this many FLOPs a product runs on one MKL thread (OpenBLAS decides so itself). */
     private static final double SMALL_FLOPS = 4e6;
     private static final boolean MKL = "mkl".equals(io.sparkformer.model.Nd4jRuntime.blas());
+    private static final boolean ONEDNN = "onednn".equals(io.sparkformer.model.Nd4jRuntime.blas());
+    /** The OpenMP team size this thread last asked for (oneDNN's threads are OpenMP's, set per calling thread). */
+    private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {0});
+
+    private static void onednnThreads(int threads) {
+        int[] current = OMP_THREADS.get();
+        if (current[0] != threads) {
+            // libnd4j and oneDNN share one libgomp, and omp_set_num_threads is per calling thread
+            NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(threads);
+            current[0] = threads;
+        }
+    }
+
+    private static void onednnProduct(INDArray a, INDArray b, INDArray c, long batch, int rank, int m, int n, int k,
+                                      int lda, int ldb, int ldc, boolean transA, boolean transB, float alpha, float beta) {
+        long sa = rank == 3 ? a.stride(0) : 0;
+        long sb = rank == 3 ? b.stride(0) : 0;
+        long sc = rank == 3 ? c.stride(0) : 0;
+        FloatPointer pa = new FloatPointer(a.data().addressPointer());
+        FloatPointer pb = new FloatPointer(b.data().addressPointer());
+        FloatPointer pc = new FloatPointer(c.data().addressPointer());
+        byte ta = (byte) (transA ? 'T' : 'N');
+        byte tb = (byte) (transB ? 'T' : 'N');
+        for (long i = 0; i < batch; i++) {
+            check(dnnl.dnnl_sgemm(ta, tb, m, n, k, alpha, pa.position(i * sa), lda, pb.position(i * sb), ldb, beta,
+                    pc.position(i * sc), ldc));
+        }
+    }
+
+    private static void check(int status) {
+        if (status != dnnl.dnnl_success) {
+            throw new IllegalStateException("oneDNN's sgemm failed with status " + status);
+        }
+    }
 
     private static boolean product(INDArray a, INDArray b, INDArray c, DataType type, int rank, long batch, int m, int n,
                                    int k, int lda, int ldb, int ldc, int ta, int tb, double alpha, double beta) {

@@ -36,7 +36,7 @@ public final class MaskedLmTransform {
     public INDArray forward(INDArray hidden) {
         this.h = hidden;
         Linear.forward(hidden, dense.weight(), dense.bias(), pre);
-        act = activation.forward(pre);
+        act = activation.forward(pre, true);
         return norm.forward(act);
     }
 
