@@ -36,18 +36,20 @@ final class ActivationFunction {
         cdf = activation != Activation.RELU ? Ops.buffer(type, rows, width) : null;
     }
 
-    private boolean backwardReady;
+    /** False after a forward pass that left gelu'(pre) to the backward pass. */
+    private boolean derivativeKept;
 
     /**
      * act(pre), into a buffer of its own; {@code pre} must be left as it is until {@link #backward}.
-     * Without {@code training} the float32 host path skips what only a backward pass needs.
+     * Without {@code training} the float32 host path leaves gelu' to a backward pass, if one comes
+     * (the same bits either way).
      */
     INDArray forward(INDArray pre, boolean training) {
         this.pre = pre;
-        backwardReady = true;
+        derivativeKept = true;
         if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, act)) {
             FloatKernels.geluForward(pre, training ? cdf : null, act);
-            backwardReady = training;
+            derivativeKept = training;
         } else if (activation == Activation.GELU) {
             // gelu(u) = u·Φ(u), Φ(u) = (1 + erf(u/√2))/2
             pre.mul(INV_SQRT2, cdf);
@@ -68,8 +70,9 @@ final class ActivationFunction {
 
     /** dAct ⊙= act'(pre), in place: the gradient with respect to the last forward pass's input. */
     void backward(INDArray dAct) {
-        if (!backwardReady) {
-            throw new IllegalStateException("backward after a forward pass that was not for training");
+        if (!derivativeKept) {
+            FloatKernels.geluDerivative(pre, cdf);
+            derivativeKept = true;
         }
         if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, dAct)) {
             dAct.muli(cdf); // the forward pass kept gelu'(pre) in cdf

@@ -47,7 +47,7 @@ public final class FeedForward {
         return forward(input, true);
     }
 
-    /** Without {@code training}, what only {@link #backward} needs is not computed. */
+    /** Without {@code training}, what only {@link #backward} needs is left to it (the same bits). */
     public INDArray forward(INDArray input, boolean training) {
         this.x = input;
         Linear.forward(x, w1, b1, pre);

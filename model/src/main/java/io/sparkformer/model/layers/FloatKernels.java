@@ -168,27 +168,37 @@ final class FloatKernels {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
             ElementMath.normalCdf(u, phi, len);
-            if (derivative == null) {
-                // inference: no backward pass, so neither gelu'(u) nor its exp
-                for (int i = 0; i < len; i++) {
-                    u[i] = u[i] * phi[i];
-                }
-                write(u, act, from, len);
-                return;
+            if (derivative != null) {
+                write(geluDerivative(u, phi, len), derivative, from, len);
             }
-            float[] g = scratch(2, len);
             for (int i = 0; i < len; i++) {
-                g[i] = -0.5f * u[i] * u[i];
+                u[i] = u[i] * phi[i];
             }
-            ElementMath.exp(g, 0, len);
-            for (int i = 0; i < len; i++) {
-                float x = u[i];
-                g[i] = phi[i] + x * INV_SQRT_2PI * g[i];
-                u[i] = x * phi[i];
-            }
-            write(g, derivative, from, len);
             write(u, act, from, len);
         });
+    }
+
+    /** derivative = gelu'(pre), the same bits as {@link #geluForward} gives: for a forward pass that skipped it. */
+    static void geluDerivative(INDArray pre, INDArray derivative) {
+        forEachChunk(pre.length(), 1, (piece, from, len) -> {
+            float[] u = read(pre, from, len, 0);
+            float[] phi = scratch(1, len);
+            ElementMath.normalCdf(u, phi, len);
+            write(geluDerivative(u, phi, len), derivative, from, len);
+        });
+    }
+
+    /** gelu'(u) = Φ(u) + u·φ(u), in scratch 2. */
+    private static float[] geluDerivative(float[] u, float[] phi, int len) {
+        float[] g = scratch(2, len);
+        for (int i = 0; i < len; i++) {
+            g[i] = -0.5f * u[i] * u[i];
+        }
+        ElementMath.exp(g, 0, len);
+        for (int i = 0; i < len; i++) {
+            g[i] = phi[i] + u[i] * INV_SQRT_2PI * g[i];
+        }
+        return g;
     }
 
     /**
