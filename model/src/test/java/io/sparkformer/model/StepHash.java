@@ -9,12 +9,20 @@ import io.sparkformer.model.optim.AdamW;
 import io.sparkformer.model.optim.GradientClipping;
 
 /**
- * Five training steps of a small decoder with a given number of task threads; prints the
- * parameters' hash. Run in child JVMs by {@link NativeThreadsTest}. Arguments: threads.
+ * Five training steps of a small decoder for each given number of task threads, one after the
+ * other in this JVM (a task sets its threads at its start, whatever ran before); prints the
+ * parameters' hash for each. Run in child JVMs by {@link NativeThreadsTest}. Arguments: threads...
  */
 public final class StepHash {
     public static void main(String[] args) {
-        NativeThreads.apply(Integer.parseInt(args[0]));
+        for (String threads : args) {
+            NativeThreads.apply(Integer.parseInt(threads));
+            System.out.println("BLAS " + Nd4jRuntime.blas() + " threads " + NativeThreads.blasThreads());
+            System.out.println("HASH " + threads + " " + Integer.toHexString(Arrays.hashCode(train())));
+        }
+    }
+
+    private static float[] train() {
         TransformerConfig cfg = TransformerConfig.decoder(65, 64, 4, 2, 32);
         Transformer model = new Transformer(cfg, DataType.FLOAT);
         model.initialize(1);
@@ -31,7 +39,6 @@ public final class StepHash {
             GradientClipping.clip(model.gradients(), 0.5);
             adamw.apply(model.parameters(), model.gradients(), 1e-3);
         }
-        System.out.println("BLAS " + Nd4jRuntime.blas() + " threads " + NativeThreads.blasThreads());
-        System.out.println("HASH " + Integer.toHexString(Arrays.hashCode(model.parameters().flat().toFloatVector())));
+        return model.parameters().flat().toFloatVector();
     }
 }

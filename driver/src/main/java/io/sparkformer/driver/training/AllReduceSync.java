@@ -22,8 +22,10 @@ import scala.reflect.ClassTag$;
  * ({@link BlockAllReduce}), and the driver carries counts. The replica's parameters and moments
  * live in its trainer's native buffers from round to round; they go into and come out of the
  * blocks straight from there, with no Java array of the vector on the executor. Round r's tasks
- * read round r−1's averaged slices from the BlockManager (the first round: a broadcast of the
- * parameters, each worker reading its moments from the checkpoint it resumes), so a rerun round
+ * read round r−1's averaged slices from the BlockManager (the first round: each worker makes its
+ * start itself from the seed and the checkpoint, {@link StartWeights}, and reads its moments from
+ * the checkpoint it resumes; a Hugging Face start, or one on the driver's own disk on a cluster,
+ * is read on the driver and broadcast), so a rerun round
  * reads exactly what the first attempt read; the driver drops a round's blocks once the next
  * round has finished.
  *
@@ -47,9 +49,11 @@ final class AllReduceSync extends SparkSync {
     /** Where each worker's task ran last ("executor_host_id"), or null before the first round. */
     private String[] placement;
 
-    AllReduceSync(JavaSparkContext sc, WorkerState.Spec spec, Start start) {
-        super(sc, spec, start.params().length, start.optimizerStep());
-        this.start = start;
+    AllReduceSync(JavaSparkContext sc, WorkerState.Spec spec, Start start) throws IOException {
+        super(sc, spec, Math.toIntExact(io.sparkformer.model.ParameterLayout.of(spec.model()).size()), start.optimizerStep());
+        org.apache.hadoop.conf.Configuration conf = spec.conf().get();
+        boolean workersRead = start.params() == null && start.weights().readByWorkers(sc.isLocal(), conf);
+        this.start = workersRead || start.params() != null ? start : start.withParams(start.weights().read(spec.model(), conf));
     }
 
     @Override
@@ -62,8 +66,9 @@ final class AllReduceSync extends SparkSync {
         if (input != null) {
             input.destroy();
         }
-        // the first round's parameters are broadcast (4 bytes a float, to every worker); then nothing
-        RoundReport report = RoundReport.merge(reports, input == null ? 0 : 4L * length * workers);
+        // a start the driver read is broadcast (4 bytes a float, to every worker); then nothing
+        boolean broadcastParams = input != null && start.params() != null;
+        RoundReport report = RoundReport.merge(reports, broadcastParams ? 4L * length * workers : 0);
         if (!report.diverged()) {
             optimizerStep = report.optimizerStep();
             start = null;
@@ -110,7 +115,11 @@ final class AllReduceSync extends SparkSync {
             FloatBuffer p = trainer.parameterView();
             if (input != null) {
                 Start in = input.value();
-                p.duplicate().put(in.params());
+                if (in.params() != null) {
+                    p.duplicate().put(in.params());
+                } else {
+                    in.weights().into(trainer.model(), spec.conf().get());
+                }
                 if (in.momentsFrom() == null) {
                     trainer.resetOptimizer();
                 } else {
@@ -182,7 +191,14 @@ final class AllReduceSync extends SparkSync {
 
     @Override
     public float[] params() {
-        return last < 0 ? start.params() : BlockAllReduce.gather(run, last, "p", length, workers);
+        if (last >= 0) {
+            return BlockAllReduce.gather(run, last, "p", length, workers);
+        }
+        try {
+            return start.paramsOnDriver(spec.model(), spec.conf().get());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Override

@@ -39,10 +39,11 @@ final class DriverSync extends SparkSync {
     static DriverSync open(JavaSparkContext sc, WorkerState.Spec spec, Start start) throws IOException {
         int workers = spec.config().train().workers();
         MomentsPolicy moments = spec.config().train().optimizerState();
+        float[] params = start.paramsOnDriver(spec.model(), spec.conf().get()); // this sync ships them every round anyway
         OptimizerState[] sets = new OptimizerState[moments.sets(workers)];
         for (int k = 0; k < sets.length; k++) {
             if (start.momentsFrom() == null) {
-                sets[k] = new OptimizerState(new float[start.params().length], new float[start.params().length],
+                sets[k] = new OptimizerState(new float[params.length], new float[params.length],
                         start.optimizerStep());
             } else {
                 AdamW opt = optimizer(spec);
@@ -51,7 +52,7 @@ final class DriverSync extends SparkSync {
                         start.optimizerStep());
             }
         }
-        return new DriverSync(sc, spec, start.params(), sets, start.optimizerStep());
+        return new DriverSync(sc, spec, params, sets, start.optimizerStep());
     }
 
     @Override

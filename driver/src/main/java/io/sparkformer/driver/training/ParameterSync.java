@@ -31,10 +31,21 @@ public interface ParameterSync extends AutoCloseable {
     void close();
 
     /**
-     * Where a run's replicas start: the parameters, and the checkpoint whose optimizer files
-     * hold the moments to resume with (null: a fresh optimizer) with their step.
+     * Where a run's replicas start: the recipe of their weights, the weights themselves where the
+     * driver had to read them (null: each worker follows the recipe), and the checkpoint whose
+     * optimizer files hold the moments to resume with (null: a fresh optimizer) with their step.
      */
-    record Start(float[] params, String momentsFrom, long optimizerStep) implements java.io.Serializable {}
+    record Start(StartWeights weights, float[] params, String momentsFrom, long optimizerStep) implements java.io.Serializable {
+        /** The starting parameters in this JVM: those read already, else made from the recipe. */
+        float[] paramsOnDriver(io.sparkformer.model.TransformerConfig model, org.apache.hadoop.conf.Configuration conf)
+                throws IOException {
+            return params != null ? params : weights.read(model, conf);
+        }
+
+        Start withParams(float[] read) {
+            return new Start(weights, read, momentsFrom, optimizerStep);
+        }
+    }
 
     /** Opens the sync of a run. */
     interface Factory {

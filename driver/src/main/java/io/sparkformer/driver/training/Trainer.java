@@ -163,12 +163,12 @@ public final class Trainer {
                 LOG.info("No checkpoint in {} yet; starting the run from the beginning", run.path());
                 metrics.truncate(0); // rows a killed first attempt flushed before its first checkpoint
             }
-            model.initialize(cfg.seed(), cfg.model().init());
-            float[] params = initFrom != null ? readWeights(initFrom, model) : model.parameters().flat().toFloatVector();
+            StartWeights weights = new StartWeights(cfg.seed(), cfg.model().init(), initFrom);
+            weights.check(model.config(), run.conf());
             if (initFrom != null) {
                 LOG.info("Initialised from {}", initFrom);
             }
-            start = new ParameterSync.Start(params, null, 0);
+            start = new ParameterSync.Start(weights, null, null, 0);
         }
         tally.bestDir = resume ? run.best() : null;
         if (tally.bestDir != null) {
@@ -194,8 +194,9 @@ public final class Trainer {
                     : String.valueOf(state.step() / state.round())) + " local steps a round; the config asks for "
                     + cfg.train().localSteps() + ": resume with the run's own config.yaml");
         }
-        float[] params = readWeights(checkpoint, model);
-        // the moments themselves are read where they are used (the sync)
+        StartWeights weights = new StartWeights(cfg.seed(), cfg.model().init(), checkpoint);
+        weights.check(model.config(), run.conf());
+        // the weights and moments themselves are read where they are used (the sync)
         long optimizerStep = run.optimizerStep(checkpoint, cfg.train().optimizerState().file(0, cfg.train().workers()));
         tally.rounds = state.round();
         tally.step = state.step();
@@ -207,7 +208,7 @@ public final class Trainer {
         // resume with no rounds left still ends with the pointer on the final weights
         run.pointLatestTo(checkpoint);
         LOG.info("Resuming {} from {} (round {}, step {})", run.path(), checkpoint, state.round(), state.step());
-        return new ParameterSync.Start(params, checkpoint, optimizerStep);
+        return new ParameterSync.Start(weights, null, checkpoint, optimizerStep);
     }
 
     private long firstStep(long round) {
@@ -345,33 +346,6 @@ public final class Trainer {
      * The weights of the checkpoint in {@code dir} as a flat vector for {@code model}: the same
      * model, or a language model of the same network under {@code model}'s fresh classifier head.
      */
-    private float[] readWeights(String dir, Model model) throws IOException {
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(dir);
-        if (pretrained != null) {
-            List<String> fresh = pretrained.readInto(model.parameters(), model.config());
-            if (!fresh.isEmpty()) {
-                LOG.info("{} has no {}: initialised from the seed", dir, fresh);
-            }
-            return model.parameters().flat().toFloatVector();
-        }
-        try (SafeTensors.Reader r = SafeTensors.open(HadoopFiles.source(dir + "/" + Checkpoint.MODEL_FILE, run.conf()))) {
-            TransformerConfig stored = Checkpoint.config(r);
-            TransformerConfig wanted = model.config();
-            if (!stored.isClassifier() && wanted.isClassifier()
-                    && stored.withDropout(wanted.dropout()).withClassifier(wanted.numLabels(), wanted.pooling()).equals(wanted)) {
-                // pretrain, then fine-tune: the language model's network (its dropout may differ) under a
-                // freshly initialised classifier
-                Checkpoint.readBackbone(r, model.parameters());
-            } else if (stored.equals(wanted)) {
-                Checkpoint.readWeights(r, model.parameters());
-            } else {
-                throw new ConfigException("model", "the checkpoint " + dir + " holds a different model: "
-                        + stored.toMap() + " but the config asks for " + wanted.toMap());
-            }
-        }
-        return model.parameters().flat().toFloatVector();
-    }
-
     /** Rounds r with (r + 1) a multiple of {@code every}, and the last one. */
     private record Every(int every, long rounds) {
         boolean at(long round) {

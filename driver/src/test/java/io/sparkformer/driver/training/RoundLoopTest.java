@@ -75,7 +75,11 @@ class RoundLoopTest {
 
         ScriptedSync(TrainingPlan plan, Start start, long divergeAt) {
             this.plan = plan;
-            this.params = start.params().clone();
+            try {
+                this.params = start.paramsOnDriver(plan.model(), new org.apache.hadoop.conf.Configuration()).clone();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
             this.step = start.optimizerStep();
             this.divergeAt = divergeAt;
         }
