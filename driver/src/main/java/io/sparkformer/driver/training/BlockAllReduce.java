@@ -89,7 +89,8 @@ final class BlockAllReduce {
         for (int k = 0; k < names.size(); k++) {
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice(vectors.get(k), workers, s), TRANSIENT, pool);
+                    FloatBuffer slice = slice(vectors.get(k), workers, s);
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice, TRANSIENT, pool.takeTransient(slice.remaining()));
                 }
             }
         }

@@ -55,7 +55,8 @@ final class BlockVectors {
         return put(name, src, level, pool.take(src.remaining()));
     }
 
-    private static long put(String name, FloatBuffer src, StorageLevel level, ByteBuffer[] buffers) {
+    /** As {@link #put(String, FloatBuffer, StorageLevel)}, in these buffers (from {@link #allocate} or a pool). */
+    static long put(String name, FloatBuffer src, StorageLevel level, ByteBuffer[] buffers) {
         FloatBuffer from = src.duplicate();
         for (ByteBuffer b : buffers) {
             FloatBuffer part = from.duplicate();

@@ -207,9 +207,10 @@ public final class RunDirectory {
      * The files that make {@code dir} a model to load: {@code model}'s weights, the tokenizer and
      * the job config; a checkpoint also needs its optimizer files and then {@link #completeCheckpoint}.
      */
-    void writeModel(String dir, Model model, List<String> labels, Tokenizer tokenizer, String configYaml) throws IOException {
+    void writeModel(String dir, io.sparkformer.model.ParameterBuffer params, io.sparkformer.model.TransformerConfig model,
+                    List<String> labels, Tokenizer tokenizer, String configYaml) throws IOException {
         HadoopFiles.writeAtomically(dir + "/" + Checkpoint.MODEL_FILE, out -> SafeTensors.write(out,
-                Checkpoint.weightTensors(model.parameters()), Checkpoint.modelMetadata(model.config(), labels)), conf);
+                Checkpoint.weightTensors(params), Checkpoint.modelMetadata(model, labels)), conf);
         HadoopFiles.writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson(), conf);
         HadoopFiles.writeAtomically(dir + "/" + CONFIG, configYaml.getBytes(StandardCharsets.UTF_8), conf);
     }

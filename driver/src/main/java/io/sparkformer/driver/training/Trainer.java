@@ -99,7 +99,7 @@ public final class Trainer {
     private Summary train(CorpusBuilder.Corpus corpus, boolean resume, String initFrom, Progress progress) throws IOException {
         long wallStart = System.nanoTime();
         TrainingPlan plan = plan(corpus);
-        Model model = Model.create(plan.model(), DataType.FLOAT);
+        DriverWeights model = new DriverWeights(plan.model());
         Metrics metrics = run.metrics();
         Tally tally = new Tally();
         ParameterSync.Start start = begin(resume, initFrom, model, metrics, tally);
@@ -152,7 +152,7 @@ public final class Trainer {
      * Where the replicas start: the latest checkpoint of a resumed run (its weights, moments,
      * state and metrics), else {@code initFrom}'s weights or the seed's.
      */
-    private ParameterSync.Start begin(boolean resume, String initFrom, Model model, Metrics metrics, Tally tally) throws IOException {
+    private ParameterSync.Start begin(boolean resume, String initFrom, DriverWeights model, Metrics metrics, Tally tally) throws IOException {
         String checkpoint = resume ? run.latest() : null;
         ParameterSync.Start start;
         if (checkpoint != null) {
@@ -185,7 +185,7 @@ public final class Trainer {
         return start;
     }
 
-    private ParameterSync.Start restore(String checkpoint, Model model, Metrics metrics, Tally tally) throws IOException {
+    private ParameterSync.Start restore(String checkpoint, DriverWeights model, Metrics metrics, Tally tally) throws IOException {
         RunState state = run.state(checkpoint);
         if (state.step() != state.round() * cfg.train().localSteps()) {
             // the data cursor and the schedule are functions of round x H: another H would shift both
@@ -239,7 +239,7 @@ public final class Trainer {
      * checkpoint.best. Averaged weights that score NaN are not a checkpoint to keep, nor a run to
      * call finished.
      */
-    private Double validate(ParameterSync sync, Model model, TrainingPlan plan, Tally tally, Metrics metrics) throws IOException {
+    private Double validate(ParameterSync sync, DriverWeights model, TrainingPlan plan, Tally tally, Metrics metrics) throws IOException {
         Double val = sync.validate(cfg.eval().batches());
         if (val != null && !Double.isFinite(val)) {
             throw diverged(metrics, "the validation loss after round " + tally.rounds + " is " + val);
@@ -262,7 +262,7 @@ public final class Trainer {
     }
 
     /** Writes the checkpoint of the round just done; the driver holds one moment set at a time at most. */
-    private void checkpoint(ParameterSync sync, Model model, TrainingPlan plan, Tally tally, String dir) throws IOException {
+    private void checkpoint(ParameterSync sync, DriverWeights model, TrainingPlan plan, Tally tally, String dir) throws IOException {
         writeModel(dir, sync, model, plan);
         sync.writeMoments(dir);
         RunState state = new RunState(tally.rounds, tally.step, tally.tokens, tally.best, cfg.seed());
@@ -277,7 +277,7 @@ public final class Trainer {
      * as a model for evaluate, classify and --init-from (no optimizer moments: a run resumes from
      * its checkpoints, never from these). Returns their directory.
      */
-    private String saveBest(ParameterSync sync, Model model, TrainingPlan plan, RunState state) throws IOException {
+    private String saveBest(ParameterSync sync, DriverWeights model, TrainingPlan plan, RunState state) throws IOException {
         String dir = run.bestWeights(state.round());
         writeModel(dir, sync, model, plan);
         run.completeBest(dir, state);
@@ -285,12 +285,12 @@ public final class Trainer {
         return dir;
     }
 
-    private void writeModel(String dir, ParameterSync sync, Model model, TrainingPlan plan) throws IOException {
-        ParameterBuffer.copyInto(sync.params(), model.parameters().flat());
-        run.writeModel(dir, model, plan.corpus().manifest().labels(), plan.corpus().tokenizer(), cfg.toYaml());
+    private void writeModel(String dir, ParameterSync sync, DriverWeights model, TrainingPlan plan) throws IOException {
+        run.writeModel(dir, model.hold(sync.params()), model.config(), plan.corpus().manifest().labels(), plan.corpus().tokenizer(),
+                cfg.toYaml());
     }
 
-    private Summary finish(TrainingPlan plan, Model model, Tally tally, Metrics metrics, long wallStart) throws IOException {
+    private Summary finish(TrainingPlan plan, DriverWeights model, Tally tally, Metrics metrics, long wallStart) throws IOException {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("best_val_loss", Double.isInfinite(tally.best) ? null : tally.best);
         s.put("best_weights", cfg.checkpoint().best() ? tally.bestDir : null);
@@ -346,6 +346,31 @@ public final class Trainer {
      * The weights of the checkpoint in {@code dir} as a flat vector for {@code model}: the same
      * model, or a language model of the same network under {@code model}'s fresh classifier head.
      */
+    /**
+     * The averaged weights as the driver writes them into a checkpoint: one parameter buffer, made
+     * at the first write. No model: its gradients and layers would be 2x the vector, never used.
+     */
+    private static final class DriverWeights {
+        private final TransformerConfig config;
+        private ParameterBuffer params;
+
+        DriverWeights(TransformerConfig config) {
+            this.config = config;
+        }
+
+        TransformerConfig config() { return config; }
+
+        long parameterCount() { return io.sparkformer.model.ParameterLayout.of(config).size(); }
+
+        ParameterBuffer hold(float[] values) {
+            if (params == null) {
+                params = new ParameterBuffer(io.sparkformer.model.ParameterLayout.of(config), DataType.FLOAT);
+            }
+            ParameterBuffer.copyInto(values, params.flat());
+            return params;
+        }
+    }
+
     /** Rounds r with (r + 1) a multiple of {@code every}, and the last one. */
     private record Every(int every, long rounds) {
         boolean at(long round) {
