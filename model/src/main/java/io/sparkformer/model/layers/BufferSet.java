@@ -23,7 +23,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * alone never touches the gradient buffers. With libnd4j's buffers and a new shape every batch, as
  * in inference over rows of different lengths, the zero fill and its page faults were 40% of the
  * time. Memory holds whatever was there before; every layer writes its buffers before reading them.
- * A buffer that outgrows its memory gets half as much again as it asked for.
  *
  * <p>Allocation code asks for buffers through {@link Ops#buffer} while {@link #allocate} or
  * {@link #add} runs on the same thread.
@@ -59,8 +58,10 @@ public final class BufferSet {
 
     /**
      * Runs allocation code for a new shape: every buffer it asks for reuses this set's memory where
-     * one fits. Storage left over stays available to {@link #add} for this shape and is freed by
-     * the next {@code allocate}.
+     * one fits, and the last shape's memory it did not take is freed. (Kept until the next shape,
+     * it doubled what a set held after each growth: inference over length-sorted chunks grows a
+     * few times a partition, and two tasks' sets of all-MiniLM-L6-v2 reached JavaCPP's 8 GB
+     * limit.)
      */
     public void allocate(Runnable allocation) {
         freeSpare();
@@ -68,9 +69,10 @@ public final class BufferSet {
         storage.clear();
         requests = 0;
         record(allocation);
+        freeSpare();
     }
 
-    /** Runs more allocation code for the current shape (buffers a later pass needs). */
+    /** Runs more allocation code for the current shape (buffers a later pass needs), in new memory. */
     public void add(Runnable allocation) {
         record(allocation);
         freeSpare();
@@ -137,10 +139,7 @@ public final class BufferSet {
         }
         Block block;
         if (found < 0) {
-            // a shape larger than the last: leave room for the next larger one. Inference over
-            // length-sorted chunks meets a new longest row a few times a partition, and each new
-            // block's pages fault in as the forward pass writes them; unwritten room costs no page
-            block = Block.allocate(type, set.spare.isEmpty() ? n : n + n / 2);
+            block = Block.allocate(type, n);
         } else {
             block = set.spare.set(found, null);
         }
