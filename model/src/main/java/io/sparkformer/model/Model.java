@@ -28,6 +28,12 @@ public interface Model {
 
     default long parameterCount() { return layout().size(); }
 
+    /**
+     * This model only runs forward passes from now on: its buffers may stay out of JavaCPP's
+     * count of allocated bytes (their backward half is never touched). A backward pass still works.
+     */
+    default void forInference() {}
+
     /** Fills the parameters from a seed (the recurrent model has one scheme and ignores {@code scheme}). */
     void initialize(long seed, Transformer.Init scheme);
 

@@ -174,6 +174,11 @@ public final class Transformer implements Model {
         XAVIER
     }
 
+    @Override
+    public void forInference() {
+        buffers.forInference();
+    }
+
     /** Initialises from a seed with the given scheme; biases 0 and LayerNorm gains 1 in both. */
     @Override
     public void initialize(long seed, Init scheme) {

@@ -29,6 +29,7 @@ public final class BatchClassifier {
         this.model = model;
         this.pad = Math.max(0, model.config().padId());
         this.batchSize = batchSize;
+        model.forInference();
     }
 
     /** Each row's probability of each label, in the rows' order; every row already framed (e.g. bos, text, eos). */

@@ -19,6 +19,7 @@ public final class SentenceEmbedder {
 
     public SentenceEmbedder(Transformer model) {
         this.model = model;
+        model.forInference();
         // a model without a padding token (pad_id -1) is a decoder: right padding comes after every real token
         this.pad = Math.max(0, model.config().padId());
     }

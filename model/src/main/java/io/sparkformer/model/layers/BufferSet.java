@@ -7,6 +7,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.indexer.DoubleIndexer;
 import org.bytedeco.javacpp.indexer.FloatIndexer;
 import org.bytedeco.javacpp.indexer.IntIndexer;
@@ -38,16 +39,45 @@ public final class BufferSet {
     private final List<Block> spare = new ArrayList<>();
     /** Buffers asked for since the current shape's {@link #allocate}. */
     private int requests;
+    /** Whether new memory counts against JavaCPP's maxbytes (see {@link #forInference}). */
+    private boolean counted = true;
+
+    /**
+     * New memory of this set stays out of JavaCPP's count (maxbytes). An inference model's set is
+     * a training-sized one whose backward buffers are never touched, so its pages are the forward
+     * pass's: counting its full size stopped two tasks of all-MiniLM-L6-v2 (batches of 64) at
+     * 5-8 GB with 1-3 GB resident. Resident memory stays bounded by maxphysicalbytes, checked at
+     * every JavaCPP allocation.
+     */
+    public void forInference() {
+        counted = false;
+    }
+
+    /** Frees the uncounted blocks of sets the garbage collector found unreachable. */
+    private static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create();
 
     /** Memory for {@code capacity} elements of {@code type}, freed by {@link #free} or by the garbage collector. */
-    private record Block(DataType type, long capacity, BytePointer memory) {
-        static Block allocate(DataType type, long capacity) {
-            // JavaCPP's allocation: malloc, no zero fill, counted against org.bytedeco.javacpp.maxbytes
-            return new Block(type, capacity, new BytePointer(Math.max(1, capacity) * type.width()));
+    private record Block(DataType type, long capacity, BytePointer memory, java.lang.ref.Cleaner.Cleanable uncounted) {
+        static Block allocate(DataType type, long capacity, boolean counted) {
+            long bytes = Math.max(1, capacity) * type.width();
+            if (counted) {
+                // JavaCPP's allocation: malloc, no zero fill, counted against org.bytedeco.javacpp.maxbytes
+                return new Block(type, capacity, new BytePointer(bytes), null);
+            }
+            Pointer raw = Pointer.malloc(bytes);
+            if (raw == null || raw.isNull()) {
+                throw new OutOfMemoryError("cannot allocate " + bytes + " bytes for an inference buffer");
+            }
+            BytePointer memory = new BytePointer(raw).capacity(bytes).limit(bytes);
+            return new Block(type, capacity, memory, CLEANER.register(memory, () -> Pointer.free(raw)));
         }
 
         void free() {
-            memory.deallocate();
+            if (uncounted != null) {
+                uncounted.clean();
+            } else {
+                memory.deallocate();
+            }
         }
     }
 
@@ -76,6 +106,15 @@ public final class BufferSet {
     public void add(Runnable allocation) {
         record(allocation);
         freeSpare();
+    }
+
+    /** Bytes of memory this set holds that JavaCPP counts against maxbytes. */
+    public long countedBytes() {
+        long n = 0;
+        for (Block b : storage) {
+            n += b.uncounted() == null ? b.capacity() * b.type().width() : 0;
+        }
+        return n;
     }
 
     /** Bytes of memory this set holds (used and spare). */
@@ -139,7 +178,7 @@ public final class BufferSet {
         }
         Block block;
         if (found < 0) {
-            block = Block.allocate(type, n);
+            block = Block.allocate(type, n, set.counted);
         } else {
             block = set.spare.set(found, null);
         }
