@@ -24,7 +24,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.driver.plots.LossPlot;
 import io.sparkformer.model.ConfigException;
-import io.sparkformer.model.Model;
 import io.sparkformer.model.io.Checkpoint;
 import io.sparkformer.model.io.SafeTensors;
 import io.sparkformer.model.optim.AdamW;
