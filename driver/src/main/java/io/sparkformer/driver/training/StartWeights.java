@@ -63,7 +63,7 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
      * job's model section was built from its config.json.)
      */
     void check(TransformerConfig wanted, Configuration conf) throws IOException {
-        if (checkpoint == null || PretrainedStart.openIfHuggingFace(checkpoint) != null) {
+        if (checkpoint == null || PretrainedStart.isHuggingFace(checkpoint)) {
             return;
         }
         try (SafeTensors.Reader r = open(conf)) {
@@ -81,7 +81,7 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
         if (checkpoint == null) {
             return true;
         }
-        if (PretrainedStart.openIfHuggingFace(checkpoint) != null) {
+        if (PretrainedStart.isHuggingFace(checkpoint)) {
             return false;
         }
         return localMode || !"file".equals(new org.apache.hadoop.fs.Path(checkpoint).getFileSystem(conf).getScheme());
