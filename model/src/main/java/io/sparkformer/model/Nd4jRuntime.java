@@ -66,8 +66,8 @@ public final class Nd4jRuntime {
                 case "mkl" -> require(mkl, "mkl", MKL_LIBRARY);
                 case "onednn" -> require(onednn, "onednn", ONEDNN_LIBRARY);
                 case "auto" -> (mkl || onednn) && isCpuBackendPresent() ? BlasChoice.choose(isIntel()) : "openblas";
-                default -> throw new IllegalArgumentException("-D" + BLAS_PROPERTY + " (or " + BLAS_ENV
-                        + ") must be auto, openblas, mkl or onednn, got '" + want + "'");
+                default -> throw new ConfigException(System.getProperty(BLAS_PROPERTY) != null ? "-D" + BLAS_PROPERTY : BLAS_ENV,
+                        "must be auto, openblas, mkl or onednn, got '" + want + "'");
             };
             if (use.equals("mkl")) {
                 System.setProperty(BLAS_LOAD_PROPERTY, "mkl_rt");
