@@ -228,7 +228,7 @@ public final class CorpusBuilder {
                 }
                 shard.endField();
                 String file = String.format("%s/part-%05d.tokens", split, p);
-                String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, conf.get());
+                String sha = HadoopFiles.writeAtomicallyHashed(out + "/" + file, shard::writeTo, conf.get());
                 return List.of(new Written(p, new Manifest.Shard(file, 1, shard.tokenCount(), sha))).iterator();
             }
         }, true);
@@ -272,7 +272,7 @@ public final class CorpusBuilder {
                 long from = split.equals(TRAIN) ? 0 : keep;
                 long count = split.equals(TRAIN) ? keep : h.tokens() - keep;
                 String file = split + "/" + name;
-                String sha = HadoopFiles.writeAtomically(out + "/" + file, o -> {
+                String sha = HadoopFiles.writeAtomicallyHashed(out + "/" + file, o -> {
                     TokenShard.writeStreamHead(o, h.width(), count);
                     try (var in = fs.open(src)) {
                         in.seek(h.tokensAt() + from * h.width());
@@ -362,7 +362,7 @@ public final class CorpusBuilder {
                 return List.of();
             }
             String file = String.format("%s/part-%05d.tokens", split, p);
-            String sha = HadoopFiles.writeAtomically(out + "/" + file, shard::writeTo, sconf.get());
+            String sha = HadoopFiles.writeAtomicallyHashed(out + "/" + file, shard::writeTo, sconf.get());
             return List.of(new Tuple2<>(split, new Manifest.Shard(file, shard.records(), shard.tokenCount(), sha)));
         }
     }

@@ -87,12 +87,25 @@ public final class HadoopFiles {
      * rename, only copies; there the object is written in place, and it appears whole when its
      * stream closes. A crash leaves at most a hidden temporary file, which no reader lists.
      */
-    public static String writeAtomically(String path, Writer writer, Configuration conf) throws IOException {
+    public static String writeAtomicallyHashed(String path, Writer writer, Configuration conf) throws IOException {
+        return writeAtomically(path, writer, conf, true);
+    }
+
+    /**
+     * As {@link #writeAtomicallyHashed}, without the hash: checkpoints' gigabytes are not
+     * hashed on the way out (SHA-256 of a 124M model's files took seconds of a core beside the
+     * next round's compute).
+     */
+    public static void writeAtomically(String path, Writer writer, Configuration conf) throws IOException {
+        writeAtomically(path, writer, conf, false);
+    }
+
+    private static String writeAtomically(String path, Writer writer, Configuration conf, boolean hashed) throws IOException {
         Path target = new Path(path);
         FileSystem fs = target.getFileSystem(conf);
         FaultInjection.point("before " + target.getName());
         if (OBJECT_STORES.contains(fs.getScheme())) {
-            String sha = write(fs, target, writer);
+            String sha = write(fs, target, writer, hashed);
             FaultInjection.point("replaced " + target.getName());
             return sha;
         }
@@ -100,7 +113,7 @@ public final class HadoopFiles {
         FileSystem raw = fs instanceof LocalFileSystem local ? local.getRaw() : fs;
         Path tmp = new Path(target.getParent(), "._" + target.getName() + "." + UUID.randomUUID() + ".tmp");
         try {
-            String sha = write(raw, tmp, writer);
+            String sha = write(raw, tmp, writer, hashed);
             FaultInjection.point("written " + target.getName());
             replace(raw, tmp, target, conf);
             FaultInjection.point("replaced " + target.getName());
@@ -116,20 +129,24 @@ public final class HadoopFiles {
     private static final java.util.Set<String> OBJECT_STORES = java.util.Set.of("s3a", "s3", "s3n", "gs", "abfs", "abfss",
             "wasb", "wasbs", "oss", "cos", "obs");
 
-    private static String write(FileSystem fs, Path p, Writer writer) throws IOException {
-        MessageDigest sha;
-        try {
-            sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+    /** Writes p, forced to disk; returns its SHA-256 when {@code hashed}, else null. */
+    private static String write(FileSystem fs, Path p, Writer writer, boolean hashed) throws IOException {
+        MessageDigest sha = null;
+        if (hashed) {
+            try {
+                sha = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
         }
-        try (FSDataOutputStream raw = fs.create(p, true);
-             DigestOutputStream out = new DigestOutputStream(new java.io.BufferedOutputStream(raw, 1 << 20), sha)) {
+        try (FSDataOutputStream raw = fs.create(p, true)) {
+            OutputStream buffered = new java.io.BufferedOutputStream(raw, 1 << 20);
+            OutputStream out = hashed ? new DigestOutputStream(buffered, sha) : buffered;
             writer.write(out);
             out.flush();
             raw.hsync();
         }
-        return HexFormat.of().formatHex(sha.digest());
+        return hashed ? HexFormat.of().formatHex(sha.digest()) : null;
     }
 
     /** tmp takes target's place in one step; target may exist. */

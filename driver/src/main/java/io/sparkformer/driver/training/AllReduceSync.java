@@ -30,7 +30,10 @@ import scala.reflect.ClassTag$;
  * round has finished.
  *
  * <p>Per-worker moments stay in the replica and never travel: at a checkpoint round each worker
- * writes its own optimizer file into the checkpoint. Worker w's task is asked to run where worker
+ * writes its own optimizer file into the checkpoint, and worker 0 the model file, from the
+ * replica's buffers on threads of their own while the exchange and the next round's first step
+ * run (its first update waits for the bytes to be out; the round returns once they are durable,
+ * and only then does the driver complete the checkpoint). Worker w's task is asked to run where worker
  * w ran last (its executor as preferred location); if Spark places it elsewhere, it reads its
  * moments from the checkpoint just written, and after any other round the round fails with a
  * {@link LostWorkerStateException} and the trainer resumes from the last checkpoint, which gives
@@ -38,6 +41,9 @@ import scala.reflect.ClassTag$;
  */
 final class AllReduceSync extends SparkSync {
     private static final ClassTag<RoundReport> REPORT = ClassTag$.MODULE$.apply(RoundReport.class);
+
+    /** The worker whose replica the model file of a checkpoint is written from. */
+    static final int MODEL_WRITER = 0;
 
     /** Block names become file names when spilled: letters and digits only. */
     private final String run = java.util.UUID.randomUUID().toString().replace("-", "");
@@ -57,10 +63,11 @@ final class AllReduceSync extends SparkSync {
     }
 
     @Override
-    public RoundReport round(long round, long firstStep, int steps, String checkpoint) {
+    public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
         Broadcast<Start> input = start == null ? null : sc.broadcast(start);
         StorageLevel kept = sc.isLocal() ? BlockAllReduce.KEPT_LOCAL : BlockAllReduce.KEPT;
-        Task task = new Task(spec, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint, kept);
+        Task task = new Task(spec, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint,
+                lastRound, kept);
         List<RoundReport> reports = new JavaRDD<>(workerTasks().barrier().mapPartitions(new TaskBody(task), false, REPORT),
                 REPORT).collect();
         if (input != null) {
@@ -84,8 +91,8 @@ final class AllReduceSync extends SparkSync {
 
     /** One worker's task of a round: load the averaged vectors, train, then average with the peers. */
     private record Task(WorkerState.Spec spec, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
-                        long optimizerStep, long firstStep, int steps, String checkpoint, StorageLevel kept)
-            implements java.io.Serializable {
+                        long optimizerStep, long firstStep, int steps, String checkpoint, boolean lastRound,
+                        StorageLevel kept) implements java.io.Serializable {
 
         RoundReport run(int w) throws Exception {
             return OutOfMemory.guard("worker " + w + "'s round", () -> {
@@ -95,14 +102,19 @@ final class AllReduceSync extends SparkSync {
                 long fetched = load(w, state, resident);
                 LocalTrainer trainer = state.trainer;
                 trainer.restoreStep(optimizerStep);
-                RoundReport r = trainer.continueRound(state.train, firstStep, steps);
+                // the last checkpoint's files may still be being written from the replica's buffers
+                RoundReport r = trainer.continueRound(state.train, firstStep, steps, () -> state.awaitBytesOut(null));
                 String executor = executorLocation();
                 int workers = spec.config().train().workers();
                 if (BlockAllReduce.anyDiverged(run, round, w, workers, r.diverged())) {
+                    state.awaitWritesBefore(round);
                     return r.exchanged(0, executor);
                 }
                 long reduced = exchange(w, state);
                 state.residentRound = round;
+                // the last checkpoint's files are durable when this round returns (the driver then
+                // completes it); the run's last round waits for its own too
+                state.awaitWritesBefore(lastRound ? Long.MAX_VALUE : round);
                 return r.exchanged(2 * (fetched + reduced), executor); // what it fetched, and as much served
             });
         }
@@ -113,7 +125,10 @@ final class AllReduceSync extends SparkSync {
             MomentsPolicy moments = spec.config().train().optimizerState();
             int workers = spec.config().train().workers();
             FloatBuffer p = trainer.parameterView();
+            boolean held = state.averagedRound == prev && input == null;
+            state.averagedRound = -1; // the replica changes from here on
             if (input != null) {
+                state.awaitWrites(); // an earlier attempt's writes, before the replica is replaced
                 Start in = input.value();
                 if (in.params() != null) {
                     p.duplicate().put(in.params());
@@ -127,25 +142,44 @@ final class AllReduceSync extends SparkSync {
                 }
                 return 0;
             }
-            BlockAllReduce.gather(run, prev, "p", p, workers);
             long length = p.remaining();
+            long fetched = 0;
+            if (!held) { // else the checkpoint round gathered them, and the model file is being written from them
+                state.awaitBytesOut(WorkerState.Reads.PARAMETERS);
+                BlockAllReduce.gather(run, prev, "p", p, workers);
+                fetched = BlockAllReduce.peerShare(length, workers);
+            }
             if (moments == MomentsPolicy.AVERAGE) {
+                state.awaitBytesOut(null);
                 FloatBuffer[] mv = trainer.momentViews();
                 BlockAllReduce.gather(run, prev, "m", mv[0], workers);
                 BlockAllReduce.gather(run, prev, "v", mv[1], workers);
-                return 3 * BlockAllReduce.peerShare(length, workers);
+                return fetched + 2 * BlockAllReduce.peerShare(length, workers);
             }
             if (resident != prev) { // this executor does not hold worker w's moments
                 if (movedFrom == null) {
                     throw new LostWorkerStateException("worker " + w + "'s moments of round " + (prev + 1)
                             + " stayed with an executor this task did not run on");
                 }
+                state.awaitWrites();
+                String file = movedFrom + "/" + moments.file(w, workers);
+                if (!io.sparkformer.driver.corpus.HadoopFiles.exists(file, spec.conf().get())) {
+                    // written in the background by the executor that ran worker w: lost with it, or not done yet
+                    throw new LostWorkerStateException("worker " + w + "'s moments of round " + (prev + 1)
+                            + " are neither on this executor nor in " + file + " yet");
+                }
                 readMoments(movedFrom, w, trainer);
             }
-            return BlockAllReduce.peerShare(length, workers);
+            return fetched;
         }
 
-        /** Averages the replica's vectors with the peers'; per-worker moments go into the checkpoint instead. */
+        /**
+         * Averages the replica's vectors with the peers'; per-worker moments go into the checkpoint
+         * instead. At a checkpoint round the checkpoint's files are written from the replica's
+         * buffers (the driver never holds them) while the exchange and the next round's first
+         * step run: each worker's optimizer file, and worker 0's model file from the averaged
+         * parameters it gathers. The next update waits for them.
+         */
         private long exchange(int w, WorkerState state) throws IOException {
             LocalTrainer trainer = state.trainer;
             MomentsPolicy moments = spec.config().train().optimizerState();
@@ -153,12 +187,26 @@ final class AllReduceSync extends SparkSync {
             FloatBuffer p = trainer.parameterView();
             FloatBuffer[] mv = trainer.momentViews();
             List<FloatBuffer> vectors = moments == MomentsPolicy.LOCAL ? List.of(p) : List.of(p, mv[0], mv[1]);
+            var conf = spec.conf();
+            if (moments == MomentsPolicy.LOCAL && checkpoint != null) { // the exchange reads only the parameters
+                var tensors = io.sparkformer.model.io.Checkpoint.optimizerTensors(trainer.optimizer());
+                var metadata = io.sparkformer.model.io.Checkpoint.optimizerMetadata(trainer.optimizer());
+                String file = moments.file(w, workers);
+                state.startWrite(file, round, WorkerState.Reads.MOMENTS,
+                        bytesOut -> RunDirectory.writeOptimizer(checkpoint, file, tensors, metadata, conf.get(), bytesOut));
+            }
             state.blockBuffers.startRound(round);
             long reduced = BlockAllReduce.reduceScatter(run, round, moments.averaged(), vectors, w, workers, kept,
                     state.blockBuffers);
-            if (moments == MomentsPolicy.LOCAL && checkpoint != null) {
-                // straight from the replica's buffers into the checkpoint: the driver never holds them
-                RunDirectory.writeOptimizer(checkpoint, moments.file(w, workers), trainer.optimizer(), spec.conf().get());
+            if (checkpoint != null && w == MODEL_WRITER) {
+                // the round's averaged parameters, as the next round would load them
+                BlockAllReduce.gather(run, round, "p", p, workers);
+                reduced += BlockAllReduce.peerShare(p.remaining(), workers);
+                state.averagedRound = round;
+                var tensors = io.sparkformer.model.io.Checkpoint.weightTensors(trainer.model().parameters());
+                var metadata = io.sparkformer.model.io.Checkpoint.modelMetadata(spec.model(), spec.manifest().labels());
+                state.startWrite(io.sparkformer.model.io.Checkpoint.MODEL_FILE, round, WorkerState.Reads.PARAMETERS,
+                        bytesOut -> RunDirectory.writeModelFile(checkpoint, tensors, metadata, conf.get(), bytesOut));
             }
             return reduced;
         }
@@ -190,6 +238,15 @@ final class AllReduceSync extends SparkSync {
     }
 
     @Override
+    public void paramsInto(FloatBuffer out) {
+        if (last >= 0) {
+            BlockAllReduce.gather(run, last, "p", out, workers);
+        } else {
+            super.paramsInto(out);
+        }
+    }
+
+    @Override
     public float[] params() {
         if (last >= 0) {
             return BlockAllReduce.gather(run, last, "p", length, workers);
@@ -218,6 +275,16 @@ final class AllReduceSync extends SparkSync {
         public void into(FloatBuffer target) {
             BlockAllReduce.gather(run, round, "p", target, workers);
         }
+
+        @Override
+        public boolean heldBy(WorkerState state) {
+            return state.averagedRound == round;
+        }
+    }
+
+    @Override
+    public boolean workersWriteModel() {
+        return true;
     }
 
     @Override

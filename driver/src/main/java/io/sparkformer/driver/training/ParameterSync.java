@@ -13,12 +13,23 @@ public interface ParameterSync extends AutoCloseable {
     /**
      * Runs {@code steps} local steps on every worker from step {@code firstStep} (batch k is step
      * k's) and averages. {@code checkpoint}: the directory of the checkpoint written after this
-     * round, or null.
+     * round, or null. The workers' files of a checkpoint are durable once the next round has
+     * returned, or this one when it is the {@code lastRound}.
      */
-    RoundReport round(long round, long firstStep, int steps, String checkpoint);
+    RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound);
 
     /** The averaged parameters after the last round (or the starting ones). */
     float[] params();
+
+    /** {@link #params} into {@code out} (between its position and limit; not moved), without a copy on the heap where the sync can. */
+    default void paramsInto(java.nio.FloatBuffer out) {
+        out.duplicate().put(params());
+    }
+
+    /** Whether the workers write a checkpoint's model file in its round (else the driver writes it from {@link #paramsInto}). */
+    default boolean workersWriteModel() {
+        return false;
+    }
 
     /** The mean validation loss per counted token of the averaged parameters over {@code batches} fixed batches, or null with no validation set. */
     Double validate(int batches);

@@ -208,10 +208,48 @@ public final class RunDirectory {
      */
     void writeModel(String dir, io.sparkformer.model.ParameterBuffer params, io.sparkformer.model.TransformerConfig model,
                     List<String> labels, Tokenizer tokenizer, String configYaml) throws IOException {
-        HadoopFiles.writeAtomically(dir + "/" + Checkpoint.MODEL_FILE, out -> SafeTensors.write(out,
-                Checkpoint.weightTensors(params), Checkpoint.modelMetadata(model, labels)), conf);
+        writeModelFile(dir, Checkpoint.weightTensors(params), Checkpoint.modelMetadata(model, labels), conf, () -> {});
+        writeModelCompanions(dir, tokenizer, configYaml);
+    }
+
+    /** A model directory's files beside the weights: the tokenizer and the job config. */
+    void writeModelCompanions(String dir, Tokenizer tokenizer, String configYaml) throws IOException {
         HadoopFiles.writeAtomically(dir + "/" + Tokenizer.FILE_NAME, tokenizer.toJson(), conf);
         HadoopFiles.writeAtomically(dir + "/" + CONFIG, configYaml.getBytes(StandardCharsets.UTF_8), conf);
+    }
+
+    /**
+     * The weights file of a model directory (on any executor), from tensors taken earlier
+     * ({@link Checkpoint#weightTensors}: views, which must not change until {@code bytesOut} has run).
+     */
+    static void writeModelFile(String dir, Map<String, SafeTensors.Tensor> tensors, Map<String, String> metadata,
+                               Configuration conf, Runnable bytesOut) throws IOException {
+        HadoopFiles.writeAtomically(dir + "/" + Checkpoint.MODEL_FILE, out -> {
+            SafeTensors.write(out, tensors, metadata);
+            bytesOut.run(); // flushed to the file system; forcing it to disk reads no buffer
+        }, conf);
+    }
+
+    /** Throws naming the first of {@code files} that {@code dir} lacks: a checkpoint is not complete without it. */
+    void requireFiles(String dir, List<String> files) throws IOException {
+        String missing = firstMissing(dir, files);
+        if (missing != null) {
+            throw new IOException(missing + " is missing: the checkpoint stays incomplete");
+        }
+    }
+
+    /** Whether {@code dir} holds every one of {@code files}. */
+    boolean hasFiles(String dir, List<String> files) throws IOException {
+        return firstMissing(dir, files) == null;
+    }
+
+    private String firstMissing(String dir, List<String> files) throws IOException {
+        for (String f : files) {
+            if (!HadoopFiles.exists(dir + "/" + f, conf)) {
+                return dir + "/" + f;
+            }
+        }
+        return null;
     }
 
     /**
@@ -289,8 +327,19 @@ public final class RunDirectory {
 
     /** Writes {@code opt}'s state as {@code file} of checkpoint {@code dir} (on any executor). */
     static void writeOptimizer(String dir, String file, AdamW opt, Configuration conf) throws IOException {
-        HadoopFiles.writeAtomically(dir + "/" + file, out -> SafeTensors.write(out,
-                Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt)), conf);
+        writeOptimizer(dir, file, Checkpoint.optimizerTensors(opt), Checkpoint.optimizerMetadata(opt), conf, () -> {});
+    }
+
+    /**
+     * Writes an optimizer state taken earlier ({@link Checkpoint#optimizerTensors}: views of the
+     * moments, which must not change until {@code bytesOut} has run, and the step as it was then).
+     */
+    static void writeOptimizer(String dir, String file, Map<String, SafeTensors.Tensor> tensors, Map<String, String> metadata,
+                               Configuration conf, Runnable bytesOut) throws IOException {
+        HadoopFiles.writeAtomically(dir + "/" + file, out -> {
+            SafeTensors.write(out, tensors, metadata);
+            bytesOut.run(); // flushed to the file system; forcing it to disk reads no buffer
+        }, conf);
     }
 
     // ------------------------------------------------------------------ the run's own files

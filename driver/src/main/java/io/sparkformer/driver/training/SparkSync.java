@@ -69,6 +69,11 @@ abstract class SparkSync implements ParameterSync {
     /** Where a task reads the averaged parameters of {@link #params} from, until the next round. */
     interface Averaged extends java.io.Serializable {
         void into(java.nio.FloatBuffer params);
+
+        /** Whether {@code state}'s replica holds these parameters already (and a write may be reading them). */
+        default boolean heldBy(WorkerState state) {
+            return false;
+        }
     }
 
     /** The averaged parameters for tasks to load; {@link #release} it once their job is done. */
@@ -105,7 +110,11 @@ abstract class SparkSync implements ParameterSync {
                 return new double[] {0, 0};
             }
             int n = s.validation instanceof PairBatches pairs ? Math.min(batches, pairs.batchesPerEpoch()) : batches;
-            p.into(s.trainer.parameterView());
+            if (!p.heldBy(s)) {
+                s.awaitBytesOut(WorkerState.Reads.PARAMETERS);
+                s.averagedRound = -1;
+                p.into(s.trainer.parameterView());
+            }
             return s.trainer.evaluate(s.validation, w, n, workers);
         })).collect();
         release(p);

@@ -103,24 +103,145 @@ public final class Trainer {
         run.write(Tokenizer.FILE_NAME, corpus.tokenizer().toJson());
         Every validation = new Every(cfg.eval().every(), cfg.rounds());
         Every checkpoints = new Every(cfg.checkpoint().every(), cfg.rounds());
+        PendingCheckpoint pending = null;
         try (ParameterSync sync = syncs.open(plan, start)) {
             for (long round = tally.rounds; round < cfg.rounds(); round++) {
                 long t0 = System.nanoTime();
                 String checkpoint = checkpoints.at(round) ? run.checkpoint(round + 1) : null;
-                RoundReport report = sync.round(round, firstStep(round), steps(round), checkpoint);
+                boolean lastRound = round + 1 == cfg.rounds();
+                RoundReport report = sync.round(round, firstStep(round), steps(round), checkpoint, lastRound);
+                double wall = (System.nanoTime() - t0) / 1e9;
+                // the round ran past its first update, so the workers' files of the last checkpoint are in
+                long c0 = System.nanoTime();
+                pending = complete(pending);
+                double checkpointSeconds = (System.nanoTime() - c0) / 1e9;
                 requireFinite(report, metrics);
-                tally.add(report, (System.nanoTime() - t0) / 1e9, firstStep(round) + steps(round));
+                tally.add(report, wall, firstStep(round) + steps(round));
                 Double val = validation.at(round) ? validate(sync, model, plan, tally, metrics) : null;
+                if (checkpoint != null) {
+                    long c1 = System.nanoTime();
+                    pending = startCheckpoint(sync, model, plan, tally, checkpoint);
+                    checkpointSeconds += (System.nanoTime() - c1) / 1e9;
+                }
+                tally.roundCheckpoint = checkpointSeconds;
                 metrics.add(metrics.row(tally, report, val, plan.settings().schedule()));
                 progress(progress, tally, val);
                 if (checkpoint != null) {
-                    metrics.flush();
-                    checkpoint(sync, model, plan, tally, checkpoint);
+                    metrics.flush(); // the rows up to a checkpoint are on disk before it completes
+                    if (lastRound) {
+                        pending = complete(pending); // the run's last files: nothing left to overlap them with
+                    }
                 }
             }
+        } finally {
+            completeIfWritten(pending);
         }
         metrics.flush();
         return finish(plan, model, tally, metrics, wallStart);
+    }
+
+    /**
+     * A checkpoint being written: the driver's model file on its own thread, the workers'
+     * optimizer files (with train.sync allreduce) while the next round starts. It is complete,
+     * and latest moves to it, once all are durable.
+     */
+    private record PendingCheckpoint(String dir, RunState state, java.util.concurrent.Future<?> model, long started) {}
+
+    /**
+     * Writes what the driver writes of a checkpoint: the tokenizer and config, the moment sets it
+     * holds, and (unless the workers write it) the model file, from the averaged weights gathered
+     * into its buffer, on a thread of its own. {@link #complete} finishes the checkpoint.
+     */
+    private PendingCheckpoint startCheckpoint(ParameterSync sync, DriverWeights model, TrainingPlan plan, Tally tally, String dir)
+            throws IOException {
+        long started = System.nanoTime();
+        RunState state = new RunState(tally.rounds, tally.step, tally.tokens, tally.best, cfg.seed());
+        run.writeModelCompanions(dir, plan.corpus().tokenizer(), cfg.toYaml());
+        sync.writeMoments(dir);
+        if (sync.workersWriteModel()) {
+            return new PendingCheckpoint(dir, state, null, started);
+        }
+        ParameterBuffer params = model.fill(sync);
+        var tensors = io.sparkformer.model.io.Checkpoint.weightTensors(params);
+        var metadata = io.sparkformer.model.io.Checkpoint.modelMetadata(model.config(), plan.corpus().manifest().labels());
+        var write = new java.util.concurrent.FutureTask<Void>(() -> {
+            RunDirectory.writeModelFile(dir, tensors, metadata, run.conf(), () -> {});
+            return null;
+        });
+        Thread t = new Thread(write, "sparkformer-checkpoint-" + state.round());
+        t.setDaemon(true);
+        t.start();
+        model.writing(write);
+        return new PendingCheckpoint(dir, state, write, started);
+    }
+
+    /** Completes {@code pending} (null: nothing to do) once its files are durable; returns null. */
+    private PendingCheckpoint complete(PendingCheckpoint pending) throws IOException {
+        if (pending == null) {
+            return null;
+        }
+        long t0 = System.nanoTime();
+        if (pending.model() != null) {
+            awaitWrite(pending.model(), pending.dir() + "/" + io.sparkformer.model.io.Checkpoint.MODEL_FILE);
+        }
+        run.requireFiles(pending.dir(), checkpointFiles());
+        List<Long> pruned = run.completeCheckpoint(pending.dir(), pending.state(), cfg.checkpoint().keep());
+        long now = System.nanoTime();
+        LOG.info("Checkpoint of round {} complete, {} s after its round ended ({} s waited for its files)", pending.state().round(),
+                String.format(Locale.ROOT, "%.2f", (now - pending.started()) / 1e9), String.format(Locale.ROOT, "%.2f", (now - t0) / 1e9));
+        if (!pruned.isEmpty()) {
+            LOG.info("Deleted checkpoints of rounds {} (checkpoint.keep {})", pruned, cfg.checkpoint().keep());
+        }
+        return null;
+    }
+
+    /**
+     * On the way out of a failed attempt: completes the pending checkpoint if every file of it was
+     * written (a round can fail after the workers wrote theirs), else leaves it incomplete; the
+     * rerun resumes from the newest complete one either way.
+     */
+    private void completeIfWritten(PendingCheckpoint pending) {
+        if (pending == null) {
+            return;
+        }
+        try {
+            if (pending.model() != null) {
+                awaitWrite(pending.model(), pending.dir());
+            }
+            if (run.hasFiles(pending.dir(), checkpointFiles())) {
+                complete(pending);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Checkpoint {} left incomplete: {}", pending.dir(), e.toString());
+        }
+    }
+
+    /** The files a checkpoint of this run holds besides state.json: the model's and the optimizer's. */
+    private List<String> checkpointFiles() {
+        MomentsPolicy moments = cfg.train().optimizerState();
+        int workers = cfg.train().workers();
+        int sets = moments == MomentsPolicy.LOCAL ? workers : 1;
+        List<String> files = new java.util.ArrayList<>(List.of(io.sparkformer.model.io.Checkpoint.MODEL_FILE,
+                Tokenizer.FILE_NAME, RunDirectory.CONFIG));
+        for (int k = 0; k < sets; k++) {
+            files.add(moments.file(k, workers));
+        }
+        return files;
+    }
+
+    /** Waits for a file write (its end decides the checkpoint, interrupt or not); its failure is this call's. */
+    private static void awaitWrite(java.util.concurrent.Future<?> write, String what) throws IOException {
+        try {
+            WorkerState.awaitUninterruptibly(write);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IOException("writing " + what + " failed: " + e.getCause(), e.getCause());
+        }
     }
 
     /** The model, the optimiser's settings and the shards this run trains on. */
@@ -257,17 +378,6 @@ public final class Trainer {
         }
     }
 
-    /** Writes the checkpoint of the round just done; the driver holds one moment set at a time at most. */
-    private void checkpoint(ParameterSync sync, DriverWeights model, TrainingPlan plan, Tally tally, String dir) throws IOException {
-        writeModel(dir, sync, model, plan);
-        sync.writeMoments(dir);
-        RunState state = new RunState(tally.rounds, tally.step, tally.tokens, tally.best, cfg.seed());
-        List<Long> pruned = run.completeCheckpoint(dir, state, cfg.checkpoint().keep());
-        if (!pruned.isEmpty()) {
-            LOG.info("Deleted checkpoints of rounds {} (checkpoint.keep {})", pruned, cfg.checkpoint().keep());
-        }
-    }
-
     /**
      * checkpoint.best: the weights that scored {@code state}'s validation loss, the lowest so far,
      * as a model for evaluate, classify and --init-from (no optimizer moments: a run resumes from
@@ -282,7 +392,7 @@ public final class Trainer {
     }
 
     private void writeModel(String dir, ParameterSync sync, DriverWeights model, TrainingPlan plan) throws IOException {
-        run.writeModel(dir, model.hold(sync.params()), model.config(), plan.corpus().manifest().labels(), plan.corpus().tokenizer(),
+        run.writeModel(dir, model.fill(sync), model.config(), plan.corpus().manifest().labels(), plan.corpus().tokenizer(),
                 cfg.toYaml());
     }
 
@@ -349,6 +459,7 @@ public final class Trainer {
     private static final class DriverWeights {
         private final TransformerConfig config;
         private ParameterBuffer params;
+        private java.util.concurrent.Future<?> writing;
 
         DriverWeights(TransformerConfig config) {
             this.config = config;
@@ -358,12 +469,22 @@ public final class Trainer {
 
         long parameterCount() { return io.sparkformer.model.ParameterLayout.of(config).size(); }
 
-        ParameterBuffer hold(float[] values) {
+        /** The buffer filled with the sync's averaged weights, once the last write from it has ended. */
+        ParameterBuffer fill(ParameterSync sync) throws IOException {
+            if (writing != null) {
+                awaitWrite(writing, "the model file");
+                writing = null;
+            }
             if (params == null) {
                 params = new ParameterBuffer(io.sparkformer.model.ParameterLayout.of(config), DataType.FLOAT);
             }
-            ParameterBuffer.copyInto(values, params.flat());
+            sync.paramsInto(ParameterBuffer.view(params.flat()));
             return params;
+        }
+
+        /** A write reading the buffer: the next fill waits for it. */
+        void writing(java.util.concurrent.Future<?> write) {
+            writing = write;
         }
     }
 
@@ -390,6 +511,8 @@ public final class Trainer {
         /** The round just done: its wall time, and what of it was not the slowest worker's compute. */
         double roundWall;
         double roundSync;
+        /** What the round loop spent on checkpoints after the round: gathering the weights, completing the last one. */
+        double roundCheckpoint;
 
         void add(RoundReport report, double wall, long stepsDone) {
             rounds++;

@@ -27,6 +27,7 @@ import io.sparkformer.worker.training.LocalTrainer;
  * worker, so a round costs no rebuild and only parameters travel.
  */
 final class WorkerState {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(WorkerState.class);
     private static final Map<String, WorkerState> CACHE = new ConcurrentHashMap<>();
 
     final LocalTrainer trainer;
@@ -39,11 +40,129 @@ final class WorkerState {
     long residentRound = -1;
     /** Heap buffers for the blocks this worker stores, reused across rounds. */
     final BlockBuffers blockBuffers = new BlockBuffers();
+    /**
+     * train.sync allreduce, worker 0: the round whose averaged parameters the replica holds whole
+     * (gathered at a checkpoint round to write the model file), or -1. The next round and the
+     * validation between skip their gather then: the file is being written from these floats.
+     */
+    long averagedRound = -1;
+    /**
+     * A checkpoint round's files, written from the replica's buffers while the exchange and the
+     * next round's first step run; waited for before anything changes what they read.
+     */
+    private final List<PendingWrite> pendingWrites = new java.util.ArrayList<>();
+
+    /** What a pending write reads: the replica's moments, or its parameters. */
+    enum Reads { MOMENTS, PARAMETERS }
+
+    /**
+     * A file being written from the replica's buffers: {@code bytesOut} completes once its bytes
+     * are with the file system (the buffers may change from then on), {@code task} once the file
+     * is durable and in place.
+     */
+    private record PendingWrite(String name, long round, Reads reads, java.util.concurrent.CompletableFuture<Void> bytesOut,
+                                java.util.concurrent.FutureTask<Void> task) {}
 
     private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
         this.trainer = trainer;
         this.train = train;
         this.validation = validation;
+    }
+
+    /** A file write that calls {@code bytesOut} once it no longer reads the buffers (before forcing the file to disk). */
+    interface Write {
+        void run(Runnable bytesOut) throws IOException;
+    }
+
+    /**
+     * Starts {@code write} (of {@code name}, for {@code round}'s checkpoint) on a thread of its
+     * own. What it {@code reads} must not change until {@link #awaitBytesOut} has returned.
+     */
+    synchronized void startWrite(String name, long round, Reads reads, Write write) {
+        var bytesOut = new java.util.concurrent.CompletableFuture<Void>();
+        long t0 = System.nanoTime();
+        long[] out = {0};
+        var task = new java.util.concurrent.FutureTask<Void>(() -> {
+            try {
+                write.run(() -> {
+                    out[0] = System.nanoTime();
+                    bytesOut.complete(null);
+                });
+            } finally {
+                bytesOut.complete(null); // a failed write reads nothing more either; awaitWrites reports it
+            }
+            LOG.info("{} of round {}: its bytes out in {} s, durable in {} s", name, round + 1,
+                    String.format(java.util.Locale.ROOT, "%.2f", (out[0] - t0) / 1e9),
+                    String.format(java.util.Locale.ROOT, "%.2f", (System.nanoTime() - t0) / 1e9));
+            return null;
+        });
+        Thread t = new Thread(task, "sparkformer-write-" + name);
+        t.setDaemon(true);
+        t.start();
+        pendingWrites.add(new PendingWrite(name, round, reads, bytesOut, task));
+    }
+
+    /** Waits until no pending write reads the buffers of {@code reads} (null: any) any more. */
+    synchronized void awaitBytesOut(Reads reads) {
+        for (PendingWrite w : pendingWrites) {
+            if (reads == null || w.reads() == reads) {
+                try {
+                    awaitUninterruptibly(w.bytesOut());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException(e); // completed normally, always
+                }
+            }
+        }
+    }
+
+    /** Waits until every write of a round before {@code round} is durable; the first failure is this call's, naming its file. */
+    synchronized void awaitWritesBefore(long round) throws IOException {
+        IOException failed = null;
+        for (var it = pendingWrites.iterator(); it.hasNext(); ) {
+            PendingWrite w = it.next();
+            if (w.round() >= round) {
+                continue;
+            }
+            it.remove();
+            try {
+                awaitUninterruptibly(w.task());
+            } catch (java.util.concurrent.ExecutionException e) {
+                Throwable c = e.getCause();
+                IOException io = c instanceof IOException x ? x : new IOException("writing " + w.name() + " failed: " + c, c);
+                if (failed == null) {
+                    failed = io;
+                } else {
+                    failed.addSuppressed(io);
+                }
+            }
+        }
+        if (failed != null) {
+            throw failed;
+        }
+    }
+
+    /** Waits until every pending write is durable. */
+    synchronized void awaitWrites() throws IOException {
+        awaitWritesBefore(Long.MAX_VALUE);
+    }
+
+    /** Waits for {@code task} to end, interrupt or not (a write of the buffers must end before they change). */
+    static void awaitUninterruptibly(java.util.concurrent.Future<?> task) throws java.util.concurrent.ExecutionException {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    task.get();
+                    return;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** Everything a worker needs to build its state; small, sent with each round. */
@@ -58,16 +177,31 @@ final class WorkerState {
         WorkerState s = CACHE.get(key);
         if (s == null) {
             s = build(spec, worker);
-            // one run per executor at a time is the common case: drop other runs' replicas
-            CACHE.keySet().removeIf(k -> !k.startsWith(spec.runId() + "#"));
+            // one run per executor at a time is the common case: drop other runs' replicas, once
+            // their files are written (an attempt resumed in this JVM may write the same checkpoint)
+            CACHE.entrySet().removeIf(e -> !e.getKey().startsWith(spec.runId() + "#") && e.getValue().settled());
             CACHE.put(key, s);
         }
         return s;
     }
 
-    /** Drops every replica this JVM keeps: what losing the executor does (for tests). */
+    /**
+     * Drops every replica this JVM keeps: what losing the executor does (for tests), once their
+     * pending writes have ended, so a test knows which files a checkpoint has.
+     */
     static void forgetAll() {
+        CACHE.values().forEach(WorkerState::settled);
         CACHE.clear();
+    }
+
+    /** Waits for the pending write; true either way (a failed one was reported by a task, or never will be). */
+    private boolean settled() {
+        try {
+            awaitWrites();
+        } catch (IOException e) {
+            LOG.warn("a dropped replica's write failed: {}", e.toString());
+        }
+        return true;
     }
 
     private static WorkerState build(Spec spec, int worker) throws IOException {

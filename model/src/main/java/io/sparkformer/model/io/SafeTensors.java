@@ -358,8 +358,12 @@ public final class SafeTensors {
 
     // ------------------------------------------------------------------ writing
 
-    /** Bytes copied at a time when a tensor streams between a file and native memory. */
-    private static final int CHUNK_BYTES = 1 << 20;
+    /**
+     * Bytes copied at a time when a tensor streams between a file and native memory: under
+     * half of G1's smallest region, so the chunk is not a humongous object (a 1 MiB one per
+     * tensor started a concurrent cycle each while a checkpoint was written).
+     */
+    private static final int CHUNK_BYTES = 1 << 18;
 
     /**
      * A tensor to write: its dtype, shape and little-endian bytes. A float32 or float64 array

@@ -50,7 +50,7 @@ public final class LocalTrainer {
         load(start.params());
         OptimizerState o = start.optimizer();
         adamw.restore(o.step(), o.firstMoment(), o.secondMoment());
-        return run(batches, firstStep, steps, t0);
+        return run(batches, firstStep, steps, t0, () -> {});
     }
 
     /**
@@ -59,7 +59,16 @@ public final class LocalTrainer {
      * by the last round): the vectors stay in native memory.
      */
     public RoundReport continueRound(BatchSource batches, long firstStep, int steps) {
-        return run(batches, firstStep, steps, System.nanoTime());
+        return continueRound(batches, firstStep, steps, () -> {});
+    }
+
+    /**
+     * As {@link #continueRound(BatchSource, long, int)}, running {@code beforeFirstUpdate} once
+     * the first step's gradients are in and before the optimizer changes anything: until then the
+     * parameters and moments are as the round found them, so a write of them may still run.
+     */
+    public RoundReport continueRound(BatchSource batches, long firstStep, int steps, Runnable beforeFirstUpdate) {
+        return run(batches, firstStep, steps, System.nanoTime(), beforeFirstUpdate);
     }
 
     /** Copies of the replica's parameters and optimizer state, to send elsewhere. */
@@ -68,7 +77,7 @@ public final class LocalTrainer {
                 adamw.firstMoment().flat().toFloatVector(), adamw.secondMoment().flat().toFloatVector(), adamw.step()));
     }
 
-    private RoundReport run(BatchSource batches, long firstStep, int steps, long t0) {
+    private RoundReport run(BatchSource batches, long firstStep, int steps, long t0, Runnable beforeFirstUpdate) {
         double lossSum = 0;
         long tokens = 0;
         for (int i = 0; i < steps; i++) {
@@ -84,6 +93,9 @@ public final class LocalTrainer {
             double norm = GradientClipping.clip(model.gradients(), settings.gradClip());
             if (!Double.isFinite(norm)) {
                 return RoundReport.diverged(Double.NaN, step, tokens, seconds(t0), adamw.step());
+            }
+            if (i == 0) {
+                beforeFirstUpdate.run();
             }
             adamw.apply(model.parameters(), model.gradients(), settings.schedule().at(step));
             lossSum += loss;
