@@ -534,17 +534,19 @@ public final class Transformer implements Model {
                 Attention self = Attention.self(config.nHeads(), attentionWeights(name, i, false), attentionOutput(name, i, false),
                         new Dropout(p));
                 selfAttention.add(self);
-                blocks.add(new Residual(new AttentionSublayer(self, false), norm(TensorNames.norm(name, i, ln++)), pre, p));
+                blocks.add(new Residual(new AttentionSublayer(self, false), norm(TensorNames.norm(name, i, ln++)), pre, p,
+                        blocks.size()));
                 if (cross) {
                     Attention c = Attention.cross(config.nHeads(), attentionWeights(name, i, true), attentionOutput(name, i, true),
                             new Dropout(p));
                     crossAttention.add(c);
-                    blocks.add(new Residual(new AttentionSublayer(c, true), norm(TensorNames.norm(name, i, ln++)), pre, p));
+                    blocks.add(new Residual(new AttentionSublayer(c, true), norm(TensorNames.norm(name, i, ln++)), pre, p,
+                            blocks.size()));
                 }
                 String ffn = TensorNames.feedForward(name, i);
                 FeedForward f = new FeedForward(Weights.of(params, grads, TensorNames.fc1(ffn)),
                         Weights.of(params, grads, TensorNames.fc2(ffn)), config.activation());
-                blocks.add(new Residual(new FeedForwardSublayer(f), norm(TensorNames.norm(name, i, ln)), pre, p));
+                blocks.add(new Residual(new FeedForwardSublayer(f), norm(TensorNames.norm(name, i, ln)), pre, p, blocks.size()));
             }
             finalNorm = pre ? norm(TensorNames.finalNorm(name)) : null;
         }

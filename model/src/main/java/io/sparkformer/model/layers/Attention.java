@@ -69,15 +69,16 @@ public final class Attention {
         this.tk = tk;
         long bh = batch * heads;
         projection.allocate(type, batch * tq, batch * tk, bh);
-        scores = Ops.buffer(type, bh, tq, tk);
+        // what backward reads is the layer's own; scores and the gradients are every layer's scratch
+        scores = Ops.scratch("attention.scores", type, bh, tq, tk);
         probs = Ops.buffer(type, bh, tq, tk);
-        dProbs = Ops.buffer(type, bh, tq, tk);
-        dScoreTmp = Ops.buffer(type, bh, tq, tk);
-        rowSum = Ops.buffer(type, bh, tq);
+        dProbs = Ops.scratch("attention.dProbs", type, bh, tq, tk);
+        dScoreTmp = Ops.scratch("attention.dScoreTmp", type, bh, tq, tk);
+        rowSum = Ops.scratch("attention.rowSum", type, bh, tq);
         ctx = Ops.buffer(type, bh, tq, dk);
-        dCtx = Ops.buffer(type, bh, tq, dk);
+        dCtx = Ops.scratch("attention.dCtx", type, bh, tq, dk);
         merged = Ops.buffer(type, batch * tq, d);
-        dMerged = Ops.buffer(type, batch * tq, d);
+        dMerged = Ops.scratch("attention.dMerged", type, batch * tq, d);
         output = Ops.buffer(type, batch * tq, d);
         probDropout.allocate(type, bh, tq, tk);
     }
@@ -183,7 +184,7 @@ public final class Attention {
         @Override
         void allocate(DataType type, long nq, long nk, long bh) {
             values = heads(type, nq, 3, tq);
-            grads = heads(type, nq, 3, tq);
+            grads = scratchHeads("attention.selfGrads", type, nq, 3, tq);
             bind(values, values, 1, grads, grads);
         }
 
@@ -217,8 +218,8 @@ public final class Attention {
         void allocate(DataType type, long nq, long nk, long bh) {
             queries = heads(type, nq, 1, tq);
             keysValues = heads(type, nk, 2, tk);
-            queryGrads = heads(type, nq, 1, tq);
-            keyValueGrads = heads(type, nk, 2, tk);
+            queryGrads = scratchHeads("attention.crossQueryGrads", type, nq, 1, tq);
+            keyValueGrads = scratchHeads("attention.crossKeyValueGrads", type, nk, 2, tk);
             bind(queries, keysValues, 0, queryGrads, keyValueGrads);
         }
 
@@ -254,6 +255,12 @@ public final class Attention {
 
     private Heads heads(DataType type, long n, int parts, long t) {
         return new Heads(Ops.buffer(type, n, parts * d), Ops.buffer(type, parts, batch, heads, t, dk), batch * heads, t, dk);
+    }
+
+    /** Heads in shared scratch memory: gradients, written and read within one backward call. */
+    private Heads scratchHeads(String slot, DataType type, long n, int parts, long t) {
+        return new Heads(Ops.scratch(slot + ".rows", type, n, parts * d), Ops.scratch(slot + ".heads", type, parts, batch, heads, t, dk),
+                batch * heads, t, dk);
     }
 
     /** dst [parts, B, h, T, hd] ← src [B·T, parts·d]: the heads of each projection, one block each. */

@@ -39,6 +39,8 @@ public final class BufferSet {
     private final List<Block> spare = new ArrayList<>();
     /** Buffers asked for since the current shape's {@link #allocate}. */
     private int requests;
+    /** The current shape's shared scratch memory, by slot ({@link Ops#scratch}). */
+    private final java.util.Map<String, Block> shared = new java.util.HashMap<>();
     /** Whether new memory counts against JavaCPP's maxbytes (see {@link #forInference}). */
     private boolean counted = true;
 
@@ -97,6 +99,7 @@ public final class BufferSet {
         freeSpare();
         spare.addAll(storage);
         storage.clear();
+        shared.clear();
         requests = 0;
         record(allocation);
         freeSpare();
@@ -156,10 +159,7 @@ public final class BufferSet {
         if (set == null) {
             return null;
         }
-        long n = 1;
-        for (long s : shape) {
-            n *= s;
-        }
+        long n = elements(shape);
         // the allocation code asks in the same order for every shape: the k-th buffer of the last
         // shape fits the k-th of a smaller one. Otherwise the smallest spare that fits.
         int k = set.requests++;
@@ -183,11 +183,46 @@ public final class BufferSet {
             block = set.spare.set(found, null);
         }
         set.storage.add(block);
+        return handOut(block, n, type, shape);
+    }
+
+    /** The first n elements of a block as a buffer of this shape (NaN-filled when poisoned, for tests). */
+    private static INDArray handOut(Block block, long n, DataType type, long[] shape) {
         INDArray a = Nd4j.create(wrap(block, n), shape);
         if (poison) {
             a.assign(type.isFPType() ? Double.NaN : Integer.MIN_VALUE);
         }
         return a;
+    }
+
+    /**
+     * The memory of {@code slot} as a buffer of this shape: the block the slot's first request
+     * took, when it fits, else a new block (which the slot then names). Null when no set is
+     * being recorded on this thread.
+     */
+    static INDArray takeShared(String slot, DataType type, long[] shape) {
+        BufferSet set = OPEN.get();
+        if (set == null) {
+            return null;
+        }
+        long n = elements(shape);
+        Block block = set.shared.get(slot);
+        if (n == 0 || !fits(block, type, n)) {
+            INDArray a = take(type, shape);
+            if (n > 0) {
+                set.shared.put(slot, set.storage.get(set.storage.size() - 1));
+            }
+            return a;
+        }
+        return handOut(block, n, type, shape);
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long s : shape) {
+            n *= s;
+        }
+        return n;
     }
 
     private static boolean fits(Block spare, DataType type, long n) {

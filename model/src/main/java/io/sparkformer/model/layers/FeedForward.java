@@ -32,7 +32,7 @@ public final class FeedForward {
 
     public void allocate(DataType type, long rows, long d, long ff) {
         pre = Ops.buffer(type, rows, ff);
-        dAct = Ops.buffer(type, rows, ff);
+        dAct = Ops.scratch("feedForward.dAct", type, rows, ff);
         activation.allocate(type, rows, ff);
         out = Ops.buffer(type, rows, d);
     }

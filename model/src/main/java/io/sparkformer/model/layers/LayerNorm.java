@@ -33,11 +33,11 @@ public final class LayerNorm {
     public void allocate(DataType type, long rows, long d) {
         xhat = Ops.buffer(type, rows, d);
         out = Ops.buffer(type, rows, d);
-        tmp = Ops.buffer(type, rows, d);
-        dxhat = Ops.buffer(type, rows, d);
+        tmp = Ops.scratch("layerNorm.tmp", type, rows, d);
+        dxhat = Ops.scratch("layerNorm.dxhat", type, rows, d);
         rstd = Ops.buffer(type, rows);
-        rowStat = Ops.buffer(type, rows);
-        rowStat2 = Ops.buffer(type, rows);
+        rowStat = Ops.scratch("layerNorm.rowStat", type, rows);
+        rowStat2 = Ops.scratch("layerNorm.rowStat2", type, rows);
     }
 
     public INDArray output() { return out; }

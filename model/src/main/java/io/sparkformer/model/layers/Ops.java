@@ -97,6 +97,17 @@ public final class Ops {
         return reused != null ? reused : Nd4j.createUninitialized(type, shape);
     }
 
+    /**
+     * A scratch buffer that every layer asking for {@code slot} shares (within the model's
+     * buffer set): for what a layer writes and reads within one forward or backward call and
+     * never after, as the backward pass's gradients of activations. One copy serves the whole
+     * stack instead of one per layer. Outside a buffer set, a buffer of its own.
+     */
+    public static INDArray scratch(String slot, DataType type, long... shape) {
+        INDArray shared = BufferSet.takeShared(slot, type, shape);
+        return shared != null ? shared : Nd4j.createUninitialized(type, shape);
+    }
+
     /** target ← source, then frees source: for per-batch temporaries built from Java arrays. */
     public static void assignAndFree(INDArray target, INDArray source) {
         target.assign(source);

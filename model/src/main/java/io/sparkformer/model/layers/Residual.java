@@ -12,6 +12,8 @@ public final class Residual {
     private final LayerNorm norm;
     private final boolean pre;
     private final Dropout dropout;
+    /** Where dL/dx goes: one of two buffers shared by the stack, the other one's than the blocks beside it. */
+    private final String gradientSlot;
 
     private INDArray ones;
     private INDArray sum;      // pre: the output; post: x + f(x) before the norm
@@ -19,11 +21,17 @@ public final class Residual {
     private INDArray dInner;   // pre: dL/d LN(x); post: dL/d(x + f(x))
     private INDArray dF;       // dL/df after dropout's mask, when dropout is on
 
-    public Residual(Sublayer f, LayerNorm norm, boolean pre, double dropout) {
+    /**
+     * {@code position}: the block's place in its stack. The backward pass hands each block the
+     * next one's dL/dx, so neighbours alternate between two shared buffers and no layer holds
+     * gradient buffers of its own.
+     */
+    public Residual(Sublayer f, LayerNorm norm, boolean pre, double dropout, int position) {
         this.f = f;
         this.norm = norm;
         this.pre = pre;
         this.dropout = new Dropout(dropout);
+        this.gradientSlot = "residual.dIn." + (position % 2);
     }
 
     public void allocate(DataType type, Sublayer.Shape shape, long d) {
@@ -33,9 +41,9 @@ public final class Residual {
         norm.allocate(type, rows, d);
         dropout.allocate(type, rows, d);
         sum = Ops.buffer(type, rows, d);
-        dIn = Ops.buffer(type, rows, d);
-        dInner = Ops.buffer(type, rows, d);
-        dF = Ops.buffer(type, rows, d);
+        dIn = Ops.scratch(gradientSlot, type, rows, d);
+        dInner = Ops.scratch("residual.dInner", type, rows, d);
+        dF = Ops.scratch("residual.dF", type, rows, d);
     }
 
     public INDArray forward(INDArray x, boolean training) {
@@ -55,7 +63,7 @@ public final class Residual {
         }
     }
 
-    /** Returns dL/dx in a buffer this block owns. */
+    /** Returns dL/dx, valid until the block two places away runs its backward pass. */
     public INDArray backward(INDArray dOut) {
         if (pre) {
             f.backward(masked(dOut), dInner, false);

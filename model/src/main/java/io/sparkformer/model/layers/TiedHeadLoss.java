@@ -12,8 +12,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * targets that are not −1; W is tok_emb (tied, the spec's model) or a separate lm_head.weight of
  * the same shape.
  *
- * <p>Float32 on the CPU takes fused loops that keep only the logits and their gradient, two
- * [rows, V] buffers (at GPT-2's vocabulary and 512 rows, 100 MB each). Elsewhere the per-row
+ * <p>Float32 on the CPU takes fused loops that keep only the logits, one [rows, V] buffer (at
+ * GPT-2's vocabulary and 512 rows, 100 MB): the backward pass writes their gradient over them,
+ * row by row, so {@link #logits} holds the gradient after {@link #backward}. Elsewhere the per-row
  * weights (1/n at counted rows, 0 at ignored ones) are folded into a scaled one-hot matrix, so
  * loss and gradient are a few whole-matrix ND4J ops over four such buffers.
  */
@@ -48,17 +49,19 @@ public final class TiedHeadLoss {
     public void allocate(DataType type, long rows) {
         onesRow = bias != null ? Ops.ones(type, rows).reshape(1, rows) : null;
         logits = Ops.buffer(type, rows, vocab);
-        dLogits = Ops.buffer(type, rows, vocab);
         fused = FloatKernels.applies(logits);
         if (fused) {
+            dLogits = logits; // each row is read whole before its gradient is written
             lse = new float[Math.toIntExact(rows)];
         } else {
+            dLogits = Ops.buffer(type, rows, vocab);
             logProbs = Ops.buffer(type, rows, vocab);
             weightedTargets = Ops.buffer(type, rows, vocab);
             rowWeight = Ops.buffer(type, rows);
         }
     }
 
+    /** The last forward pass's logits; on the float32 path, their gradient once {@link #backward} has run. */
     public INDArray logits() { return logits; }
 
     public INDArray forwardLogits(INDArray hidden) {
