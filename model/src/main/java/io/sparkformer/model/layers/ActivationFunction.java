@@ -22,7 +22,7 @@ final class ActivationFunction {
 
     private final Activation activation;
     private INDArray pre;    // the input of the last forward pass
-    private INDArray cdf;    // GELU: Φ(pre); on the float32 host path gelu'(pre) itself
+    private INDArray cdf;    // GELU on the ND4J path: Φ(pre) (the float32 host path keeps nothing: its backward recomputes gelu')
     private INDArray act;
     private INDArray tmp;
 
@@ -36,20 +36,19 @@ final class ActivationFunction {
         cdf = activation != Activation.RELU ? Ops.buffer(type, rows, width) : null;
     }
 
-    /** False after a forward pass that left gelu'(pre) to the backward pass. */
-    private boolean derivativeKept;
+    /** True after a forward pass on the float32 host path, whose backward computes gelu'(pre) itself. */
+    private boolean hostGelu;
 
     /**
      * act(pre), into a buffer of its own; {@code pre} must be left as it is until {@link #backward}.
-     * Without {@code training} the float32 host path leaves gelu' to a backward pass, if one comes
-     * (the same bits either way).
+     * The float32 host path leaves gelu' to the backward pass, which multiplies it in as it goes
+     * (the same bits as keeping it, and no buffer per layer).
      */
     INDArray forward(INDArray pre, boolean training) {
         this.pre = pre;
-        derivativeKept = true;
-        if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, act)) {
-            FloatKernels.geluForward(pre, training ? cdf : null, act);
-            derivativeKept = training;
+        hostGelu = activation == Activation.GELU && FloatKernels.applies(pre, act);
+        if (hostGelu) {
+            FloatKernels.geluForward(pre, null, act);
         } else if (activation == Activation.GELU) {
             // gelu(u) = u·Φ(u), Φ(u) = (1 + erf(u/√2))/2
             pre.mul(INV_SQRT2, cdf);
@@ -70,12 +69,11 @@ final class ActivationFunction {
 
     /** dAct ⊙= act'(pre), in place: the gradient with respect to the last forward pass's input. */
     void backward(INDArray dAct) {
-        if (!derivativeKept) {
+        if (hostGelu && FloatKernels.applies(dAct)) {
+            FloatKernels.geluBackward(pre, dAct);
+        } else if (hostGelu) {
             FloatKernels.geluDerivative(pre, cdf);
-            derivativeKept = true;
-        }
-        if (activation == Activation.GELU && FloatKernels.applies(pre, cdf, dAct)) {
-            dAct.muli(cdf); // the forward pass kept gelu'(pre) in cdf
+            dAct.muli(cdf);
         } else if (activation == Activation.GELU) {
             // gelu'(u) = Φ(u) + u·φ(u), φ(u) = exp(−u²/2)/√(2π)
             pre.mul(pre, tmp);

@@ -183,7 +183,7 @@ public final class Attention {
 
         @Override
         void allocate(DataType type, long nq, long nk, long bh) {
-            values = heads(type, nq, 3, tq);
+            values = heads(type, nq, 3, tq, "attention.selfRows");
             grads = scratchHeads("attention.selfGrads", type, nq, 3, tq);
             bind(values, values, 1, grads, grads);
         }
@@ -216,8 +216,8 @@ public final class Attention {
 
         @Override
         void allocate(DataType type, long nq, long nk, long bh) {
-            queries = heads(type, nq, 1, tq);
-            keysValues = heads(type, nk, 2, tk);
+            queries = heads(type, nq, 1, tq, "attention.crossQueryRows");
+            keysValues = heads(type, nk, 2, tk, "attention.crossKeyValueRows");
             queryGrads = scratchHeads("attention.crossQueryGrads", type, nq, 1, tq);
             keyValueGrads = scratchHeads("attention.crossKeyValueGrads", type, nk, 2, tk);
             bind(queries, keysValues, 0, queryGrads, keyValueGrads);
@@ -253,8 +253,9 @@ public final class Attention {
         }
     }
 
-    private Heads heads(DataType type, long n, int parts, long t) {
-        return new Heads(Ops.buffer(type, n, parts * d), Ops.buffer(type, parts, batch, heads, t, dk), batch * heads, t, dk);
+    /** A projection's output: its rows are scratch (the heads are what backward reads), shared as {@code rowsSlot}. */
+    private Heads heads(DataType type, long n, int parts, long t, String rowsSlot) {
+        return new Heads(Ops.scratch(rowsSlot, type, n, parts * d), Ops.buffer(type, parts, batch, heads, t, dk), batch * heads, t, dk);
     }
 
     /** Heads in shared scratch memory: gradients, written and read within one backward call. */

@@ -1,5 +1,6 @@
 package io.sparkformer.model.layers;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -119,6 +120,18 @@ class HostKernelsTest {
             double expected = phi + u * Math.exp(-0.5 * u * u) / Math.sqrt(2 * Math.PI);
             assertEquals(expected, derivative.getDouble(i), 2e-6, "gelu'(" + u + ")");
         }
+    }
+
+    /** The backward pass's gelu' multiplied in as it goes gives the bits of a kept derivative multiplied in. */
+    @Test
+    void geluBackwardEqualsTheKeptDerivativeBitForBit() {
+        INDArray pre = Nd4j.randn(F, 37, 4100).muli(3); // several chunks
+        INDArray derivative = Nd4j.create(F, 37, 4100);
+        FloatKernels.geluForward(pre, derivative, Nd4j.create(F, 37, 4100));
+        INDArray dAct = Nd4j.randn(F, 37, 4100);
+        INDArray expected = dAct.mul(derivative);
+        FloatKernels.geluBackward(pre, dAct);
+        assertArrayEquals(expected.data().asFloat(), dAct.data().asFloat());
     }
 
     @Test
