@@ -65,7 +65,7 @@ final class AllReduceSync extends SparkSync {
     @Override
     public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
         Broadcast<Start> input = start == null ? null : sc.broadcast(start);
-        StorageLevel kept = sc.isLocal() ? BlockAllReduce.KEPT_LOCAL : BlockAllReduce.KEPT;
+        StorageLevel kept = sc.isLocal() || moments == MomentsPolicy.LOCAL ? BlockAllReduce.KEPT_ONCE : BlockAllReduce.KEPT_TWICE;
         Task task = new Task(spec, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint,
                 lastRound, kept);
         List<RoundReport> reports = new JavaRDD<>(workerTasks().barrier().mapPartitions(new TaskBody(task), false, REPORT),
@@ -80,7 +80,7 @@ final class AllReduceSync extends SparkSync {
             optimizerStep = report.optimizerStep();
             start = null;
             if (last >= 0) {
-                BlockAllReduce.remove(run, last, moments.averaged(), workers);
+                BlockAllReduce.remove(run, last, moments.averaged(), length, workers);
             }
             last = round;
             lastCheckpoint = checkpoint;
@@ -299,7 +299,7 @@ final class AllReduceSync extends SparkSync {
     @Override
     public void close() {
         if (last >= 0) {
-            BlockAllReduce.remove(run, last, moments.averaged(), workers);
+            BlockAllReduce.remove(run, last, moments.averaged(), length, workers);
         }
     }
 

@@ -17,15 +17,19 @@ import org.apache.spark.storage.StorageLevel;
  * whatever W is, and the driver carries only counts.
  *
  * <p>Slices are summed in worker order in double and divided by W, element for element as the
- * driver's own averaging does, so both give the same bits. Averaged slices are stored with two
- * replicas: a lost executor's blocks survive on another one, and a rerun round reads the same
- * inputs. Block names carry the run and the round.
+ * driver's own averaging does, so both give the same bits. When the moments are averaged too
+ * (train.optimizer_state average), the blocks are the workers' whole state, and averaged slices
+ * are stored with two replicas: a lost executor's blocks survive on another one, and a rerun
+ * round reads the same inputs. With per-worker moments a lost executor takes its worker's
+ * moments with it and the run resumes from the last checkpoint whatever survived, so one copy
+ * (the second was a third of a round's traffic between executors). Block names carry the run
+ * and the round.
  */
 final class BlockAllReduce {
-    /** Survives one executor's loss: the averaged slices. */
-    static final StorageLevel KEPT = StorageLevels.MEMORY_AND_DISK_SER_2;
-    /** Local mode has one BlockManager: a second replica has nowhere to go. */
-    static final StorageLevel KEPT_LOCAL = StorageLevels.MEMORY_AND_DISK_SER;
+    /** Survives one executor's loss: the averaged slices when they are the workers' whole state. */
+    static final StorageLevel KEPT_TWICE = StorageLevels.MEMORY_AND_DISK_SER_2;
+    /** One copy: in local mode (one BlockManager, a second replica has nowhere to go), or with per-worker moments. */
+    static final StorageLevel KEPT_ONCE = StorageLevels.MEMORY_AND_DISK_SER;
     /** Needed only until the slice's owner has averaged it. */
     static final StorageLevel TRANSIENT = StorageLevels.MEMORY_ONLY_SER;
 
@@ -61,7 +65,7 @@ final class BlockAllReduce {
         float[] flag = new float[1];
         for (int w = 0; w < workers; w++) {
             if (w != worker) {
-                BlockVectors.await(status(run, round, w), WAIT_MILLIS);
+                BlockVectors.await(status(run, round, w), 1, WAIT_MILLIS);
                 BlockVectors.read(status(run, round, w), flag, 0, 1);
                 any |= flag[0] != 0f;
             }
@@ -99,7 +103,7 @@ final class BlockAllReduce {
             in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept, pool);
             for (int w = 0; w < workers; w++) {
                 if (w != worker) { // a rerun round stores them again
-                    BlockVectors.remove(raw(run, round, names.get(k), w, worker));
+                    BlockVectors.remove(raw(run, round, names.get(k), w, worker), slice(vectors.get(k), workers, worker).remaining());
                 }
             }
         }
@@ -124,7 +128,7 @@ final class BlockAllReduce {
                 if (w == worker) {
                     peers.add(null);
                 } else {
-                    BlockVectors.await(raw(run, round, name, w, worker), WAIT_MILLIS);
+                    BlockVectors.await(raw(run, round, name, w, worker), n, WAIT_MILLIS);
                     peers.add(BlockVectors.open(raw(run, round, name, w, worker), n));
                     in += 4L * n;
                 }
@@ -171,8 +175,9 @@ final class BlockAllReduce {
     /** The averaged vector of {@code round}, all W slices from wherever they are stored, into out (not moved). */
     static void gather(String run, long round, String vector, FloatBuffer out, int workers) {
         for (int s = 0; s < workers; s++) {
-            BlockVectors.await(averaged(run, round, vector, s), WAIT_MILLIS);
-            BlockVectors.read(averaged(run, round, vector, s), slice(out, workers, s));
+            FloatBuffer target = slice(out, workers, s);
+            BlockVectors.await(averaged(run, round, vector, s), target.remaining(), WAIT_MILLIS);
+            BlockVectors.read(averaged(run, round, vector, s), target);
         }
     }
 
@@ -183,22 +188,21 @@ final class BlockAllReduce {
         return out;
     }
 
-    /** Every block of {@code round} (driver side, once nothing will read them again). */
-    static void remove(String run, long round, List<String> averagedNames, int workers) {
-        List<String> names = new ArrayList<>();
+    /** Every block of {@code round}, of vectors of {@code length} floats (driver side, once nothing will read them again). */
+    static void remove(String run, long round, List<String> averagedNames, long length, int workers) {
         for (String v : averagedNames) {
             for (int s = 0; s < workers; s++) {
-                names.add(averaged(run, round, v, s));
+                long n = sliceStart(length, workers, s + 1) - sliceStart(length, workers, s);
+                BlockVectors.remove(averaged(run, round, v, s), n);
                 for (int w = 0; w < workers; w++) {
                     if (w != s) {
-                        names.add(raw(run, round, v, w, s));
+                        BlockVectors.remove(raw(run, round, v, w, s), n);
                     }
                 }
             }
         }
         for (int w = 0; w < workers; w++) {
-            names.add(status(run, round, w));
+            BlockVectors.remove(status(run, round, w), 1);
         }
-        names.forEach(BlockVectors::remove);
     }
 }

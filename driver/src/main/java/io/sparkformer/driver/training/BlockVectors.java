@@ -22,10 +22,16 @@ import scala.reflect.ClassTag$;
  * no serialisation framework, stored in the JVM that puts them and fetched by name from any
  * other (the BlockManager master knows where each block lives). This is how workers exchange
  * parameters without the driver.
+ *
+ * <p>A vector of n floats is stored as Spark blocks of at most {@link #CHUNK_BYTES} each
+ * ({@code name_c0}, {@code name_c1}, ...), read one after the other: Spark fetches a remote block
+ * above spark.network.maxRemoteBlockSizeFetchToMem (200 MB) into a file first, and sends a
+ * replica that large to a file on the receiving side. GPT-2 small's 248 MB slices went through
+ * the disk twice per round between executors, two thirds of a round's synchronisation.
  */
 final class BlockVectors {
-    /** Blocks hold at most this many bytes per chunk (a ByteBuffer stops at 2 GiB). */
-    private static final int CHUNK_BYTES = 1 << 28;
+    /** The bytes of one Spark block: well under Spark's fetch-to-disk threshold. */
+    private static final int CHUNK_BYTES = 1 << 25;
 
     private BlockVectors() {}
 
@@ -38,6 +44,16 @@ final class BlockVectors {
 
     static BlockId id(String name) {
         return TestBlockId.apply("sparkformer_" + name);
+    }
+
+    /** The Spark block holding chunk c of vector block {@code name}. */
+    static BlockId chunkId(String name, int c) {
+        return id(name + "_c" + c);
+    }
+
+    /** How many Spark blocks a vector of n floats takes. */
+    static int chunks(long n) {
+        return (int) Math.max(1, (n + CHUNK_FLOATS - 1) / CHUNK_FLOATS);
     }
 
     /** Stores v[from, to) as block {@code name}; a block already there is kept (a rerun task computes the same bytes). */
@@ -69,7 +85,7 @@ final class BlockVectors {
 
     /** Heap buffers for n floats, little-endian, at most {@link #CHUNK_BYTES} each. */
     static ByteBuffer[] allocate(long n) {
-        int chunks = (int) Math.max(1, (n * 4 + CHUNK_BYTES - 1) / CHUNK_BYTES);
+        int chunks = chunks(n);
         ByteBuffer[] buffers = new ByteBuffer[chunks];
         long left = n;
         for (int c = 0; c < chunks; c++) {
@@ -83,17 +99,23 @@ final class BlockVectors {
     /** Floats per buffer of {@link #allocate}; a power of two, so aligned pieces of a smaller one never straddle two. */
     static final int CHUNK_FLOATS = CHUNK_BYTES / 4;
 
-    /** Stores filled buffers from {@link #allocate} as block {@code name}; returns its bytes. */
+    /**
+     * Stores filled buffers from {@link #allocate} as block {@code name}, one Spark block per
+     * buffer, in order (the last one stored means all are); returns its bytes.
+     */
     static long store(String name, ByteBuffer[] buffers, StorageLevel level) {
         long bytes = 0;
-        for (ByteBuffer b : buffers) {
+        BlockManager bm = SparkEnv.get().blockManager();
+        for (int c = 0; c < buffers.length; c++) {
+            ByteBuffer b = buffers[c];
             bytes += b.capacity();
             b.clear();
-        }
-        BlockManager bm = SparkEnv.get().blockManager();
-        if (!bm.putBytes(id(name), new ChunkedByteBuffer(buffers), level, true, ClassTag$.MODULE$.apply(byte[].class))) {
-            throw new IllegalStateException("could not store block " + name + " (" + (bytes >> 20) + " MiB) at storage level "
-                    + level.description() + ": raise spark.executor.memory (or spark.driver.memory in local mode)");
+            if (!bm.putBytes(chunkId(name, c), new ChunkedByteBuffer(new ByteBuffer[] {b}), level, true,
+                    ClassTag$.MODULE$.apply(byte[].class))) {
+                throw new IllegalStateException("could not store block " + name + " (" + (b.capacity() >> 20) + " of "
+                        + (4L * CHUNK_FLOATS * buffers.length >> 20) + " MiB) at storage level " + level.description()
+                        + ": raise spark.executor.memory (or spark.driver.memory in local mode)");
+            }
         }
         return bytes;
     }
@@ -117,37 +139,77 @@ final class BlockVectors {
      * store when the block is here, else fetched from a peer (whole, as Spark fetches).
      */
     static Floats open(String name, long n) {
+        return new Floats(name, n);
+    }
+
+    /** One Spark block of a vector: its bytes as a stream, and what to do once read. */
+    private record Chunk(InputStream in, Runnable release) {}
+
+    /** Chunk c (of {@code floats} floats) of block {@code name}: this JVM's copy when there is one, else a peer's. */
+    private static Chunk openChunk(String name, int c, long floats) {
         BlockManager bm = SparkEnv.get().blockManager();
-        BlockId id = id(name);
+        BlockId id = chunkId(name, c);
         Option<BlockData> local = bm.getLocalBytes(id);
         if (local.isDefined()) {
-            return new Floats(name, n, local.get().toInputStream(), () -> bm.releaseLock(id, Option.empty()));
+            return new Chunk(local.get().toInputStream(), () -> bm.releaseLock(id, Option.empty()));
         }
         Option<ChunkedByteBuffer> remote = bm.getRemoteBytes(id);
         if (remote.isEmpty()) {
             throw new MissingBlockException(name);
         }
-        if (remote.get().size() != n * 4) {
-            throw new IllegalStateException("block " + name + " holds " + remote.get().size() + " bytes, expected " + n * 4);
+        if (remote.get().size() != floats * 4) {
+            throw new IllegalStateException("block " + name + " chunk " + c + " holds " + remote.get().size() + " bytes, expected "
+                    + floats * 4);
         }
-        return new Floats(name, n, remote.get().toInputStream(true), () -> {});
+        return new Chunk(remote.get().toInputStream(true), () -> {});
     }
 
-    /** A block's floats, read in order into float buffers; little-endian on the wire and on disk. */
+    /**
+     * A block's floats, read in order into float buffers, one Spark block after the other (each
+     * fetched when reading reaches it); little-endian on the wire and on disk.
+     */
     static final class Floats implements AutoCloseable {
         private final String name;
-        private final InputStream in;
-        private final Runnable release;
+        private final long n;
+        private InputStream in;
+        private Runnable release = () -> {};
+        private int chunk = -1;
+        private long chunkLeft;
         private final byte[] buf = new byte[1 << 16];
         private final ByteBuffer bytes = ByteBuffer.wrap(buf).order(ByteOrder.LITTLE_ENDIAN);
         private int carry;
         private long left;
 
-        Floats(String name, long n, InputStream in, Runnable release) {
+        Floats(String name, long n) {
             this.name = name;
-            this.in = in;
-            this.release = release;
+            this.n = n;
             this.left = n;
+            next();
+        }
+
+        /** Moves to the next chunk (closing the last), so the stream never spans two. */
+        private void next() {
+            closeChunk();
+            chunk++;
+            long floats = Math.min(CHUNK_FLOATS, n - (long) chunk * CHUNK_FLOATS);
+            Chunk c = openChunk(name, chunk, floats);
+            in = c.in();
+            release = c.release();
+            chunkLeft = floats * 4;
+        }
+
+        private void closeChunk() {
+            if (in == null) {
+                return;
+            }
+            try {
+                in.close();
+            } catch (IOException e) {
+                // a block's stream holds no resource worth failing a round for
+            } finally {
+                release.run();
+                in = null;
+            }
         }
 
         /** Reads the next n floats into out at its position, advancing it. */
@@ -159,11 +221,15 @@ final class BlockVectors {
                 int want = n;
                 while (want > 0) {
                     if (carry < 4) {
-                        int r = in.read(buf, carry, buf.length - carry);
+                        if (chunkLeft == 0) {
+                            next();
+                        }
+                        int r = in.read(buf, carry, (int) Math.min(buf.length - carry, chunkLeft));
                         if (r < 0) {
                             throw new IOException("block " + name + " ends " + left + " floats early");
                         }
                         carry += r;
+                        chunkLeft -= r;
                         continue;
                     }
                     int floats = Math.min(carry / 4, want);
@@ -181,24 +247,18 @@ final class BlockVectors {
 
         @Override
         public void close() {
-            try {
-                in.close();
-            } catch (IOException e) {
-                // a block's stream holds no resource worth failing a round for
-            } finally {
-                release.run();
-            }
+            closeChunk();
         }
     }
 
     /**
-     * Waits until block {@code name} is stored somewhere (the master knows of it). Polls with a
+     * Waits until block {@code name} of n floats is stored somewhere (the master knows of it). Polls with a
      * short backoff: Spark's own barrier() sleeps in whole seconds, which made a 1M-parameter
      * round's synchronisation take 1-2 s.
      */
-    static void await(String name, long timeoutMillis) {
+    static void await(String name, long n, long timeoutMillis) {
         BlockManager bm = SparkEnv.get().blockManager();
-        BlockId id = id(name);
+        BlockId id = chunkId(name, chunks(n) - 1); // chunks are stored in order
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         long sleepMicros = 50;
         while (bm.master().getLocations(id).isEmpty()) {
@@ -215,8 +275,10 @@ final class BlockVectors {
         }
     }
 
-    /** Drops a block wherever it is stored; from the driver. */
-    static void remove(String name) {
-        SparkEnv.get().blockManager().master().removeBlock(id(name));
+    /** Drops block {@code name} of n floats wherever it is stored; from the driver. */
+    static void remove(String name, long n) {
+        for (int c = 0; c < chunks(n); c++) {
+            SparkEnv.get().blockManager().master().removeBlock(chunkId(name, c));
+        }
     }
 }

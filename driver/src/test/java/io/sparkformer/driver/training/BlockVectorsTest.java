@@ -1,0 +1,59 @@
+package io.sparkformer.driver.training;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.FloatBuffer;
+
+import org.junit.jupiter.api.Test;
+
+import io.sparkformer.driver.SparkTestBase;
+
+class BlockVectorsTest extends SparkTestBase {
+    /**
+     * A vector longer than two Spark blocks (chunks) goes in and comes back whole, read in pieces
+     * that straddle the chunks' edges, and is gone from every chunk once removed.
+     */
+    @Test
+    void aVectorOfSeveralChunksRoundTripsAndIsRemovedWhole() {
+        long n = 2L * BlockVectors.CHUNK_FLOATS + 12_345;
+        assertEquals(3, BlockVectors.chunks(n));
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = i * 0.5f - 7;
+        }
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { }); // the executor's BlockManager is up
+        String name = "test_" + System.nanoTime();
+        assertEquals(4 * n, BlockVectors.put(name, v, 0, n, BlockAllReduce.KEPT_ONCE));
+        BlockVectors.await(name, n, 10_000);
+
+        float[] back = new float[v.length];
+        try (BlockVectors.Floats in = BlockVectors.open(name, n)) {
+            FloatBuffer out = FloatBuffer.wrap(back);
+            int piece = 1_000_003; // not a divisor of a chunk: pieces straddle the edges
+            for (long left = n; left > 0; left -= piece) {
+                in.read(out, (int) Math.min(piece, left));
+            }
+        }
+        assertArrayEquals(v, back);
+
+        float[] again = new float[v.length];
+        BlockVectors.read(name, FloatBuffer.wrap(again));
+        assertArrayEquals(v, again, "a second reader sees the same floats");
+
+        BlockVectors.remove(name, n);
+        // the master drops a block's locations once its BlockManager has removed it
+        var master = org.apache.spark.SparkEnv.get().blockManager().master();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (int c = 0; c < 3; c++) {
+            var id = BlockVectors.chunkId(name, c);
+            while (!master.getLocations(id).isEmpty() && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertTrue(master.getLocations(id).isEmpty(), "chunk " + c + " is still stored");
+        }
+        assertThrows(BlockVectors.MissingBlockException.class, () -> BlockVectors.open(name, n));
+    }
+}
