@@ -89,10 +89,13 @@ class CliTest {
                 "--set", "train.local_steps=1", "--set", "eval.every=1", "--no-progress", "--output", run.toString());
         assertEquals(3, o.code(), o.err());
         assertTrue(o.err().contains("the validation loss after round 1 is NaN"), o.err());
-        // the workers' optimizer files of the checkpoint round may be there; the checkpoint is never completed
+        // the workers' files of the checkpoint round may be there; the checkpoint is never completed
         assertTrue(!Files.exists(run.resolve("_SUCCESS")) && !Files.exists(run.resolve("latest"))
-                && !Files.exists(run.resolve("checkpoints/round-000001/state.json"))
-                && !Files.exists(run.resolve("checkpoints/round-000001/model.safetensors")), "nothing saved");
+                && !Files.exists(run.resolve("checkpoints/round-000001/state.json")), "nothing saved");
+        assertTrue(Files.exists(run.resolve("checkpoints/round-000001/model.safetensors")), "worker 0 wrote the round's weights");
+        Outcome refused = run("generate", "--model", run.resolve("checkpoints/round-000001").toString(), "--text", "a");
+        assertEquals(2, refused.code(), refused.err());
+        assertTrue(refused.err().contains("incomplete checkpoint (no state.json)"), refused.err());
     }
 
     /** Shards default to the run's own directory: two runs of one config share nothing. */

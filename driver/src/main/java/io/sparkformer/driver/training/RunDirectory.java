@@ -50,7 +50,7 @@ public final class RunDirectory {
     public static final String CONFIG = "config.yaml";
     public static final String LOSS_PLOT = "loss.png";
     public static final String LOCK = "_LOCK";
-    static final String CHECKPOINTS = "checkpoints";
+    public static final String CHECKPOINTS = "checkpoints";
     static final String BEST_WEIGHTS = "best-weights";
     private static final Pattern CHECKPOINT_NAME = Pattern.compile(CHECKPOINTS + "/round-(\\d{6,18})");
     private static final Pattern BEST_NAME = Pattern.compile(BEST_WEIGHTS + "/round-(\\d{6,18})");

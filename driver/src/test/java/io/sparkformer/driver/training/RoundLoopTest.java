@@ -69,6 +69,10 @@ class RoundLoopTest {
         final List<String> checkpoints = new ArrayList<>();
         final TrainingPlan plan;
         final long divergeAt;
+        /** A round that fails as a lost executor's would (-1: none). */
+        long failAt = -1;
+        /** Writes no moment file, as a worker whose write never happened. */
+        boolean skipMoments;
         float[] params;
         long step;
         boolean closed;
@@ -88,6 +92,9 @@ class RoundLoopTest {
         public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
             rounds.add(new long[] {round, firstStep, steps});
             checkpoints.add(checkpoint);
+            if (round == failAt) {
+                throw new IllegalStateException("round " + round + " lost its executor");
+            }
             if (round == divergeAt) {
                 return new RoundReport(Double.NaN, 0, 0, step, new RoundReport.Divergence(1, Double.NaN, firstStep + 1), 0, 0, null);
             }
@@ -114,6 +121,9 @@ class RoundLoopTest {
 
         @Override
         public void writeMoments(String dir) throws IOException {
+            if (skipMoments) {
+                return;
+            }
             AdamW opt = new AdamW(ParameterLayout.of(plan.model()), DataType.FLOAT, plan.settings().adamw());
             opt.restore(step, new float[params.length], new float[params.length]);
             RunDirectory.writeOptimizer(dir, plan.moments().file(0, plan.workers()), opt, new Configuration());
@@ -195,6 +205,42 @@ class RoundLoopTest {
         assertArrayEquals(weights(unbroken.resolve("checkpoints/round-000005")), weights(broken.resolve("checkpoints/round-000005")));
         assertEquals(Files.readAllLines(unbroken.resolve(RunDirectory.METRICS)).stream().map(RoundLoopTest::withoutTimes).toList(),
                 Files.readAllLines(broken.resolve(RunDirectory.METRICS)).stream().map(RoundLoopTest::withoutTimes).toList());
+    }
+
+    private Trainer trainer(Path run, java.util.function.Consumer<ScriptedSync> setup) {
+        return new Trainer(config(), new RunDirectory(run.toString(), conf), (plan, start) -> {
+            ScriptedSync s = new ScriptedSync(plan, start, -1);
+            setup.accept(s);
+            opened.add(s);
+            return s;
+        });
+    }
+
+    /**
+     * A checkpoint completes once the next round has run (its files may still be being written
+     * while it does); a round that fails after it leaves it complete when all its files are in,
+     * and the rerun resumes from it.
+     */
+    @Test
+    void aRoundThatFailsAfterACheckpointRoundLeavesThatCheckpointComplete() throws IOException {
+        Path run = tmp.resolve("failed");
+        var e = assertThrows(IllegalStateException.class, () -> trainer(run, s -> s.failAt = 2).run(corpus(), false, null, null));
+        assertTrue(e.getMessage().contains("lost its executor"), e.getMessage());
+        assertEquals("checkpoints/round-000002", Files.readString(run.resolve(RunDirectory.LATEST)).trim());
+        assertTrue(Files.exists(run.resolve("checkpoints/round-000002").resolve(RunDirectory.STATE)));
+        var summary = trainer(config(), run, -1).run(corpus(), true, null, null).values();
+        assertEquals(2L, summary.get("resumed_from_round"));
+    }
+
+    /** A checkpoint missing one of its files is never completed: the run fails naming the file, and latest does not move. */
+    @Test
+    void aCheckpointWithoutItsMomentsStaysIncomplete() {
+        Path run = tmp.resolve("no-moments");
+        var e = assertThrows(IOException.class, () -> trainer(run, s -> s.skipMoments = true).run(corpus(), false, null, null));
+        assertTrue(e.getMessage().contains("checkpoints/round-000002/optimizer") && e.getMessage().contains("incomplete"),
+                e.getMessage());
+        assertFalse(Files.exists(run.resolve(RunDirectory.LATEST)));
+        assertFalse(Files.exists(run.resolve("checkpoints/round-000002").resolve(RunDirectory.STATE)));
     }
 
     @Test
