@@ -111,7 +111,7 @@ public final class Trainer {
                 boolean lastRound = round + 1 == cfg.rounds();
                 RoundReport report = sync.round(round, firstStep(round), steps(round), checkpoint, lastRound);
                 double wall = (System.nanoTime() - t0) / 1e9;
-                // the round ran past its first update, so the workers' files of the last checkpoint are in
+                // the round has returned, so the workers' files of the last checkpoint are durable
                 long c0 = System.nanoTime();
                 pending = complete(pending);
                 double checkpointSeconds = (System.nanoTime() - c0) / 1e9;
