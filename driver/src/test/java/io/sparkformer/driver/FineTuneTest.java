@@ -52,6 +52,10 @@ class FineTuneTest {
                 "--set", "eval.batches=2", "--set", "train.batch_size=16"));
         String saved = Files.readString(run.resolve("config.yaml"));
         assertTrue(saved.contains("d_model: 384") && saved.contains("norm: \"post\"") && saved.contains("type_vocab_size: 2"), saved);
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            // in local mode the workers read the Hugging Face start themselves: no broadcast
+            assertEquals(0, JSON.readTree(line).get("sync_bytes_driver").asLong(), line);
+        }
         JsonNode ours = evaluate(run, "ours.json");
         assertEquals(40, ours.get("sequences").asInt());
         Path exported = tmp.resolve("exported");

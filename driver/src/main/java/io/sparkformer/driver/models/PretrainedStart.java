@@ -128,6 +128,11 @@ public final class PretrainedStart {
         return checkpoint.readInto(params, model, true);
     }
 
+    /** What {@link #readInto} would refuse, from the weight files' headers alone; returns the blocks it would leave. */
+    public List<String> check(TransformerConfig model) throws IOException {
+        return checkpoint.check(model, true);
+    }
+
     /**
      * The checkpoint as a model ready to use (classify, evaluate, generate, attention): its
      * weights, its tokenizer and a job config of its model section and task (a classifier's

@@ -24,7 +24,7 @@ import scala.reflect.ClassTag$;
  * blocks straight from there, with no Java array of the vector on the executor. Round r's tasks
  * read round r−1's averaged slices from the BlockManager (the first round: each worker makes its
  * start itself from the seed and the checkpoint, {@link StartWeights}, and reads its moments from
- * the checkpoint it resumes; a Hugging Face start, or one on the driver's own disk on a cluster,
+ * the checkpoint it resumes; on a cluster, a Hugging Face start or one on the driver's own disk
  * is read on the driver and broadcast), so a rerun round
  * reads exactly what the first attempt read; the driver drops a round's blocks once the next
  * round has finished.

@@ -58,12 +58,17 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
     }
 
     /**
-     * What {@link #into} would refuse, found from the checkpoint's settings without its weights: one
-     * of ours holding another model. (A Hugging Face start was already matched to the job when the
-     * job's model section was built from its config.json.)
+     * What {@link #into} would refuse, found without the weights: one of ours holding another
+     * model (from its settings), a Hugging Face start's tensors of other names or shapes, or
+     * missing ones (from its files' headers), before any task runs.
      */
     void check(TransformerConfig wanted, Configuration conf) throws IOException {
-        if (checkpoint == null || PretrainedStart.isHuggingFace(checkpoint)) {
+        if (checkpoint == null) {
+            return;
+        }
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(checkpoint);
+        if (pretrained != null) {
+            pretrained.check(wanted);
             return;
         }
         try (SafeTensors.Reader r = open(conf)) {
@@ -72,17 +77,18 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
     }
 
     /**
-     * Whether the workers follow the recipe themselves: nothing to read, or one of our checkpoints
-     * on a file system every executor reads (any in local mode; on a cluster, not the driver's
-     * own disk). A Hugging Face start is read on the driver, where its tensors' names and shapes
-     * fail before any task runs, and broadcast.
+     * Whether the workers follow the recipe themselves: nothing to read, or a checkpoint every
+     * executor reads: any in local mode (a Hugging Face one included: {@link #check} found its
+     * tensors' names and shapes good on the driver); on a cluster, one of ours not on the
+     * driver's own disk. A Hugging Face directory on a cluster is read on the driver (it is a
+     * local directory or the driver's Hub cache) and broadcast.
      */
     boolean readByWorkers(boolean localMode, Configuration conf) throws IOException {
         if (checkpoint == null) {
             return true;
         }
         if (PretrainedStart.isHuggingFace(checkpoint)) {
-            return false;
+            return localMode;
         }
         return localMode || !"file".equals(new org.apache.hadoop.fs.Path(checkpoint).getFileSystem(conf).getScheme());
     }

@@ -138,15 +138,29 @@ public final class HuggingFaceCheckpoint {
      * (an initialisation). Returns the blocks left so.
      */
     public List<String> readInto(ParameterBuffer params, TransformerConfig model, boolean freshHead) throws IOException {
+        return readInto(params, params.layout(), model, freshHead);
+    }
+
+    /**
+     * What {@link #readInto(ParameterBuffer, TransformerConfig, boolean)} would refuse, from the
+     * files' headers and {@code model}'s layout alone: no weights read, no buffer allocated.
+     */
+    public List<String> check(TransformerConfig model, boolean freshHead) throws IOException {
+        return readInto(null, io.sparkformer.model.ParameterLayout.of(model), model, freshHead);
+    }
+
+    /** The weights into {@code params}, or with null only the checks against {@code layout}. */
+    private List<String> readInto(ParameterBuffer params, io.sparkformer.model.ParameterLayout layout, TransformerConfig model,
+                                  boolean freshHead) throws IOException {
         requireSameNetwork(model);
         Map<String, String> filled = new LinkedHashMap<>();
         Map<String, Long> values = new LinkedHashMap<>();
         for (Path file : weightFiles) {
             try (SafeTensors.Reader reader = SafeTensors.open(file)) {
-                read(reader, "", params, model, filled, values);
+                read(reader, "", params, layout, model, filled, values);
             }
         }
-        return complete(params, values, freshHead, weightFiles.toString());
+        return complete(layout, values, freshHead, weightFiles.toString());
     }
 
     /**
@@ -162,8 +176,8 @@ public final class HuggingFaceCheckpoint {
                                  boolean freshHead) throws IOException {
         requireSameNetwork(model);
         Map<String, Long> values = new LinkedHashMap<>();
-        read(reader, keyPrefix, params, model, new LinkedHashMap<>(), values);
-        return complete(params, values, freshHead, reader.name());
+        read(reader, keyPrefix, params, params.layout(), model, new LinkedHashMap<>(), values);
+        return complete(params.layout(), values, freshHead, reader.name());
     }
 
     private void requireSameNetwork(TransformerConfig model) throws BadFileException {
@@ -179,11 +193,11 @@ public final class HuggingFaceCheckpoint {
     }
 
     /** Requires every block given, but for a fresh head's when allowed; returns the blocks left as they were. */
-    private static List<String> complete(ParameterBuffer params, Map<String, Long> values, boolean freshHead, String source)
-            throws BadFileException {
+    private static List<String> complete(io.sparkformer.model.ParameterLayout layout, Map<String, Long> values, boolean freshHead,
+                                         String source) throws BadFileException {
         List<String> fresh = new ArrayList<>();
         if (freshHead) {
-            for (var block : params.layout().blocks().values()) {
+            for (var block : layout.blocks().values()) {
                 boolean head = block.name().startsWith(TensorNames.CLASSIFIER + ".") || block.name().startsWith(TensorNames.POOLER + ".");
                 if (head && !values.containsKey(block.name())) {
                     fresh.add(block.name());
@@ -191,13 +205,17 @@ public final class HuggingFaceCheckpoint {
                 }
             }
         }
-        requireComplete(params, values, source);
+        requireComplete(layout, values, source);
         return fresh;
     }
 
-    /** {@code filled}: what gave each part so far; {@code values}: how many values of each block were given. */
-    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, TransformerConfig model,
-                      Map<String, String> filled, Map<String, Long> values) throws IOException {
+    /**
+     * {@code filled}: what gave each part so far; {@code values}: how many values of each block
+     * were given. With {@code params} null nothing is read: the shapes are checked against
+     * {@code layout}'s blocks.
+     */
+    private void read(SafeTensors.Reader reader, String keyPrefix, ParameterBuffer params, io.sparkformer.model.ParameterLayout layout,
+                      TransformerConfig model, Map<String, String> filled, Map<String, Long> values) throws IOException {
         List<String> unknown = new ArrayList<>();
         for (SafeTensors.Info info : reader.tensors().values()) {
             if (!info.name().startsWith(keyPrefix)) {
@@ -216,7 +234,9 @@ public final class HuggingFaceCheckpoint {
             if (before != null) {
                 throw new BadFileException(reader.name(), "tensors '" + before + "' and '" + name + "' both give " + target.key());
             }
-            values.merge(target.block(), target.read(reader, info, params.block(target.block()), reader.name()), Long::sum);
+            long given = params != null ? target.read(reader, info, params.block(target.block()), reader.name())
+                    : target.check(info, layout.blocks().get(target.block()).shape(), reader.name());
+            values.merge(target.block(), given, Long::sum);
         }
         if (!unknown.isEmpty()) {
             throw new BadFileException(reader.name(), "tensors a " + family.key() + " model does not have: "
@@ -224,9 +244,10 @@ public final class HuggingFaceCheckpoint {
         }
     }
 
-    private static void requireComplete(ParameterBuffer params, Map<String, Long> values, String source) throws BadFileException {
+    private static void requireComplete(io.sparkformer.model.ParameterLayout layout, Map<String, Long> values, String source)
+            throws BadFileException {
         TreeSet<String> missing = new TreeSet<>();
-        for (var block : params.layout().blocks().values()) {
+        for (var block : layout.blocks().values()) {
             if (values.getOrDefault(block.name(), 0L) != block.size()) {
                 missing.add(block.name());
             }

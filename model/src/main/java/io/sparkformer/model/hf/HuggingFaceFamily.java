@@ -366,11 +366,7 @@ public enum HuggingFaceFamily {
                     ? blockArray.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to))
                     : blockArray.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to));
             long[] stored = info.shape();
-            long[] wanted = transpose && stored.length == 2 ? new long[] {into.shape()[1], into.shape()[0]} : into.shape();
-            if (!Arrays.equals(stored, wanted)) {
-                throw new BadFileException(source, "tensor '" + info.name() + "' has shape " + Arrays.toString(stored)
-                        + "; the config makes it " + Arrays.toString(wanted) + " (" + key() + ")");
-            }
+            check(info, blockArray.shape(), source);
             if (from < 0 && !transpose) {
                 reader.readInto(info.name(), into);
             } else {
@@ -378,6 +374,25 @@ public enum HuggingFaceFamily {
                 into.assign(transpose && stored.length == 2 ? values.transpose() : values);
             }
             return into.length();
+        }
+
+        /**
+         * What {@link #read} checks, from the block's shape alone: the tensor's shape against the
+         * part of the block it fills. Returns the values it would give.
+         */
+        long check(SafeTensors.Info info, long[] blockShape, String source) throws BadFileException {
+            long[] into = from < 0 ? blockShape : blockShape.length == 1 ? new long[] {to - from} : new long[] {blockShape[0], to - from};
+            long[] stored = info.shape();
+            long[] wanted = transpose && stored.length == 2 ? new long[] {into[1], into[0]} : into;
+            if (!Arrays.equals(stored, wanted)) {
+                throw new BadFileException(source, "tensor '" + info.name() + "' has shape " + Arrays.toString(stored)
+                        + "; the config makes it " + Arrays.toString(wanted) + " (" + key() + ")");
+            }
+            long n = 1;
+            for (long s : into) {
+                n *= s;
+            }
+            return n;
         }
     }
 

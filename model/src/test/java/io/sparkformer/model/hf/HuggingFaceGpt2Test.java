@@ -135,6 +135,11 @@ class HuggingFaceGpt2Test {
         HuggingFaceCheckpoint ckpt = HuggingFaceCheckpoint.open(misShaped);
         e = assertThrows(BadFileException.class, () -> ckpt.load(DataType.FLOAT));
         assertTrue(e.getMessage().contains("wpe.weight") && e.getMessage().contains("[32, 48]"), e.getMessage());
+        // the headers alone tell the same, with no buffer allocated (a run's driver checks this way)
+        BadFileException checked = assertThrows(BadFileException.class, () -> ckpt.check(ckpt.config(), false));
+        assertEquals(e.getMessage(), checked.getMessage());
+        assertEquals(java.util.List.of(), HuggingFaceCheckpoint.open(dir("gpt2-tiny")).check(
+                HuggingFaceCheckpoint.open(dir("gpt2-tiny")).config(), false), "a good checkpoint passes");
         assertEquals(before, listing(dir("gpt2-tiny")), "nothing is written into a checkpoint's directory");
     }
 
