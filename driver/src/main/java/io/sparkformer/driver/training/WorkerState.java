@@ -176,10 +176,11 @@ final class WorkerState {
         String key = spec.runId() + "#" + worker;
         WorkerState s = CACHE.get(key);
         if (s == null) {
-            s = build(spec, worker);
             // one run per executor at a time is the common case: drop other runs' replicas, once
-            // their files are written (an attempt resumed in this JVM may write the same checkpoint)
+            // their files are written (an attempt resumed in this JVM may write the same checkpoint),
+            // and before building this one, so a resumed attempt's executor never holds two
             CACHE.entrySet().removeIf(e -> !e.getKey().startsWith(spec.runId() + "#") && e.getValue().settled());
+            s = build(spec, worker);
             CACHE.put(key, s);
         }
         return s;
