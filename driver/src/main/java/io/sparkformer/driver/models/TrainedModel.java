@@ -33,17 +33,11 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
 
     /** As {@link #resolve(String, Configuration)}, for the option {@code option}; a run's {@code best} pointer also resolves. */
     public static String resolve(String path, Configuration conf, String option) throws IOException {
-        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
         if (HadoopFiles.exists(path + "/" + Checkpoint.MODEL_FILE, conf)) {
-            // a run's checkpoint is complete once its state.json is there: before, its files may
-            // be a diverged round's (the workers write them while the round's validation runs)
-            if (p.getParent() != null && RunDirectory.CHECKPOINTS.equals(p.getParent().getName())
-                    && !HadoopFiles.exists(path + "/" + RunDirectory.STATE, conf)) {
-                throw new ConfigException(option, path + " is an incomplete checkpoint (no " + RunDirectory.STATE
-                        + "): its run stopped before completing it; give the run directory for its latest complete one");
-            }
+            RunDirectory.requireCompleteIfCheckpoint(path, option, conf);
             return path;
         }
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
         if (p.getName().equals(RunDirectory.BEST) && p.getParent() != null
                 && HadoopFiles.exists(path, conf) && p.getFileSystem(conf).getFileStatus(p).isFile()) {
             return new RunDirectory(p.getParent().toString(), conf).best();

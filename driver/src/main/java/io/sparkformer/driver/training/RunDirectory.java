@@ -50,7 +50,7 @@ public final class RunDirectory {
     public static final String CONFIG = "config.yaml";
     public static final String LOSS_PLOT = "loss.png";
     public static final String LOCK = "_LOCK";
-    public static final String CHECKPOINTS = "checkpoints";
+    static final String CHECKPOINTS = "checkpoints";
     static final String BEST_WEIGHTS = "best-weights";
     private static final Pattern CHECKPOINT_NAME = Pattern.compile(CHECKPOINTS + "/round-(\\d{6,18})");
     private static final Pattern BEST_NAME = Pattern.compile(BEST_WEIGHTS + "/round-(\\d{6,18})");
@@ -228,6 +228,19 @@ public final class RunDirectory {
             SafeTensors.write(out, tensors, metadata);
             bytesOut.run(); // flushed to the file system; forcing it to disk reads no buffer
         }, conf);
+    }
+
+    /**
+     * Refuses {@code dir} (given as {@code option}) when it is a run's checkpoint not yet complete
+     * (no state.json): its files may be a diverged round's, since the workers write them while
+     * the round's validation runs. Any other directory passes.
+     */
+    public static void requireCompleteIfCheckpoint(String dir, String option, Configuration conf) throws IOException {
+        Path p = new Path(dir);
+        if (p.getParent() != null && CHECKPOINTS.equals(p.getParent().getName()) && !HadoopFiles.exists(dir + "/" + STATE, conf)) {
+            throw new ConfigException(option, dir + " is an incomplete checkpoint (no " + STATE
+                    + "): its run stopped before completing it; give the run directory for its latest complete one");
+        }
     }
 
     /** Throws naming the first of {@code files} that {@code dir} lacks: a checkpoint is not complete without it. */

@@ -48,7 +48,7 @@ final class ActivationFunction {
         this.pre = pre;
         hostGelu = activation == Activation.GELU && FloatKernels.applies(pre, act);
         if (hostGelu) {
-            FloatKernels.geluForward(pre, null, act);
+            FloatKernels.geluForward(pre, act);
         } else if (activation == Activation.GELU) {
             // gelu(u) = u·Φ(u), Φ(u) = (1 + erf(u/√2))/2
             pre.mul(INV_SQRT2, cdf);

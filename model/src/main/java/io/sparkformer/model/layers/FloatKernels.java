@@ -158,19 +158,12 @@ final class FloatKernels {
         });
     }
 
-    /**
-     * act = pre·Φ(pre), exact GELU, and its derivative gelu'(pre) = Φ(pre) + pre·φ(pre), kept
-     * for the backward pass: that pass is then one native multiply (dAct ⊙= derivative) with no
-     * transcendental and no copy through the heap.
-     */
-    static void geluForward(INDArray pre, INDArray derivative, INDArray act) {
+    /** act = pre·Φ(pre), exact GELU; the backward pass computes gelu' itself ({@link #geluBackward}). */
+    static void geluForward(INDArray pre, INDArray act) {
         forEachChunk(pre.length(), 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
             ElementMath.normalCdf(u, phi, len);
-            if (derivative != null) {
-                write(geluDerivative(u, phi, len), derivative, from, len);
-            }
             for (int i = 0; i < len; i++) {
                 u[i] = u[i] * phi[i];
             }
@@ -179,8 +172,8 @@ final class FloatKernels {
     }
 
     /**
-     * dAct ⊙= gelu'(pre), with gelu' computed here: the same bits as a derivative kept by
-     * {@link #geluForward} and multiplied in, without a [rows, width] buffer per layer to keep it
+     * dAct ⊙= gelu'(pre), with gelu' computed here: the same bits as {@link #geluDerivative}'s
+     * buffer multiplied in, without a [rows, width] buffer per layer to keep it
      * (75 MB at GPT-2 small's batch of 2 × 256) for one more Φ per element.
      */
     static void geluBackward(INDArray pre, INDArray dAct) {
@@ -197,7 +190,7 @@ final class FloatKernels {
         });
     }
 
-    /** derivative = gelu'(pre), the same bits as {@link #geluForward} gives: for a forward pass that skipped it. */
+    /** derivative = gelu'(pre) = Φ(pre) + pre·φ(pre), into a buffer (where dAct is not one the host loops take). */
     static void geluDerivative(INDArray pre, INDArray derivative) {
         forEachChunk(pre.length(), 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);

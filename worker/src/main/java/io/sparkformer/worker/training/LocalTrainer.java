@@ -56,14 +56,7 @@ public final class LocalTrainer {
     /**
      * Runs {@code steps} steps from the parameters and optimizer state the replica holds now
      * (set through {@link #parameterView}, {@link #momentViews} and {@link #restoreStep}, or left
-     * by the last round): the vectors stay in native memory.
-     */
-    public RoundReport continueRound(BatchSource batches, long firstStep, int steps) {
-        return continueRound(batches, firstStep, steps, () -> {});
-    }
-
-    /**
-     * As {@link #continueRound(BatchSource, long, int)}, running {@code beforeFirstUpdate} once
+     * by the last round): the vectors stay in native memory. {@code beforeFirstUpdate} runs once
      * the first step's gradients are in and before the optimizer changes anything: until then the
      * parameters and moments are as the round found them, so a write of them may still run.
      */
