@@ -195,9 +195,7 @@ final class AllReduceSync extends SparkSync {
                 state.startWrite(file, round, WorkerState.Reads.MOMENTS,
                         bytesOut -> RunDirectory.writeOptimizer(checkpoint, file, tensors, metadata, conf.get(), bytesOut));
             }
-            state.blockBuffers.startRound(round);
-            long reduced = BlockAllReduce.reduceScatter(run, round, moments.averaged(), vectors, w, workers, kept,
-                    state.blockBuffers);
+            long reduced = BlockAllReduce.reduceScatter(run, round, moments.averaged(), vectors, w, workers, kept);
             if (checkpoint != null && w == MODEL_WRITER) {
                 // the round's averaged parameters, as the next round would load them
                 BlockAllReduce.gather(run, round, "p", p, workers);

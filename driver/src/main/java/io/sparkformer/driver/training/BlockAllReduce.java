@@ -89,18 +89,18 @@ final class BlockAllReduce {
      * slice is dropped once averaged. Returns the bytes it fetched.
      */
     static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
-                                 int worker, int workers, StorageLevel kept, BlockBuffers pool) {
+                                 int worker, int workers, StorageLevel kept) {
         for (int k = 0; k < names.size(); k++) {
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
                     FloatBuffer slice = slice(vectors.get(k), workers, s);
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice, TRANSIENT, pool.takeTransient(slice.remaining()));
+                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice, TRANSIENT);
                 }
             }
         }
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept, pool);
+            in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept);
             for (int w = 0; w < workers; w++) {
                 if (w != worker) { // a rerun round stores them again
                     BlockVectors.remove(raw(run, round, names.get(k), w, worker), slice(vectors.get(k), workers, worker).remaining());
@@ -115,7 +115,7 @@ final class BlockAllReduce {
      * time, and stores it; returns the bytes fetched from the peers.
      */
     private static long averageOwnSlice(String run, long round, String name, FloatBuffer vector, int worker, int workers,
-                                        StorageLevel kept, BlockBuffers pool) {
+                                        StorageLevel kept) {
         FloatBuffer own = slice(vector, workers, worker);
         int n = own.remaining();
         double[] sum = new double[Math.min(PIECE, n)];
@@ -129,11 +129,11 @@ final class BlockAllReduce {
                     peers.add(null);
                 } else {
                     BlockVectors.await(raw(run, round, name, w, worker), n, WAIT_MILLIS);
-                    peers.add(BlockVectors.open(raw(run, round, name, w, worker), n));
+                    peers.add(BlockVectors.openOnce(raw(run, round, name, w, worker), n));
                     in += 4L * n;
                 }
             }
-            ByteBuffer[] out = pool.take(n);
+            ByteBuffer[] out = BlockVectors.allocate(n);
             for (int at = 0; at < n; at += PIECE) {
                 int len = Math.min(PIECE, n - at);
                 java.util.Arrays.fill(sum, 0, len, 0.0);

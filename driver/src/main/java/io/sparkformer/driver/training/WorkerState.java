@@ -38,8 +38,6 @@ final class WorkerState {
      * stay in the trainer between rounds), or -1 while a round changes it or after a failure.
      */
     long residentRound = -1;
-    /** Heap buffers for the blocks this worker stores, reused across rounds. */
-    final BlockBuffers blockBuffers = new BlockBuffers();
     /**
      * train.sync allreduce, worker 0: the round whose averaged parameters the replica holds whole
      * (gathered at a checkpoint round to write the model file), or -1. The next round and the

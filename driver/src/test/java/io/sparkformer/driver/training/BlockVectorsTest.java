@@ -56,4 +56,36 @@ class BlockVectorsTest extends SparkTestBase {
         }
         assertThrows(BlockVectors.MissingBlockException.class, () -> BlockVectors.open(name, n));
     }
+
+    /**
+     * A block with one reader (a peer's raw slice) is freed a chunk at a time: once the reader is
+     * past a chunk it is stored nowhere, while the chunks not yet read still are, and the floats
+     * read are the floats stored.
+     */
+    @Test
+    void aBlockReadOnceDropsEachChunkAsSoonAsItIsRead() {
+        long n = 2L * BlockVectors.CHUNK_FLOATS + 7;
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (i % 1000) * 0.25f;
+        }
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        String name = "test_once_" + System.nanoTime();
+        BlockVectors.put(name, v, 0, n, BlockAllReduce.TRANSIENT);
+        var bm = org.apache.spark.SparkEnv.get().blockManager();
+
+        float[] back = new float[v.length];
+        FloatBuffer out = FloatBuffer.wrap(back);
+        try (BlockVectors.Floats in = BlockVectors.openOnce(name, n)) {
+            in.read(out, BlockVectors.CHUNK_FLOATS + 1); // into chunk 1: chunk 0 read whole
+            assertTrue(bm.getLocalBytes(BlockVectors.chunkId(name, 0)).isEmpty(), "chunk 0 was read and is still stored");
+            assertTrue(bm.getStatus(BlockVectors.chunkId(name, 1)).isDefined(), "chunk 1 is being read");
+            assertTrue(bm.getStatus(BlockVectors.chunkId(name, 2)).isDefined(), "chunk 2 is not read yet");
+            in.read(out, (int) (n - BlockVectors.CHUNK_FLOATS - 1));
+        }
+        assertArrayEquals(v, back);
+        for (int c = 0; c < 3; c++) {
+            assertTrue(bm.getStatus(BlockVectors.chunkId(name, c)).isEmpty(), "chunk " + c + " is still stored");
+        }
+    }
 }
