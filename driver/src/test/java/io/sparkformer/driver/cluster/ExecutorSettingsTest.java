@@ -51,16 +51,16 @@ class ExecutorSettingsTest {
         long gpt2Small = 124_439_808L;
         SparkConf cluster = new SparkConf(false).setMaster("spark://127.0.0.1:7077");
         var set = ExecutorSettings.applyMemoryDefaults(cluster, gpt2Small);
-        // six vectors of 4P bytes (2848 MiB) and 1 GiB of heap; 16P bytes (1899 MiB) and 1.5 GiB off-heap
-        assertEquals("4096m", cluster.get("spark.executor.memory"), set.toString());
-        assertEquals("3584m", cluster.get("spark.executor.memoryOverhead"));
-        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxbytes=3584m"));
-        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxphysicalbytes=9728m"));
+        // two vectors of 4P bytes (949 MiB) and 1 GiB of heap; 22P bytes (2610 MiB) and 1.5 GiB off-heap
+        assertEquals("2048m", cluster.get("spark.executor.memory"), set.toString());
+        assertEquals("4352m", cluster.get("spark.executor.memoryOverhead"));
+        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxbytes=4352m"));
+        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxphysicalbytes=8448m"));
 
         SparkConf own = new SparkConf(false).setMaster("yarn").set("spark.executor.memory", "9g");
         ExecutorSettings.applyMemoryDefaults(own, gpt2Small);
         assertEquals("9g", own.get("spark.executor.memory"), "the user's memory stays");
-        assertTrue(own.get("spark.executor.defaultJavaOptions").contains("maxphysicalbytes=" + (9 * 1024 + 3584 + 2048) + "m"));
+        assertTrue(own.get("spark.executor.defaultJavaOptions").contains("maxphysicalbytes=" + (9 * 1024 + 4352 + 2048) + "m"));
 
         assertTrue(ExecutorSettings.applyMemoryDefaults(new SparkConf(false).setMaster("local[2]"), gpt2Small).isEmpty(),
                 "local mode: the driver's memory is the tasks'");
