@@ -13,7 +13,8 @@
 # SYNC_BENCH_CLUSTER=1 submits each run to the standalone cluster of scripts/cluster/cluster
 # instead (start it first with at least W workers: scripts/cluster/cluster start --no-hdfs
 # --workers 4); peak RSS is then the driver's and, apart, the largest executor's (VmHWM sampled
-# each second).
+# each second). SYNC_BENCH_SUBMIT_OPTS adds spark-submit options there, e.g. "--conf
+# spark.sparkformer.blockTransport=false" for Spark's own block fetch between executors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1m 25m 124m"}
@@ -87,7 +88,7 @@ for size in $sizes; do
       if [[ -n $cluster ]]; then
         executor_peak "$run.executor-rss" & sampler=$!
         # shellcheck disable=SC2086
-        /usr/bin/time -f '%M' -o "$run.rss" scripts/cluster/cluster submit -- train --output "$run" \
+        /usr/bin/time -f '%M' -o "$run.rss" scripts/cluster/cluster submit ${SYNC_BENCH_SUBMIT_OPTS:-} -- train --output "$run" \
           --set "data.inputs=[$PWD/datasets/grammar/corpus.txt]" $settings > "$run.log" 2>&1 || status=$?
         kill "$sampler" 2>/dev/null || true
         wait "$sampler" 2>/dev/null || true

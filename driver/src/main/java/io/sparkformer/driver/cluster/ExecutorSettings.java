@@ -88,13 +88,17 @@ public final class ExecutorSettings {
      * On a cluster, sizes the executor memory the user has not set from the model's parameter
      * count P, instead of Spark's 1g heap and 10% overhead, which a 124M-parameter replica
      * outgrows in its first round; returns the keys it set. Heap: 1 GiB for Spark and the batches,
-     * plus two vectors of 4P bytes (a Hugging Face start broadcast whole, a peer's fetched blocks).
+     * plus five vectors of 4P bytes: Spark's storage memory (0.6 of the heap above 300 MiB) counts
+     * the all-reduce's blocks though they live in native memory, and must hold them (at W = 2 a
+     * worker's averaged slices of two rounds, a raw slice, and a peer's averaged slices when
+     * they are replicated: 10P bytes), or they go to disk. G1 commits only what it uses (under
+     * 0.5 GB at 124M).
      * Overhead (off-heap, what YARN and Kubernetes enforce): ND4J's parameters, gradients and two
      * moments (16P bytes), the all-reduce's blocks, which Spark keeps in native memory (at W = 2
      * a worker's averaged slices of two rounds and a raw slice: 6P bytes), plus 1.5 GiB of
      * activations and caches; JavaCPP's limits are raised to match, its physical limit counting
      * the whole process, heap and JVM (2 GiB) included. Measured at 124M parameters on the
-     * standalone cluster: 4.2 GB peak RSS per executor (2048m heap, 0.7 GB of it committed).
+     * standalone cluster: 4.1 GB peak RSS per executor.
      * Models under 16M parameters keep Spark's defaults.
      */
     public static List<String> applyMemoryDefaults(SparkConf conf, long parameters) {
@@ -105,7 +109,7 @@ public final class ExecutorSettings {
         if (16 * parameters < 256 * MIB) {
             return set; // under 16M parameters Spark's defaults hold a replica
         }
-        long heapMiB = roundUp(1024 + 2 * 4 * parameters / MIB);
+        long heapMiB = roundUp(1024 + 5 * 4 * parameters / MIB);
         long nativeMiB = roundUp(1536 + (16 + 6) * parameters / MIB);
         if (!conf.contains("spark.executor.memory")) {
             conf.set("spark.executor.memory", heapMiB + "m");

@@ -1,7 +1,5 @@
 package io.sparkformer.driver.training;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -10,6 +8,7 @@ import org.apache.spark.SparkEnv;
 import org.apache.spark.storage.BlockData;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.storage.TestBlockId;
 import org.apache.spark.unsafe.Platform;
@@ -108,6 +107,7 @@ final class BlockVectors {
      */
     static long store(String name, ByteBuffer[] buffers, StorageLevel level) {
         long bytes = 0;
+        BlockTransport.serve(); // peers read what this JVM stores through it
         BlockManager bm = SparkEnv.get().blockManager();
         for (int c = 0; c < buffers.length; c++) {
             ByteBuffer b = buffers[c];
@@ -155,45 +155,63 @@ final class BlockVectors {
         return new Floats(name, n, true);
     }
 
-    /** One Spark block of a vector: its bytes as a stream, what to do once read, and how to drop it. */
-    private record Chunk(InputStream in, Runnable release, Runnable drop) {}
+    /** One Spark block of a vector: its bytes (little-endian, position at the first), what to do once read, and how to drop it. */
+    private record Chunk(ByteBuffer bytes, Runnable release, Runnable drop) {}
 
-    /** Chunk c (of {@code floats} floats) of block {@code name}: this JVM's copy when there is one, else a peer's. */
+    /**
+     * Chunk c (of {@code floats} floats) of block {@code name}: this JVM's copy when there is one
+     * (its own memory, no copy), else a peer's, through {@link BlockTransport} or, failing that,
+     * Spark's fetch.
+     */
     private static Chunk openChunk(String name, int c, long floats) {
         BlockManager bm = SparkEnv.get().blockManager();
         BlockId id = chunkId(name, c);
         Option<BlockData> local = bm.getLocalBytes(id);
         if (local.isDefined()) {
-            return new Chunk(local.get().toInputStream(), () -> bm.releaseLock(id, Option.empty()),
+            ByteBuffer bytes;
+            try {
+                bytes = local.get().toByteBuffer(); // a chunk in memory: its own buffer; on disk: read whole
+            } catch (RuntimeException e) {
+                bm.releaseLock(id, Option.empty());
+                throw e;
+            }
+            return new Chunk(checked(name, c, bytes, floats), () -> bm.releaseLock(id, Option.empty()),
                     () -> bm.removeBlock(id, true));
+        }
+        Runnable drop = () -> bm.master().removeBlock(id);
+        scala.collection.immutable.Seq<BlockManagerId> holders = bm.master().getLocations(id);
+        for (int h = 0; h < holders.size(); h++) {
+            ByteBuffer bytes = BlockTransport.fetch(holders.apply(h), id, floats * 4);
+            if (bytes != null) {
+                return new Chunk(checked(name, c, bytes, floats), () -> BlockTransport.giveBack(bytes), drop);
+            }
         }
         Option<ChunkedByteBuffer> remote = bm.getRemoteBytes(id);
         if (remote.isEmpty()) {
             throw new MissingBlockException(name);
         }
-        if (remote.get().size() != floats * 4) {
-            throw new IllegalStateException("block " + name + " chunk " + c + " holds " + remote.get().size() + " bytes, expected "
+        ChunkedByteBuffer fetched = remote.get();
+        return new Chunk(checked(name, c, fetched.toByteBuffer(), floats), fetched::dispose, drop);
+    }
+
+    private static ByteBuffer checked(String name, int c, ByteBuffer bytes, long floats) {
+        if (bytes.remaining() != floats * 4) {
+            throw new IllegalStateException("block " + name + " chunk " + c + " holds " + bytes.remaining() + " bytes, expected "
                     + floats * 4);
         }
-        return new Chunk(remote.get().toInputStream(true), () -> {}, () -> bm.master().removeBlock(id));
+        return bytes.order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /**
      * A block's floats, read in order into float buffers, one Spark block after the other (each
-     * fetched when reading reaches it); little-endian on the wire and on disk.
+     * opened when reading reaches it); little-endian on the wire and on disk.
      */
     static final class Floats implements AutoCloseable {
         private final String name;
         private final long n;
         private final boolean dropRead;
-        private InputStream in;
-        private Runnable release = () -> {};
-        private Runnable drop = () -> {};
+        private Chunk open;
         private int chunk = -1;
-        private long chunkLeft;
-        private final byte[] buf = new byte[1 << 16];
-        private final ByteBuffer bytes = ByteBuffer.wrap(buf).order(ByteOrder.LITTLE_ENDIAN);
-        private int carry;
         private long left;
 
         Floats(String name, long n, boolean dropRead) {
@@ -204,32 +222,27 @@ final class BlockVectors {
             next();
         }
 
-        /** Moves to the next chunk (closing the last), so the stream never spans two. */
+        /** Moves to the next chunk (closing the last), so a read never spans two. */
         private void next() {
             closeChunk();
             chunk++;
             long floats = Math.min(CHUNK_FLOATS, n - (long) chunk * CHUNK_FLOATS);
-            Chunk c = openChunk(name, chunk, floats);
-            in = c.in();
-            release = c.release();
-            drop = c.drop();
-            chunkLeft = floats * 4;
+            open = openChunk(name, chunk, floats);
         }
 
         private void closeChunk() {
-            if (in == null) {
+            if (open == null) {
                 return;
             }
+            boolean whole = !open.bytes().hasRemaining();
             try {
-                in.close();
-            } catch (IOException e) {
-                // a block's stream holds no resource worth failing a round for
+                open.release().run();
             } finally {
-                release.run();
-                in = null;
-            }
-            if (dropRead && chunkLeft == 0) {
-                drop.run(); // here at once; a peer's through the master
+                Chunk read = open;
+                open = null;
+                if (dropRead && whole) {
+                    read.drop().run(); // here at once; a peer's through the master
+                }
             }
         }
 
@@ -238,31 +251,20 @@ final class BlockVectors {
             if (n > left) {
                 throw new IllegalStateException("block " + name + " has " + left + " floats left, " + n + " asked for");
             }
-            try {
-                int want = n;
-                while (want > 0) {
-                    if (carry < 4) {
-                        if (chunkLeft == 0) {
-                            next();
-                        }
-                        int r = in.read(buf, carry, (int) Math.min(buf.length - carry, chunkLeft));
-                        if (r < 0) {
-                            throw new IOException("block " + name + " ends " + left + " floats early");
-                        }
-                        carry += r;
-                        chunkLeft -= r;
-                        continue;
-                    }
-                    int floats = Math.min(carry / 4, want);
-                    bytes.position(0).limit(floats * 4);
-                    out.put(bytes.asFloatBuffer());
-                    System.arraycopy(buf, floats * 4, buf, 0, carry - floats * 4);
-                    carry -= floats * 4;
-                    want -= floats;
-                    left -= floats;
+            int want = n;
+            while (want > 0) {
+                ByteBuffer bytes = open.bytes();
+                if (!bytes.hasRemaining()) {
+                    next();
+                    continue;
                 }
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot read block " + name + ": " + e, e);
+                int floats = Math.min(want, bytes.remaining() / 4);
+                FloatBuffer from = bytes.asFloatBuffer();
+                from.limit(floats);
+                out.put(from);
+                bytes.position(bytes.position() + 4 * floats);
+                want -= floats;
+                left -= floats;
             }
         }
 

@@ -51,11 +51,11 @@ class ExecutorSettingsTest {
         long gpt2Small = 124_439_808L;
         SparkConf cluster = new SparkConf(false).setMaster("spark://127.0.0.1:7077");
         var set = ExecutorSettings.applyMemoryDefaults(cluster, gpt2Small);
-        // two vectors of 4P bytes (949 MiB) and 1 GiB of heap; 22P bytes (2610 MiB) and 1.5 GiB off-heap
-        assertEquals("2048m", cluster.get("spark.executor.memory"), set.toString());
+        // five vectors of 4P bytes (2373 MiB) and 1 GiB of heap; 22P bytes (2610 MiB) and 1.5 GiB off-heap
+        assertEquals("3584m", cluster.get("spark.executor.memory"), set.toString());
         assertEquals("4352m", cluster.get("spark.executor.memoryOverhead"));
         assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxbytes=4352m"));
-        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxphysicalbytes=8448m"));
+        assertTrue(cluster.get("spark.executor.defaultJavaOptions").contains("-Dorg.bytedeco.javacpp.maxphysicalbytes=9984m"));
 
         SparkConf own = new SparkConf(false).setMaster("yarn").set("spark.executor.memory", "9g");
         ExecutorSettings.applyMemoryDefaults(own, gpt2Small);
