@@ -56,10 +56,10 @@ final class TableSource {
                 throw new CorpusException(key + ": " + given + " has no column '" + column + "' (its columns: " + names + ")");
             }
             StructField field = ds.schema().apply(column);
-            // a classifier's labels may be numbers or booleans (SST-2's 0 and 1): their text is the label
+            // a classifier's labels may be numbers or booleans (SST-2's 0 and 1, Spark ML's 0.0 and 1.0): their text is the label
             boolean label = i == 1 && spec.task() == Task.CLASSIFICATION
                     && List.of(DataTypes.IntegerType, DataTypes.LongType, DataTypes.ShortType, DataTypes.ByteType,
-                            DataTypes.BooleanType).contains(field.dataType());
+                            DataTypes.BooleanType, DataTypes.DoubleType, DataTypes.FloatType).contains(field.dataType());
             if (!label && !field.dataType().equals(DataTypes.StringType)) {
                 throw new CorpusException(key + ": column '" + column + "' of " + given + " holds " + field.dataType().simpleString()
                         + ", not text (string)");

@@ -56,7 +56,7 @@ public final class TextClassifier extends Estimator<TextClassificationModel> imp
     private static final long serialVersionUID = 1L;
     private static final AtomicLong FITS = new AtomicLong();
     private static final List<DataType> LABEL_TYPES = List.of(DataTypes.StringType, DataTypes.IntegerType, DataTypes.LongType,
-            DataTypes.ShortType, DataTypes.ByteType, DataTypes.BooleanType);
+            DataTypes.ShortType, DataTypes.ByteType, DataTypes.BooleanType, DataTypes.DoubleType, DataTypes.FloatType);
 
     private final String uid;
     private final Param<String> inputCol;
@@ -247,7 +247,7 @@ public final class TextClassifier extends Estimator<TextClassificationModel> imp
         DataType type = schema.apply(label).dataType();
         if (!LABEL_TYPES.contains(type)) {
             throw new IllegalArgumentException(uid + ": labelCol '" + label + "' holds " + type.simpleString()
-                    + "; labels are strings, integers or booleans");
+                    + "; labels are strings, integers, booleans or doubles");
         }
         return type;
     }
@@ -275,6 +275,9 @@ public final class TextClassifier extends Estimator<TextClassificationModel> imp
                         : type.equals(DataTypes.ShortType) ? (Object) Short.valueOf(l)
                         : type.equals(DataTypes.ByteType) ? (Object) Byte.valueOf(l)
                         : type.equals(DataTypes.BooleanType) && (l.equals("true") || l.equals("false")) ? (Object) Boolean.valueOf(l)
+                        // Spark ML's own labels (StringIndexer's 0.0, 1.0, ...): their text is Spark's cast, which parses back exactly
+                        : type.equals(DataTypes.DoubleType) ? (Object) Double.valueOf(l)
+                        : type.equals(DataTypes.FloatType) ? (Object) Float.valueOf(l)
                         : null;
             } catch (NumberFormatException e) {
                 out[i] = null;

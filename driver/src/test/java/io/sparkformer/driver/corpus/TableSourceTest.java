@@ -142,6 +142,15 @@ class TableSourceTest extends SparkTestBase {
         assertEquals(fromTsv.manifest().labels(), fromParquet.manifest().labels());
         assertEquals(shardSums(fromTsv), shardSums(fromParquet));
         assertEquals(3_000, fromParquet.manifest().split("train").records());
+
+        // Spark ML's labels are doubles: named as Spark spells them, in the same order, the same shards
+        String doubles = tmp.resolve("labelled-double.parquet").toString();
+        spark().read().parquet(parquet).withColumn("label", org.apache.spark.sql.functions.col("label").cast("double"))
+                .write().parquet(doubles);
+        CorpusBuilder.Corpus fromDoubles = builder.build(spec(Task.CLASSIFICATION, List.of(doubles), "parquet",
+                List.of("sentence", "label"), "cpqd"));
+        assertEquals(List.of("0.0", "1.0", "10.0"), fromDoubles.manifest().labels());
+        assertEquals(shardSums(fromTsv), shardSums(fromDoubles));
     }
 
     @Test

@@ -155,8 +155,12 @@ class TextClassifierTest extends SparkTestBase {
                 () -> stage.copy(new org.apache.spark.ml.param.ParamMap()).setInputCol("review").fit(train));
         assertTrue(missing.getMessage().contains("'review'") && missing.getMessage().contains("[id, text, label]"), missing.getMessage());
         IllegalArgumentException wrongType = assertThrows(IllegalArgumentException.class,
-                () -> stage.fit(train.withColumn("label", train.col("label").cast("double"))));
-        assertTrue(wrongType.getMessage().contains("'label' holds double"), wrongType.getMessage());
+                () -> stage.fit(train.withColumn("label", org.apache.spark.sql.functions.array(train.col("label")))));
+        assertTrue(wrongType.getMessage().contains("'label' holds array<int>"), wrongType.getMessage());
+        StructType doubles = stage.transformSchema(train.withColumn("label", train.col("label").cast("double")).schema());
+        assertEquals(DataTypes.DoubleType, doubles.apply("label").dataType(), "Spark ML's double labels are taken");
+        assertArrayEquals(new Object[] {0.0, 1.0, 2.5}, TextClassifier.labelValues(List.of("0.0", "1.0", "2.5"), DataTypes.DoubleType),
+                "a double label's text (Spark's cast) parses back to the same value");
         IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> stage.fit(train.limit(0)));
         assertTrue(empty.getMessage().contains("no rows"), empty.getMessage());
         assertThrows(IllegalArgumentException.class, () -> stage.setBatchSize(0), "a bad param value fails at set time");
