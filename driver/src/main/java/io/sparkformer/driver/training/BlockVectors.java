@@ -169,14 +169,13 @@ final class BlockVectors {
         Option<BlockData> local = bm.getLocalBytes(id);
         if (local.isDefined()) {
             ByteBuffer bytes;
-            try {
-                bytes = local.get().toByteBuffer(); // a chunk in memory: its own buffer; on disk: read whole
+            try { // a chunk in memory: its own buffer; on disk: read whole
+                bytes = checked(name, c, local.get().toByteBuffer(), floats);
             } catch (RuntimeException e) {
                 bm.releaseLock(id, Option.empty());
                 throw e;
             }
-            return new Chunk(checked(name, c, bytes, floats), () -> bm.releaseLock(id, Option.empty()),
-                    () -> bm.removeBlock(id, true));
+            return new Chunk(bytes, () -> bm.releaseLock(id, Option.empty()), () -> bm.removeBlock(id, true));
         }
         Runnable drop = () -> bm.master().removeBlock(id);
         scala.collection.immutable.Seq<BlockManagerId> holders = bm.master().getLocations(id);
