@@ -48,7 +48,7 @@ import io.sparkformer.worker.batches.ClassificationBatches;
 
 /**
  * A fitted text classifier (see {@link TextClassifier}): adds the likeliest label, as a value of
- * the label column it was fitted on (a string, an integer or a boolean), and the vector of every
+ * the label column it was fitted on (a string, an integer, a boolean or a double), and the vector of every
  * label's probability in label order. Rows are scored on the executors, the model read once per
  * executor JVM, in batches of similar length put back in order; every input column and row is
  * kept, and a null or empty text gets null outputs. Saving writes the params and a copy of the
@@ -56,10 +56,6 @@ import io.sparkformer.worker.batches.ClassificationBatches;
  */
 public final class TextClassificationModel extends Model<TextClassificationModel> implements MLWritable {
     private static final long serialVersionUID = 1L;
-    /** The layout of what {@link #write()} saves; a reader refuses any other. */
-    static final int FORMAT = 1;
-    private static final String STAGE_FILE = "sparkformer-stage.json";
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String uid;
     private final String checkpoint;
@@ -190,7 +186,7 @@ public final class TextClassificationModel extends Model<TextClassificationModel
         }
     }
 
-    /** The params through Spark ML's metadata, the labels and format in a file of ours, and the checkpoint's files. */
+    /** The params, the checkpoint's files, and the labels and their type (see {@link SavedStage}). */
     private static final class Writer extends MLWriter {
         private final TextClassificationModel model;
 
@@ -200,45 +196,20 @@ public final class TextClassificationModel extends Model<TextClassificationModel
 
         @Override
         public void saveImpl(String path) {
-            DefaultParamsWriter.saveMetadata(model, path, sparkSession());
-            Configuration conf = sparkSession().sparkContext().hadoopConfiguration();
-            try {
-                Path target = new Path(path, "checkpoint");
-                FileSystem to = target.getFileSystem(conf);
-                for (String file : List.of(Checkpoint.MODEL_FILE, Tokenizer.FILE_NAME, RunDirectory.CONFIG)) {
-                    Path from = new Path(model.checkpoint, file);
-                    FileUtil.copy(from.getFileSystem(conf), from, to, new Path(target, file), false, true, conf);
-                }
-                Map<String, Object> stage = Map.of("format", FORMAT, "labels", model.labels, "label_type", model.labelType.json());
-                HadoopFiles.writeAtomically(new Path(path, STAGE_FILE).toString(), JSON.writeValueAsBytes(stage), conf);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(path + ": cannot save the classifier: " + e.getMessage(), e);
-            }
+            SavedStage.save(model, model.checkpoint, Map.of("labels", model.labels, "label_type", model.labelType.json()), path,
+                    sparkSession());
         }
     }
 
     private static final class Reader extends MLReader<TextClassificationModel> {
         @Override
         public TextClassificationModel load(String path) {
-            var sc = sparkSession().sparkContext();
-            DefaultParamsReader.Metadata metadata = DefaultParamsReader.loadMetadata(path, sparkSession(),
-                    TextClassificationModel.class.getName());
-            String stageFile = new Path(path, STAGE_FILE).toString();
-            JsonNode stage;
-            try {
-                stage = JSON.readTree(HadoopFiles.read(stageFile, sc.hadoopConfiguration()));
-            } catch (IOException e) {
-                throw new IllegalArgumentException(stageFile + ": cannot read the saved classifier: " + e.getMessage(), e);
-            }
-            if (stage.path("format").asInt(-1) != FORMAT) {
-                throw new IllegalArgumentException(stageFile + ": saved in format " + stage.path("format")
-                        + " (another version of this project); this version reads format " + FORMAT);
-            }
+            SavedStage.Loaded saved = SavedStage.load(path, sparkSession(), TextClassificationModel.class);
             List<String> labels = new ArrayList<>();
-            stage.path("labels").forEach(l -> labels.add(l.asText()));
-            TextClassificationModel model = new TextClassificationModel(metadata.uid(), new Path(path, "checkpoint").toString(),
-                    labels, DataType.fromJson(stage.path("label_type").asText()));
-            metadata.getAndSetParams(model, scala.Option.empty());
+            saved.fields().path("labels").forEach(l -> labels.add(l.asText()));
+            TextClassificationModel model = new TextClassificationModel(saved.metadata().uid(), saved.checkpoint(), labels,
+                    DataType.fromJson(saved.fields().path("label_type").asText()));
+            saved.metadata().getAndSetParams(model, scala.Option.empty());
             return model;
         }
     }
