@@ -13,6 +13,8 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.StructType;
 
+import io.sparkformer.driver.training.RunDirectory;
+
 /**
  * A language model fitted by {@link LanguageModelTrainer}. It feeds the other stages: {@link
  * #generator()} continues texts with it, {@link #embedder()} embeds them, {@link #classifier()}
@@ -67,9 +69,13 @@ public final class LanguageModel extends Model<LanguageModel> implements MLWrita
         return new TextEmbedder().setModelPath(checkpoint).setInputCol($(inputCol)).setOutputCol($(outputCol));
     }
 
-    /** A classifier that fine-tunes from this model's weights (its other params at their defaults). */
+    /**
+     * A classifier that fine-tunes from this model's weights, with its network and job (the
+     * checkpoint's config file; the classifier's own keys and the params set on it go over it).
+     */
     public TextClassifier classifier() {
-        return new TextClassifier().setInitFrom(checkpoint).setInputCol($(inputCol));
+        return new TextClassifier().setInitFrom(checkpoint).setConfigFile(checkpoint + "/" + RunDirectory.CONFIG)
+                .setInputCol($(inputCol));
     }
 
     private Transformer own() {

@@ -86,6 +86,14 @@ class LanguageModelTest extends SparkTestBase {
                 .setOverrides(concat(TINY, "model.kind=encoder")).fit(train);
         List<Row> embedded = masked.transform(prompts).collectAsList();
         assertEquals(32, ((Vector) embedded.get(0).get(2)).size(), "a d_model-sized embedding");
+
+        // and a classifier fine-tuned from it: its network, its tokenizer, a fresh head
+        Dataset<Row> labelled = train.limit(400).selectExpr("text", "text LIKE '%dog%' AS label");
+        TextClassificationModel classified = masked.classifier().setSteps(5).setBatchSize(8)
+                .setRunDir(tmp.resolve("from-masked").toString()).setOverrides("train.local_steps=5", "eval.every=1000",
+                        "checkpoint.every=1000", "train.warmup=0").fit(labelled);
+        assertEquals(List.of("false", "true"), classified.labels());
+        assertEquals(400, classified.transform(labelled).filter("prediction IS NOT NULL").count());
     }
 
     @Test
