@@ -12,6 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
@@ -40,7 +44,8 @@ import scala.reflect.ClassTag$;
  * and publishes the port as a small Spark block named after its executor. The server answers
  * only for the exchange's blocks, one request after another per connection: the block's name, then
  * its size (or -1: not here) and bytes. Anything that goes wrong on this path (no port
- * published, a refused connection, a short read) falls back to Spark's fetch for that block, so
+ * published, a refused connection, a short read, no answer within spark.network.timeout) falls
+ * back to Spark's fetch for that block, so
  * an executor's loss surfaces as it did. Off when Spark authenticates or encrypts its traffic,
  * which this path would bypass.
  */
@@ -61,6 +66,12 @@ final class BlockTransport {
     /** Native buffers a chunk is read into, given back once read. */
     private static final ArrayDeque<ByteBuffer> BUFFERS = new ArrayDeque<>();
     private static final int KEPT_BUFFERS = 4;
+    /** Closes a connection whose peer has not answered in time. */
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "sparkformer-block-transport-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
 
     private BlockTransport(ServerSocketChannel channel) {
         this.channel = channel;
@@ -96,7 +107,7 @@ final class BlockTransport {
                 int port = ((InetSocketAddress) server.channel.getLocalAddress()).getPort();
                 ByteBuffer b = ByteBuffer.allocate(4).putInt(0, port);
                 bm.putBytes(portBlock(bm.blockManagerId().executorId()), new ChunkedByteBuffer(new ByteBuffer[] {b}),
-                        StorageLevels.MEMORY_ONLY_SER, true, ClassTag$.MODULE$.apply(byte[].class));
+                        StorageLevels.MEMORY_AND_DISK_SER, true, ClassTag$.MODULE$.apply(byte[].class)); // not evicted for good
                 LOG.info("block transport on {}:{}", bm.blockManagerId().host(), port);
             } catch (IOException | RuntimeException e) {
                 LOG.warn("no block transport in this JVM ({}); its blocks go through Spark's fetch", e.toString());
@@ -175,17 +186,27 @@ final class BlockTransport {
      * Spark's fetch is tried).
      */
     static ByteBuffer fetch(BlockManagerId holder, BlockId id, long bytes) {
-        if (!enabled(SparkEnv.get().conf()) || bytes > Integer.MAX_VALUE) {
+        SparkConf conf = SparkEnv.get().conf();
+        if (!enabled(conf) || bytes > Integer.MAX_VALUE) {
             return null;
         }
         InetSocketAddress address = address(holder);
-        if (address == null) {
-            return null;
-        }
+        return address == null ? null : fetchFrom(address, id, bytes, conf.getTimeAsMs("spark.network.timeout", "120s"));
+    }
+
+    /**
+     * As {@link #fetch}, from a server's address; a peer that does not answer within {@code
+     * timeoutMillis} (a hung or frozen executor) has its connection closed, and null comes back.
+     */
+    static ByteBuffer fetchFrom(InetSocketAddress address, BlockId id, long bytes, long timeoutMillis) {
         ByteBuffer out = take(Math.toIntExact(bytes));
         SocketChannel ch = null;
+        ScheduledFuture<?> deadline = null;
         try {
             ch = connection(address);
+            SocketChannel watched = ch;
+            // a blocking channel's read has no timeout of its own: closing it ends the read
+            deadline = WATCHDOG.schedule(() -> closeQuietly(watched), timeoutMillis, TimeUnit.MILLISECONDS);
             byte[] name = id.name().getBytes(StandardCharsets.UTF_8);
             ByteBuffer request = ByteBuffer.allocate(4 + name.length);
             request.putInt(name.length).put(name).flip();
@@ -194,7 +215,7 @@ final class BlockTransport {
             readFully(ch, header, false);
             long size = header.getLong(0);
             if (size != bytes) {
-                if (size == -1) { // not there (moved, dropped): the connection is in step, Spark's fetch decides
+                if (size == -1 && deadline.cancel(false)) { // not there (moved, dropped): in step, Spark's fetch decides
                     keep(address, ch);
                     ch = null;
                 }
@@ -204,21 +225,30 @@ final class BlockTransport {
             out.clear().limit(Math.toIntExact(bytes));
             readFully(ch, out, false);
             out.flip();
-            keep(address, ch);
-            ch = null;
+            if (deadline.cancel(false)) {
+                keep(address, ch);
+                ch = null;
+            }
             return out.order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
             LOG.warn("block transport: {} from {} failed ({}); fetching it through Spark", id.name(), address, e.toString());
             giveBack(out);
             return null;
         } finally {
-            if (ch != null) {
-                try {
-                    ch.close();
-                } catch (IOException e) {
-                    // closing a broken connection
-                }
+            if (deadline != null) {
+                deadline.cancel(false);
             }
+            if (ch != null) {
+                closeQuietly(ch);
+            }
+        }
+    }
+
+    private static void closeQuietly(SocketChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            // closing a broken or timed-out connection
         }
     }
 

@@ -54,4 +54,25 @@ class BlockTransportTest extends SparkTestBase {
         BlockTransport.giveBack(again);
         BlockVectors.remove(name, n);
     }
+
+    /** A peer that accepts and never answers (a frozen executor) costs the timeout, not the round. */
+    @Test
+    void aPeerThatNeverAnswersTimesOutToSparksFetch() throws Exception {
+        try (java.nio.channels.ServerSocketChannel silent = java.nio.channels.ServerSocketChannel.open()) {
+            silent.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0));
+            Thread holder = new Thread(() -> {
+                try {
+                    silent.accept(); // and say nothing
+                } catch (java.io.IOException e) {
+                    // closed by the test's end
+                }
+            });
+            holder.setDaemon(true);
+            holder.start();
+            var address = (java.net.InetSocketAddress) silent.getLocalAddress();
+            ByteBuffer got = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30),
+                    () -> BlockTransport.fetchFrom(address, BlockVectors.chunkId("silent", 0), 16, 300));
+            assertNull(got, "no answer: null, and Spark's fetch decides");
+        }
+    }
 }
