@@ -46,7 +46,7 @@ public final class LanguageModelTrainer extends TrainingEstimator<LanguageModel,
 
     @Override
     public StructType transformSchema(StructType schema) {
-        TextClassifier.requireText(uid(), schema, $(inputCol()));
+        TrainingEstimator.requireText(uid(), schema, $(inputCol()));
         return schema;
     }
 

@@ -77,10 +77,10 @@ public final class TextClassificationModel extends Model<TextClassificationModel
         this.checkpoint = checkpoint;
         this.labels = List.copyOf(labels);
         this.labelType = labelType;
-        inputCol = new Param<>(this, "inputCol", "the text column", TextClassifier::nonBlank);
-        predictionCol = new Param<>(this, "predictionCol", "the likeliest label's column to add", TextClassifier::nonBlank);
+        inputCol = new Param<>(this, "inputCol", "the text column", TrainingEstimator::nonBlank);
+        predictionCol = new Param<>(this, "predictionCol", "the likeliest label's column to add", TrainingEstimator::nonBlank);
         probabilityCol = new Param<>(this, "probabilityCol", "the column of each label's probability to add (a vector)",
-                TextClassifier::nonBlank);
+                TrainingEstimator::nonBlank);
         batchSize = new IntParam(this, "batchSize", "texts per forward pass, at least 1", ParamValidators.gtEq(1));
         setDefault(inputCol, "text");
         setDefault(predictionCol, "prediction");
@@ -110,7 +110,7 @@ public final class TextClassificationModel extends Model<TextClassificationModel
 
     @Override
     public StructType transformSchema(StructType schema) {
-        TextClassifier.requireText(uid, schema, $(inputCol));
+        TrainingEstimator.requireText(uid, schema, $(inputCol));
         for (String out : List.of($(predictionCol), $(probabilityCol))) {
             if (Arrays.asList(schema.fieldNames()).contains(out)) {
                 throw new IllegalArgumentException(uid + ": output column '" + out + "' is a column already");

@@ -36,9 +36,9 @@ public final class TextClassifier extends TrainingEstimator<TextClassificationMo
 
     public TextClassifier(String uid) {
         super(uid);
-        labelCol = new Param<>(this, "labelCol", "the label column: strings, integers, booleans or doubles", TextClassifier::nonBlank);
-        predictionCol = new Param<>(this, "predictionCol", "the fitted model's likeliest-label column", TextClassifier::nonBlank);
-        probabilityCol = new Param<>(this, "probabilityCol", "the fitted model's probability vector column", TextClassifier::nonBlank);
+        labelCol = new Param<>(this, "labelCol", "the label column: strings, integers, booleans or doubles", TrainingEstimator::nonBlank);
+        predictionCol = new Param<>(this, "predictionCol", "the fitted model's likeliest-label column", TrainingEstimator::nonBlank);
+        probabilityCol = new Param<>(this, "probabilityCol", "the fitted model's probability vector column", TrainingEstimator::nonBlank);
         setDefault(labelCol, "label");
         setDefault(predictionCol, "prediction");
         setDefault(probabilityCol, "probability");
@@ -85,17 +85,6 @@ public final class TextClassifier extends TrainingEstimator<TextClassificationMo
                     + "; labels are strings, integers, booleans or doubles");
         }
         return type;
-    }
-
-    static void requireText(String uid, StructType schema, String column) {
-        if (!Arrays.asList(schema.fieldNames()).contains(column)) {
-            throw new IllegalArgumentException(uid + ": inputCol '" + column + "' is not a column; the columns are "
-                    + Arrays.toString(schema.fieldNames()));
-        }
-        if (!schema.apply(column).dataType().equals(DataTypes.StringType)) {
-            throw new IllegalArgumentException(uid + ": inputCol '" + column + "' holds "
-                    + schema.apply(column).dataType().simpleString() + ", not strings");
-        }
     }
 
     /** Each label name as a value of the label column's type (how the corpus wrote it: its text). */

@@ -74,9 +74,9 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
     public TextGenerator(String uid) {
         this.uid = uid;
         modelPath = new Param<>(this, "modelPath", "the model: a checkpoint or run directory of this project, a Hugging Face"
-                + " GPT-2 checkpoint directory or a Hub id hf:org/name", TextClassifier::nonBlank);
-        inputCol = new Param<>(this, "inputCol", "the prompt (or source) column", TextClassifier::nonBlank);
-        outputCol = new Param<>(this, "outputCol", "the generated text's column to add", TextClassifier::nonBlank);
+                + " GPT-2 checkpoint directory or a Hub id hf:org/name", TrainingEstimator::nonBlank);
+        inputCol = new Param<>(this, "inputCol", "the prompt (or source) column", TrainingEstimator::nonBlank);
+        outputCol = new Param<>(this, "outputCol", "the generated text's column to add", TrainingEstimator::nonBlank);
         method = new Param<>(this, "method", "greedy, beam or sample", ParamValidators.inArray(new String[] {"greedy", "beam", "sample"}));
         maxTokens = new IntParam(this, "maxTokens", "new tokens at most, at least 1", ParamValidators.gtEq(1));
         beamWidth = new IntParam(this, "beamWidth", "beam search's width, at least 1", ParamValidators.gtEq(1));
@@ -138,7 +138,7 @@ public final class TextGenerator extends org.apache.spark.ml.Transformer impleme
         if (!isDefined(modelPath)) {
             throw new IllegalArgumentException(uid + ": modelPath is not set");
         }
-        TextClassifier.requireText(uid, schema, $(inputCol));
+        TrainingEstimator.requireText(uid, schema, $(inputCol));
         if (Arrays.asList(schema.fieldNames()).contains($(outputCol))) {
             throw new IllegalArgumentException(uid + ": outputCol '" + $(outputCol) + "' is a column already");
         }

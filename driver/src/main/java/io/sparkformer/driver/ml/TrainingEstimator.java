@@ -19,6 +19,8 @@ import org.apache.spark.ml.param.ParamValidators;
 import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 
 import io.sparkformer.driver.Cli;
 import io.sparkformer.driver.cluster.ExecutorSettings;
@@ -206,6 +208,18 @@ public abstract class TrainingEstimator<M extends Model<M>, S extends TrainingEs
                     + " every executor reads (HDFS, S3A, ...)");
         }
         return Files.createTempDirectory("sparkformer-fit-").resolve("run").toString();
+    }
+
+    /** An error naming the column (and those there are) unless it is a column of strings. */
+    static void requireText(String uid, StructType schema, String column) {
+        if (!Arrays.asList(schema.fieldNames()).contains(column)) {
+            throw new IllegalArgumentException(uid + ": inputCol '" + column + "' is not a column; the columns are "
+                    + Arrays.toString(schema.fieldNames()));
+        }
+        if (!schema.apply(column).dataType().equals(DataTypes.StringType)) {
+            throw new IllegalArgumentException(uid + ": inputCol '" + column + "' holds "
+                    + schema.apply(column).dataType().simpleString() + ", not strings");
+        }
     }
 
     static boolean nonBlank(String s) {

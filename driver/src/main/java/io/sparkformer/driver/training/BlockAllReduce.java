@@ -86,7 +86,8 @@ final class BlockAllReduce {
      * by piece and store it. The vectors may be native memory (a replica's own buffers): they
      * are read, never written. Every task of the round calls it. Waiting is on the blocks
      * themselves; the barrier stage only makes Spark start the W tasks together. A peer's raw
-     * slice is dropped once averaged. Returns the bytes it fetched.
+     * slice is dropped a chunk at a time as it is read (a failed attempt's, by the driver when
+     * the round ends). Returns the bytes it fetched.
      */
     static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
                                  int worker, int workers, StorageLevel kept) {
@@ -101,11 +102,6 @@ final class BlockAllReduce {
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
             in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept);
-            for (int w = 0; w < workers; w++) {
-                if (w != worker) { // a rerun round stores them again
-                    BlockVectors.remove(raw(run, round, names.get(k), w, worker), slice(vectors.get(k), workers, worker).remaining());
-                }
-            }
         }
         return in;
     }

@@ -63,11 +63,7 @@ final class BlockVectors {
 
     /** Stores the floats between src's position and limit (a heap array's or native memory's) as block {@code name}. */
     static long put(String name, FloatBuffer src, StorageLevel level) {
-        return put(name, src, level, allocate(src.remaining()));
-    }
-
-    /** As {@link #put(String, FloatBuffer, StorageLevel)}, in these buffers (from {@link #allocate}). */
-    static long put(String name, FloatBuffer src, StorageLevel level, ByteBuffer[] buffers) {
+        ByteBuffer[] buffers = allocate(src.remaining());
         FloatBuffer from = src.duplicate();
         for (ByteBuffer b : buffers) {
             FloatBuffer part = from.duplicate();
