@@ -139,6 +139,14 @@ public final class HadoopFiles {
                 throw new IllegalStateException(e);
             }
         }
+        if (fs instanceof RawLocalFileSystem local) { // direct I/O: no page cache to fill and flush
+            try (DirectFileOutput file = DirectFileOutput.create(local.pathToFile(p).toPath())) {
+                OutputStream out = hashed ? new DigestOutputStream(file, sha) : file;
+                writer.write(out);
+                out.flush();
+            }
+            return hashed ? HexFormat.of().formatHex(sha.digest()) : null;
+        }
         try (FSDataOutputStream raw = fs.create(p, true)) {
             OutputStream buffered = new java.io.BufferedOutputStream(raw, 1 << 20);
             OutputStream out = hashed ? new DigestOutputStream(buffered, sha) : buffered;

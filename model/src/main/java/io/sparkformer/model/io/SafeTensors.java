@@ -423,6 +423,13 @@ public final class SafeTensors {
             ByteBuffer all = source.data().asNio();
             long from = source.offset() * dtype.bytes;
             long end = from + byteLength();
+            if (out instanceof java.nio.channels.WritableByteChannel channel) { // no array between native memory and the file
+                ByteBuffer range = all.duplicate().position(Math.toIntExact(from)).limit(Math.toIntExact(end));
+                while (range.hasRemaining()) {
+                    channel.write(range);
+                }
+                return;
+            }
             byte[] chunk = new byte[(int) Math.min(CHUNK_BYTES, byteLength())];
             for (long at = from; at < end; at += chunk.length) {
                 int n = (int) Math.min(chunk.length, end - at);
