@@ -195,7 +195,8 @@ final class AllReduceSync extends SparkSync {
                 state.startWrite(file, round, WorkerState.Reads.MOMENTS,
                         bytesOut -> RunDirectory.writeOptimizer(checkpoint, file, tensors, metadata, conf.get(), bytesOut));
             }
-            long reduced = BlockAllReduce.reduceScatter(run, round, moments.averaged(), vectors, w, workers, kept);
+            long reduced = BlockAllReduce.reduceScatter(run, round, org.apache.spark.TaskContext.get().stageAttemptNumber(),
+                    moments.averaged(), vectors, w, workers, kept);
             if (checkpoint != null && w == MODEL_WRITER) {
                 // the round's averaged parameters, as the next round would load them
                 BlockAllReduce.gather(run, round, "p", p, workers);

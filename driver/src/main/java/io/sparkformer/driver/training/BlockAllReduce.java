@@ -44,8 +44,8 @@ final class BlockAllReduce {
         return 4 * (length - (sliceStart(length, workers, 1) - sliceStart(length, workers, 0)));
     }
 
-    static String raw(String run, long round, String vector, int worker, int slice) {
-        return run + "_r" + round + "_" + vector + "_w" + worker + "_s" + slice;
+    static String raw(String run, long round, int attempt, String vector, int worker, int slice) {
+        return run + "_r" + round + "_a" + attempt + "_" + vector + "_w" + worker + "_s" + slice;
     }
 
     static String status(String run, long round, int worker) {
@@ -84,24 +84,32 @@ final class BlockAllReduce {
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
      * {@code round}: store its slices, wait for every peer's, average slice {@code worker} piece
      * by piece and store it. The vectors may be native memory (a replica's own buffers): they
-     * are read, never written. Every task of the round calls it. Waiting is on the blocks
-     * themselves; the barrier stage only makes Spark start the W tasks together. A peer's raw
-     * slice is dropped a chunk at a time as it is read (a failed attempt's, by the driver when
-     * the round ends). Returns the bytes it fetched.
+     * are read, never written, and the slices for the peers are stored as views of that memory,
+     * not copies (a copy of P/W floats a vector, into fresh memory, was a third of a round's
+     * synchronisation). The caller must not change a vector's slice s until slice s's average
+     * is stored: its owner has then read every raw slice s. Every task of the round calls it.
+     * Waiting is on the blocks themselves; the barrier stage only makes Spark start the W tasks
+     * together. A peer's raw slice is dropped a chunk at a time as it is read. Raw slices carry
+     * the stage attempt ({@code attempt}): those of a failed attempt view memory the rerun
+     * changes, so no rerun reads them, and each worker drops its own at the rerun's start.
+     * Returns the bytes it fetched.
      */
-    static long reduceScatter(String run, long round, List<String> names, List<FloatBuffer> vectors,
-                                 int worker, int workers, StorageLevel kept) {
+    static long reduceScatter(String run, long round, int attempt, List<String> names, List<FloatBuffer> vectors,
+                              int worker, int workers, StorageLevel kept) {
         for (int k = 0; k < names.size(); k++) {
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
                     FloatBuffer slice = slice(vectors.get(k), workers, s);
-                    BlockVectors.put(raw(run, round, names.get(k), worker, s), slice, TRANSIENT);
+                    for (int earlier = 0; earlier < attempt; earlier++) {
+                        BlockVectors.remove(raw(run, round, earlier, names.get(k), worker, s), slice.remaining());
+                    }
+                    BlockVectors.putView(raw(run, round, attempt, names.get(k), worker, s), slice, TRANSIENT);
                 }
             }
         }
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            in += averageOwnSlice(run, round, names.get(k), vectors.get(k), worker, workers, kept);
+            in += averageOwnSlice(run, round, attempt, names.get(k), vectors.get(k), worker, workers, kept);
         }
         return in;
     }
@@ -110,26 +118,29 @@ final class BlockAllReduce {
      * Averages slice {@code worker} of vector {@code name} over every worker's copy, a piece at a
      * time, and stores it; returns the bytes fetched from the peers.
      */
-    private static long averageOwnSlice(String run, long round, String name, FloatBuffer vector, int worker, int workers,
-                                        StorageLevel kept) {
+    private static long averageOwnSlice(String run, long round, int attempt, String name, FloatBuffer vector, int worker,
+                                        int workers, StorageLevel kept) {
         FloatBuffer own = slice(vector, workers, worker);
         int n = own.remaining();
         double[] sum = new double[Math.min(PIECE, n)];
         float[] part = new float[sum.length];
         FloatBuffer partView = FloatBuffer.wrap(part);
         List<BlockVectors.Floats> peers = new ArrayList<>();
+        ByteBuffer[] out = null;
         long in = 0;
         try {
             for (int w = 0; w < workers; w++) {
                 if (w == worker) {
                     peers.add(null);
                 } else {
-                    BlockVectors.await(raw(run, round, name, w, worker), n, WAIT_MILLIS);
-                    peers.add(BlockVectors.openOnce(raw(run, round, name, w, worker), n));
+                    BlockVectors.await(raw(run, round, attempt, name, w, worker), n, WAIT_MILLIS);
+                    peers.add(BlockVectors.openOnce(raw(run, round, attempt, name, w, worker), n));
                     in += 4L * n;
                 }
             }
-            ByteBuffer[] out = BlockVectors.allocate(n);
+            // each output chunk is taken when averaging reaches it: by then the raw chunks before it are
+            // dropped, and their memory can be the output's (taken all at once, it was a slice more at the peak)
+            out = new ByteBuffer[BlockVectors.chunks(n)];
             for (int at = 0; at < n; at += PIECE) {
                 int len = Math.min(PIECE, n - at);
                 java.util.Arrays.fill(sum, 0, len, 0.0);
@@ -147,10 +158,17 @@ final class BlockAllReduce {
                 for (int i = 0; i < len; i++) {
                     part[i] = (float) (sum[i] / workers);
                 }
-                out[at / BlockVectors.CHUNK_FLOATS].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
+                int c = at / BlockVectors.CHUNK_FLOATS;
+                if (out[c] == null) {
+                    out[c] = BlockMemory.take(4 * BlockVectors.chunkFloats(n, c));
+                }
+                out[c].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
             }
             BlockVectors.store(averaged(run, round, name, worker), out, kept);
         } finally {
+            if (out != null) {
+                BlockMemory.giveBack(out); // those not stored
+            }
             for (BlockVectors.Floats f : peers) {
                 if (f != null) {
                     f.close();
@@ -184,17 +202,16 @@ final class BlockAllReduce {
         return out;
     }
 
-    /** Every block of {@code round}, of vectors of {@code length} floats (driver side, once nothing will read them again). */
+    /**
+     * The blocks of {@code round} still stored, of vectors of {@code length} floats (driver side, once
+     * nothing will read them again): the averaged slices and the workers' outcomes. The raw slices
+     * are dropped as they are read, and a failed attempt's by the rerun.
+     */
     static void remove(String run, long round, List<String> averagedNames, long length, int workers) {
         for (String v : averagedNames) {
             for (int s = 0; s < workers; s++) {
                 long n = sliceStart(length, workers, s + 1) - sliceStart(length, workers, s);
-                BlockVectors.remove(averaged(run, round, v, s), n);
-                for (int w = 0; w < workers; w++) {
-                    if (w != s) {
-                        BlockVectors.remove(raw(run, round, v, w, s), n);
-                    }
-                }
+                BlockVectors.remove(averaged(run, round, v, s), n); // the raw slices are gone: dropped as read
             }
         }
         for (int w = 0; w < workers; w++) {

@@ -11,7 +11,6 @@ import org.apache.spark.storage.BlockManager;
 import org.apache.spark.storage.BlockManagerId;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.storage.TestBlockId;
-import org.apache.spark.unsafe.Platform;
 import org.apache.spark.util.io.ChunkedByteBuffer;
 
 import scala.Option;
@@ -31,7 +30,7 @@ import scala.reflect.ClassTag$;
  */
 final class BlockVectors {
     /** The bytes of one Spark block: well under Spark's fetch-to-disk threshold. */
-    private static final int CHUNK_BYTES = 1 << 25;
+    private static final int CHUNK_BYTES = BlockMemory.REGION_BYTES;
 
     private BlockVectors() {}
 
@@ -64,34 +63,59 @@ final class BlockVectors {
     /** Stores the floats between src's position and limit (a heap array's or native memory's) as block {@code name}. */
     static long put(String name, FloatBuffer src, StorageLevel level) {
         ByteBuffer[] buffers = allocate(src.remaining());
-        FloatBuffer from = src.duplicate();
-        for (ByteBuffer b : buffers) {
-            FloatBuffer part = from.duplicate();
-            part.limit(part.position() + b.capacity() / 4);
-            b.asFloatBuffer().put(part);
-            from.position(part.limit());
+        try {
+            FloatBuffer from = src.duplicate();
+            for (ByteBuffer b : buffers) {
+                FloatBuffer part = from.duplicate();
+                part.limit(part.position() + b.capacity() / 4);
+                b.asFloatBuffer().put(part);
+                from.position(part.limit());
+            }
+            return store(name, buffers, level);
+        } finally {
+            BlockMemory.giveBack(buffers); // those not stored
         }
-        return store(name, buffers, level);
+    }
+
+    /**
+     * Stores the floats between src's position and limit as block {@code name} without copying
+     * them, when they are native little-endian memory: the block's chunks are views of it (else
+     * a copy, as {@link #put}). Whoever reads the block reads that memory as it is then, so it
+     * must not change until the block's one reader has read it; Spark's dropping the block leaves
+     * the memory alone.
+     */
+    static long putView(String name, FloatBuffer src, StorageLevel level) {
+        long address = src.order() == ByteOrder.LITTLE_ENDIAN ? BlockMemory.address(src) : 0;
+        if (address == 0) {
+            return put(name, src, level);
+        }
+        long n = src.remaining();
+        ByteBuffer[] views = new ByteBuffer[chunks(n)];
+        for (int c = 0; c < views.length; c++) {
+            views[c] = BlockMemory.view(address + 4L * src.position() + 4L * c * CHUNK_FLOATS, 4 * chunkFloats(n, c));
+        }
+        return store(name, views, level);
     }
 
     /**
      * Buffers for n floats, little-endian, at most {@link #CHUNK_BYTES} each, in native memory
-     * that Spark owns once they are stored: removing (or evicting) the block frees it at once
-     * (Spark disposes of a direct buffer), so they are never reused. On the heap, a round's
-     * blocks (three slices a worker: 0.75 GB at 124M parameters and W = 2) were G1's live set,
-     * and G1 kept about as much again committed for headroom: 2.8 GB of heap for 1.6 GB live.
-     * Spark allocates them without zeroing (their bytes are written before they are stored).
+     * ({@link BlockMemory}: reused once Spark has dropped the block stored in it). On the heap, a
+     * round's blocks (three slices a worker: 0.75 GB at 124M parameters and W = 2) were G1's live
+     * set, and G1 kept about as much again committed for headroom: 2.8 GB of heap for 1.6 GB
+     * live. They are not zeroed: their bytes are written before they are stored. Each is
+     * {@link #store}d, or given back ({@link BlockMemory#giveBack}) when it will not be.
      */
     static ByteBuffer[] allocate(long n) {
-        int chunks = chunks(n);
-        ByteBuffer[] buffers = new ByteBuffer[chunks];
-        long left = n;
-        for (int c = 0; c < chunks; c++) {
-            int floats = (int) Math.min(CHUNK_FLOATS, left);
-            buffers[c] = Platform.allocateDirectBuffer(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
-            left -= floats;
+        ByteBuffer[] buffers = new ByteBuffer[chunks(n)];
+        for (int c = 0; c < buffers.length; c++) {
+            buffers[c] = BlockMemory.take(4 * chunkFloats(n, c));
         }
         return buffers;
+    }
+
+    /** The floats of chunk c of a vector of n floats. */
+    static int chunkFloats(long n, int c) {
+        return (int) Math.min(CHUNK_FLOATS, n - (long) c * CHUNK_FLOATS);
     }
 
     /** Floats per buffer of {@link #allocate}; a power of two, so aligned pieces of a smaller one never straddle two. */
@@ -109,8 +133,11 @@ final class BlockVectors {
             ByteBuffer b = buffers[c];
             bytes += b.capacity();
             b.clear();
-            if (!bm.putBytes(chunkId(name, c), new ChunkedByteBuffer(new ByteBuffer[] {b}), level, true,
-                    ClassTag$.MODULE$.apply(byte[].class))) {
+            boolean put = bm.putBytes(chunkId(name, c), new ChunkedByteBuffer(new ByteBuffer[] {b}), level, true,
+                    ClassTag$.MODULE$.apply(byte[].class));
+            if (put) {
+                BlockMemory.stored(b, chunkId(name, c));
+            } else {
                 throw new IllegalStateException("could not store block " + name + " (" + (b.capacity() >> 20) + " of "
                         + (4L * CHUNK_FLOATS * buffers.length >> 20) + " MiB) at storage level " + level.description()
                         + ": raise spark.executor.memory (or spark.driver.memory in local mode)");

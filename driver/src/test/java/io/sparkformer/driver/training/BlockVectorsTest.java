@@ -88,4 +88,48 @@ class BlockVectorsTest extends SparkTestBase {
             assertTrue(bm.getStatus(BlockVectors.chunkId(name, c)).isEmpty(), "chunk " + c + " is still stored");
         }
     }
+
+    /**
+     * The exchange's native memory is reused once Spark has dropped the block in it, and only
+     * then: a vector stored while another is still held lands in memory of its own (both read
+     * back intact), and one stored after the other's removal takes the freed memory instead of
+     * more.
+     */
+    @Test
+    void blockMemoryIsReusedOnlyOnceItsBlockIsGone() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(BlockMemory.reuses(),
+                "this JDK does not let a buffer be made over given memory: every block is Spark's own allocation");
+        long n = BlockVectors.CHUNK_FLOATS + 99;
+        float[] a = new float[Math.toIntExact(n)];
+        float[] b = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = i;
+            b[i] = -i;
+        }
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        String first = "test_reuse_a_" + System.nanoTime();
+        String second = "test_reuse_b_" + System.nanoTime();
+        BlockVectors.put(first, a, 0, n, BlockAllReduce.KEPT_ONCE);
+        long held = BlockMemory.heldBytes();
+        BlockVectors.put(second, b, 0, n, BlockAllReduce.KEPT_ONCE);
+        long heldBoth = BlockMemory.heldBytes();
+        float[] back = new float[a.length];
+        BlockVectors.read(first, FloatBuffer.wrap(back));
+        assertArrayEquals(a, back, "the first vector was overwritten by the second");
+        BlockVectors.read(second, FloatBuffer.wrap(back));
+        assertArrayEquals(b, back);
+
+        var bm = org.apache.spark.SparkEnv.get().blockManager();
+        for (int c = 0; c < BlockVectors.chunks(n); c++) {
+            bm.removeBlock(BlockVectors.chunkId(first, c), true);
+        }
+        String third = "test_reuse_c_" + System.nanoTime();
+        BlockVectors.put(third, a, 0, n, BlockAllReduce.KEPT_ONCE);
+        assertEquals(heldBoth, BlockMemory.heldBytes(), "a third vector took new memory though the first one's was free");
+        assertTrue(heldBoth > held, "the second vector shared memory with the first, still stored");
+        BlockVectors.read(third, FloatBuffer.wrap(back));
+        assertArrayEquals(a, back);
+        BlockVectors.read(second, FloatBuffer.wrap(back));
+        assertArrayEquals(b, back, "the second vector was overwritten by the third");
+    }
 }
