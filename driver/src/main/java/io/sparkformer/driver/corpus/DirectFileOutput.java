@@ -38,14 +38,17 @@ final class DirectFileOutput extends OutputStream implements WritableByteChannel
     static volatile boolean directAllowed = true;
 
     private final Path file;
+    /** The file system's block: direct I/O writes whole ones at their offsets. */
+    private final long block;
     private final ByteBuffer buffer;
     private FileChannel channel;
     private boolean direct;
     private long length;
     private boolean closed;
 
-    private DirectFileOutput(Path file, FileChannel channel, boolean direct, ByteBuffer buffer) {
+    private DirectFileOutput(Path file, long block, FileChannel channel, boolean direct, ByteBuffer buffer) {
         this.file = file;
+        this.block = block;
         this.channel = channel;
         this.direct = direct;
         this.buffer = buffer;
@@ -54,7 +57,8 @@ final class DirectFileOutput extends OutputStream implements WritableByteChannel
     /** Creates (or truncates) {@code file}, with direct I/O where its file system allows it. */
     static DirectFileOutput create(Path file) throws IOException {
         Files.createDirectories(file.toAbsolutePath().getParent());
-        ByteBuffer buffer = spareOrNew(Files.getFileStore(file.toAbsolutePath().getParent()).getBlockSize());
+        long block = Files.getFileStore(file.toAbsolutePath().getParent()).getBlockSize();
+        ByteBuffer buffer = spareOrNew(block);
         FileChannel channel = null;
         boolean direct = false;
         if (directAllowed && buffer != null) {
@@ -69,7 +73,7 @@ final class DirectFileOutput extends OutputStream implements WritableByteChannel
         if (channel == null) {
             channel = buffered(file);
         }
-        return new DirectFileOutput(file, channel, direct, buffer != null ? buffer : ByteBuffer.allocateDirect(BUFFER_BYTES));
+        return new DirectFileOutput(file, block, channel, direct, buffer != null ? buffer : ByteBuffer.allocateDirect(BUFFER_BYTES));
     }
 
     /** A buffer aligned to {@code block} bytes (a spare one when there is one); null when the block size is not a power of two. */
@@ -177,7 +181,6 @@ final class DirectFileOutput extends OutputStream implements WritableByteChannel
             int tail = buffer.position();
             if (tail > 0) {
                 if (direct) {
-                    long block = Files.getFileStore(file.toAbsolutePath().getParent()).getBlockSize();
                     int padded = (int) ((tail + block - 1) / block * block);
                     while (buffer.position() < padded) {
                         buffer.put((byte) 0);
