@@ -132,4 +132,46 @@ class BlockVectorsTest extends SparkTestBase {
         BlockVectors.read(second, FloatBuffer.wrap(back));
         assertArrayEquals(b, back, "the second vector was overwritten by the third");
     }
+
+    /**
+     * A raw slice stored as a view is the replica's memory itself: a reader sees the floats as
+     * they are when it reads (so the exchange must not change them before), a heap vector is
+     * copied instead, and dropping the view leaves the memory intact.
+     */
+    @Test
+    void aViewBlockIsTheSourceMemoryAndAHeapOneACopy() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(BlockMemory.reuses(),
+                "this JDK does not let a buffer be made over given memory: every block is a copy");
+        int n = BlockVectors.CHUNK_FLOATS + 5;
+        FloatBuffer replica = java.nio.ByteBuffer.allocateDirect(4 * (n + 3)).order(java.nio.ByteOrder.nativeOrder())
+                .asFloatBuffer();
+        for (int i = 0; i < n + 3; i++) {
+            replica.put(i, i);
+        }
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        String view = "test_view_" + System.nanoTime();
+        FloatBuffer slice = replica.duplicate().position(3).limit(n + 3).slice(); // not at the buffer's start
+        BlockVectors.putView(view, slice, BlockAllReduce.TRANSIENT);
+        replica.put(3, -1f).put(n + 2, -2f); // the first and last float of the slice, after the put
+        float[] back = new float[n];
+        BlockVectors.read(view, FloatBuffer.wrap(back));
+        assertEquals(-1f, back[0], "the block is not a view of the slice's memory");
+        assertEquals(-2f, back[n - 1]);
+        assertEquals(4f, back[1]);
+
+        float[] heap = new float[n];
+        java.util.Arrays.fill(heap, 7f);
+        String copy = "test_copy_" + System.nanoTime();
+        BlockVectors.putView(copy, FloatBuffer.wrap(heap), BlockAllReduce.TRANSIENT);
+        heap[0] = 0f;
+        BlockVectors.read(copy, FloatBuffer.wrap(back));
+        assertEquals(7f, back[0], "a heap vector must be copied");
+
+        var bm = org.apache.spark.SparkEnv.get().blockManager();
+        for (int c = 0; c < BlockVectors.chunks(n); c++) {
+            bm.removeBlock(BlockVectors.chunkId(view, c), true);
+        }
+        assertEquals(-1f, replica.get(3), "dropping the view changed the memory under it");
+        assertEquals(5f, replica.get(5));
+    }
 }
