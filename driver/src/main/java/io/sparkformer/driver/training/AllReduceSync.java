@@ -11,6 +11,7 @@ import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 
 import io.sparkformer.driver.cluster.OutOfMemory;
+import io.sparkformer.model.optim.Averaging;
 import io.sparkformer.worker.training.LocalTrainer;
 import io.sparkformer.worker.training.RoundReport;
 
@@ -97,6 +98,7 @@ final class AllReduceSync extends SparkSync {
         RoundReport run(int w) throws Exception {
             return OutOfMemory.guard("worker " + w + "'s round", () -> {
                 WorkerState state = WorkerState.get(spec, w);
+                Averaging.vectorized(); // loads the averaging loop, warmed, so the JIT compiles it while the round trains
                 long resident = state.residentRound;
                 state.residentRound = -1; // the replica changes from here on
                 long fetched = load(w, state, resident);

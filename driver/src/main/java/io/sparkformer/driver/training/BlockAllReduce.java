@@ -8,6 +8,8 @@ import java.util.List;
 import org.apache.spark.api.java.StorageLevels;
 import org.apache.spark.storage.StorageLevel;
 
+import io.sparkformer.model.optim.Averaging;
+
 /**
  * Averaging W workers' vectors without the driver: a reduce-scatter and an all-gather through
  * Spark's BlockManager, as BigDL's AllReduceParameter does. Inside a barrier stage each worker
@@ -77,13 +79,10 @@ final class BlockAllReduce {
         return run + "_r" + round + "_" + vector + "_avg_s" + slice;
     }
 
-    /** Floats averaged at a time: a double sum of this size instead of one the slice's size (8P/W bytes). */
-    private static final int PIECE = 1 << 16;
-
     /**
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
-     * {@code round}: store its slices, wait for every peer's, average slice {@code worker} piece
-     * by piece and store it. The vectors may be native memory (a replica's own buffers): they
+     * {@code round}: store its slices, wait for every peer's, average slice {@code worker} chunk
+     * by chunk and store it. The vectors may be native memory (a replica's own buffers): they
      * are read, never written, and the slices for the peers are stored as views of that memory,
      * not copies (a copy of P/W floats a vector, into fresh memory, was a third of a round's
      * synchronisation). The caller must not change a vector's slice s until slice s's average
@@ -115,16 +114,13 @@ final class BlockAllReduce {
     }
 
     /**
-     * Averages slice {@code worker} of vector {@code name} over every worker's copy, a piece at a
+     * Averages slice {@code worker} of vector {@code name} over every worker's copy, a chunk at a
      * time, and stores it; returns the bytes fetched from the peers.
      */
     private static long averageOwnSlice(String run, long round, int attempt, String name, FloatBuffer vector, int worker,
                                         int workers, StorageLevel kept) {
         FloatBuffer own = slice(vector, workers, worker);
         int n = own.remaining();
-        double[] sum = new double[Math.min(PIECE, n)];
-        float[] part = new float[sum.length];
-        FloatBuffer partView = FloatBuffer.wrap(part);
         List<BlockVectors.Floats> peers = new ArrayList<>();
         ByteBuffer[] out = null;
         long in = 0;
@@ -138,31 +134,19 @@ final class BlockAllReduce {
                     in += 4L * n;
                 }
             }
-            // each output chunk is taken when averaging reaches it: by then the raw chunks before it are
-            // dropped, and their memory can be the output's (taken all at once, it was a slice more at the peak)
+            // a chunk at a time, every input read where it is (the replica, a peer's chunk as it
+            // arrived); each output chunk is taken when averaging reaches it: by then the raw chunks
+            // before it are dropped, and their memory can be the output's
             out = new ByteBuffer[BlockVectors.chunks(n)];
-            for (int at = 0; at < n; at += PIECE) {
-                int len = Math.min(PIECE, n - at);
-                java.util.Arrays.fill(sum, 0, len, 0.0);
+            ByteBuffer[] inputs = new ByteBuffer[workers];
+            for (int c = 0; c < out.length; c++) {
+                int at = c * BlockVectors.CHUNK_FLOATS;
+                int len = BlockVectors.chunkFloats(n, c);
                 for (int w = 0; w < workers; w++) { // worker order: the same bits as the driver's average
-                    partView.clear();
-                    if (w == worker) {
-                        partView.put(own.duplicate().position(at).limit(at + len));
-                    } else {
-                        peers.get(w).read(partView, len);
-                    }
-                    for (int i = 0; i < len; i++) {
-                        sum[i] += part[i];
-                    }
+                    inputs[w] = w == worker ? BlockVectors.littleEndianBytes(own, at, len) : peers.get(w).view(len);
                 }
-                for (int i = 0; i < len; i++) {
-                    part[i] = (float) (sum[i] / workers);
-                }
-                int c = at / BlockVectors.CHUNK_FLOATS;
-                if (out[c] == null) {
-                    out[c] = BlockMemory.take(4 * BlockVectors.chunkFloats(n, c));
-                }
-                out[c].asFloatBuffer().position(at % BlockVectors.CHUNK_FLOATS).put(part, 0, len);
+                out[c] = BlockMemory.take(4 * len);
+                Averaging.mean(inputs, out[c], len);
             }
             BlockVectors.store(averaged(run, round, name, worker), out, kept);
         } finally {

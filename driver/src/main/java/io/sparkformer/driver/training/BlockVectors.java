@@ -97,6 +97,17 @@ final class BlockVectors {
         return store(name, views, level);
     }
 
+    /** Floats [from, from + n) of src as little-endian bytes: a view of native little-endian memory, else a copy. */
+    static ByteBuffer littleEndianBytes(FloatBuffer src, int from, int n) {
+        long address = src.order() == ByteOrder.LITTLE_ENDIAN ? BlockMemory.address(src) : 0;
+        if (address != 0) {
+            return BlockMemory.view(address + 4L * (src.position() + from), 4 * n);
+        }
+        ByteBuffer copy = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        copy.asFloatBuffer().put(src.duplicate().position(src.position() + from).limit(src.position() + from + n));
+        return copy;
+    }
+
     /**
      * Buffers for n floats, little-endian, at most {@link #CHUNK_BYTES} each, in native memory
      * ({@link BlockMemory}: reused once Spark has dropped the block stored in it). On the heap, a
@@ -266,6 +277,27 @@ final class BlockVectors {
                     read.drop().run(); // here at once; a peer's through the master
                 }
             }
+        }
+
+        /**
+         * The next n floats as little-endian bytes of the chunk being read, not copied; valid
+         * until the next call (which may drop the chunk). They must not run past the chunk's end.
+         */
+        ByteBuffer view(int n) {
+            if (n > left) {
+                throw new IllegalStateException("block " + name + " has " + left + " floats left, " + n + " asked for");
+            }
+            if (!open.bytes().hasRemaining()) {
+                next();
+            }
+            ByteBuffer bytes = open.bytes();
+            if (bytes.remaining() < 4L * n) {
+                throw new IllegalStateException("block " + name + ": " + n + " floats asked for across the end of chunk " + chunk);
+            }
+            ByteBuffer view = bytes.slice(bytes.position(), 4 * n).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.position(bytes.position() + 4 * n);
+            left -= n;
+            return view;
         }
 
         /** Reads the next n floats into out at its position, advancing it. */
