@@ -71,11 +71,16 @@ final class BlockMemory {
     }
 
     /** Returns regions free for longer than {@link #IDLE_NANOS} to the system. */
-    static synchronized void trim() {
+    static void trim() {
+        trim(IDLE_NANOS);
+    }
+
+    /** Returns regions free for longer than {@code idleNanos} to the system (0: every free one). */
+    static synchronized void trim(long idleNanos) {
         long now = System.nanoTime();
         for (var it = REGIONS.iterator(); it.hasNext(); ) {
             Region r = it.next();
-            if (isFree(r, now) && now - r.freeSince > IDLE_NANOS) {
+            if (isFree(r, now) && now - r.freeSince >= idleNanos) {
                 Platform.freeMemory(r.address);
                 it.remove();
             }
