@@ -31,6 +31,11 @@ import org.apache.spark.unsafe.Platform;
 final class BlockMemory {
     /** Every region is this large: a vector's chunks are at most this, and its last one is shorter. */
     static final int REGION_BYTES = 1 << 25;
+    /**
+     * Blocks smaller than this (a worker's outcome, a transport's port: a few bytes) take memory
+     * of their own, not a 32 MiB region each, which a block never removed would keep for good.
+     */
+    static final int SMALL_BYTES = 1 << 16;
     /** How long a free region is kept for the next round. */
     static final long IDLE_NANOS = 120_000_000_000L;
 
@@ -92,21 +97,15 @@ final class BlockMemory {
         if (bytes > REGION_BYTES) {
             throw new IllegalArgumentException(bytes + " bytes, more than a region's " + REGION_BYTES);
         }
-        if (VIEW == null) {
+        if (VIEW == null || bytes < SMALL_BYTES) { // Spark's own allocation, freed when the block goes
             return Platform.allocateDirectBuffer(bytes).order(ByteOrder.LITTLE_ENDIAN);
         }
         long now = System.nanoTime();
         Region found = null;
-        for (var it = REGIONS.iterator(); it.hasNext(); ) {
-            Region r = it.next();
-            if (!isFree(r, now)) {
-                continue;
-            }
-            if (found == null) {
+        for (Region r : REGIONS) { // idle ones go back to the system in trim(), on its own thread
+            if (isFree(r, now)) {
                 found = r;
-            } else if (now - r.freeSince > IDLE_NANOS) {
-                Platform.freeMemory(r.address);
-                it.remove();
+                break;
             }
         }
         if (found == null) {

@@ -55,9 +55,9 @@ final class AveragingLanes {
      * garbage in the first exchange at 124M), a vector stored to and loaded from an array does not.
      */
     static int mean(ByteBuffer[] in, ByteBuffer out, int n) {
-        double[] sum = new double[BLOCK];
         double workers = in.length;
         int end = F.loopBound(n);
+        double[] sum = new double[Math.min(BLOCK, end)]; // the warm-up's few floats need a few sums, not 32 KB a call
         for (int from = 0; from < end; from += BLOCK) {
             int to = Math.min(end, from + BLOCK);
             for (int i = from; i < to; i += F.length()) {
