@@ -207,7 +207,8 @@ public final class Transformer implements Model {
     /** Runs the forward pass and returns the loss (NaN when the batch has no targets). */
     @Override
     public double forward(Batch batch, boolean training) {
-        INDArray hidden = stacks(batch, training);
+        // with targets a backward pass may follow (dropout off or not): the layers keep what it reads
+        INDArray hidden = stacks(batch, training, training || batch.labels() != null || batch.target() != null);
         if (classifier != null) {
             classifier.forwardLogits(hidden);
             forwardDone = batch.labels() != null;
@@ -231,24 +232,24 @@ public final class Transformer implements Model {
      */
     public INDArray hiddenStates(Batch batch) {
         forwardDone = false;
-        return stacks(batch, false);
+        return stacks(batch, false, false);
     }
 
     /** The embeddings and stacks of {@code batch}; returns the top hidden states. */
-    private INDArray stacks(Batch batch, boolean training) {
+    private INDArray stacks(Batch batch, boolean training, boolean keep) {
         prepare(batch);
         INDArray memory = null;
         if (encoder != null) {
             boolean encoderOnly = config.kind() == Kind.ENCODER;
             INDArray x = encoderEmbedding.forward(encoderOnly ? ids : src, encoderOnly ? batch.types() : null);
-            x = encoderEmbeddingDropout.forward(encoderEmbeddingNorm != null ? encoderEmbeddingNorm.forward(x) : x, training);
-            memory = encoder.forward(x, encoderBias, null, null, training);
+            x = encoderEmbeddingDropout.forward(encoderEmbeddingNorm != null ? encoderEmbeddingNorm.forward(x, keep) : x, training);
+            memory = encoder.forward(x, encoderBias, null, null, training, keep);
         }
         INDArray hidden;
         if (decoder != null) {
             INDArray x = decoderEmbedding.forward(ids, batch.types());
-            x = decoderEmbeddingDropout.forward(decoderEmbeddingNorm != null ? decoderEmbeddingNorm.forward(x) : x, training);
-            hidden = decoder.forward(x, selfBias, memory, crossBias, training);
+            x = decoderEmbeddingDropout.forward(decoderEmbeddingNorm != null ? decoderEmbeddingNorm.forward(x, keep) : x, training);
+            hidden = decoder.forward(x, selfBias, memory, crossBias, training, keep);
         } else {
             hidden = memory;
         }
@@ -578,14 +579,14 @@ public final class Transformer implements Model {
             }
         }
 
-        INDArray forward(INDArray x, INDArray selfMask, INDArray memory, INDArray crossMask, boolean training) {
+        INDArray forward(INDArray x, INDArray selfMask, INDArray memory, INDArray crossMask, boolean training, boolean keep) {
             this.selfMask = selfMask;
             this.memory = memory;
             this.crossMask = crossMask;
             for (Residual r : blocks) {
-                x = r.forward(x, training);
+                x = r.forward(x, training, keep);
             }
-            return finalNorm != null ? finalNorm.forward(x) : x;
+            return finalNorm != null ? finalNorm.forward(x, keep) : x;
         }
 
         /** Returns dL/d(stack input); adds dL/d(memory) into memoryGradient when there is one. */

@@ -241,15 +241,25 @@ final class FloatKernels {
         });
     }
 
-    /** out = (x − μ)·rstd·g + b per row of d, keeping xhat and rstd; statistics in double. */
-    static void layerNormForward(INDArray x, INDArray gain, INDArray bias, double eps, INDArray xhat, INDArray rstd,
-                                 INDArray out) {
+    /**
+     * out = (s − μ)·rstd·g + b per row of d, s = x + addend (or x when addend is null: the residual
+     * sum made here, in the same float additions as {@link #add}, rather than written and read
+     * again); keeps xhat and rstd unless they are null (inference).
+     */
+    static void layerNormForward(INDArray x, INDArray addend, INDArray gain, INDArray bias, double eps, INDArray xhat,
+                                 INDArray rstd, INDArray out) {
         int d = Math.toIntExact(gain.length());
         float[] g = read(gain, 3);
         float[] b = read(bias, 4);
         forEachChunk(x.length(), d, (piece, from, len) -> {
             int rows = len / d;
             float[] xs = read(x, from, len, 0);
+            if (addend != null) {
+                float[] a = read(addend, from, len, 5);
+                for (int i = 0; i < len; i++) {
+                    xs[i] += a[i];
+                }
+            }
             float[] o = scratch(1, len);
             float[] rs = scratch(2, rows);
             for (int r = 0; r < rows; r++) {
@@ -266,9 +276,11 @@ final class FloatKernels {
                     o[base + c] = v * g[c] + b[c];
                 }
             }
-            write(xs, xhat, from, len);
+            if (xhat != null) {
+                write(xs, xhat, from, len);
+                write(rs, rstd, from / d, rows);
+            }
             write(o, out, from, len);
-            write(rs, rstd, from / d, rows);
         });
     }
 
@@ -461,25 +473,26 @@ final class FloatKernels {
      */
     static void permuteHeads(INDArray src, INDArray dst, int batch, int length, int parts, int heads, int dk,
                              boolean merge) {
-        float[] s = read(src, 0);
-        float[] d = scratch(1, s.length);
+        // native to native, a head's dk values at a time: no round trip through the heap
         int width = parts * heads * dk;
-        for (int b = 0; b < batch; b++) {
+        long total = (long) batch * length * width;
+        long from = NativeCopy.base(src, total);
+        long to = NativeCopy.base(dst, total);
+        HostThreads.run(batch, b -> {
             for (int t = 0; t < length; t++) {
                 int row = (b * length + t) * width;
                 for (int p = 0; p < parts; p++) {
                     for (int h = 0; h < heads; h++) {
-                        int packed = row + (p * heads + h) * dk;
-                        int split = (((p * batch + b) * heads + h) * length + t) * dk;
+                        long packed = row + (long) (p * heads + h) * dk;
+                        long split = (long) (((p * batch + b) * heads + h) * length + t) * dk;
                         if (merge) {
-                            System.arraycopy(s, split, d, packed, dk);
+                            NativeCopy.floats(from + 4 * split, to + 4 * packed, dk);
                         } else {
-                            System.arraycopy(s, packed, d, split, dk);
+                            NativeCopy.floats(from + 4 * packed, to + 4 * split, dk);
                         }
                     }
                 }
             }
-        }
-        write(d, dst);
+        });
     }
 }

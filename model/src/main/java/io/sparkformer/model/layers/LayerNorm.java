@@ -43,10 +43,32 @@ public final class LayerNorm {
     public INDArray output() { return out; }
 
     public INDArray forward(INDArray x) {
+        return forward(x, true);
+    }
+
+    /** Without {@code keep}, x̂ and the row statistics that backward reads are not kept (the same output bits). */
+    public INDArray forward(INDArray x, boolean keep) {
         if (FloatKernels.applies(x, gain, bias, xhat, rstd, out)) {
-            FloatKernels.layerNormForward(x, gain, bias, eps, xhat, rstd, out);
+            FloatKernels.layerNormForward(x, null, gain, bias, eps, keep ? xhat : null, keep ? rstd : null, out);
             return out;
         }
+        return forwardOps(x);
+    }
+
+    /**
+     * LN(x + addend): on the float32 loops one pass makes the sum and normalises it (the sum is not
+     * kept: backward reads x̂); otherwise the sum goes through {@code sum} first. The same bits either way.
+     */
+    public INDArray forwardSum(INDArray x, INDArray addend, INDArray sum, boolean keep) {
+        if (FloatKernels.applies(x, addend, gain, bias, xhat, rstd, out)) {
+            FloatKernels.layerNormForward(x, addend, gain, bias, eps, keep ? xhat : null, keep ? rstd : null, out);
+            return out;
+        }
+        x.add(addend, sum);
+        return forwardOps(sum);
+    }
+
+    private INDArray forwardOps(INDArray x) {
         if (HostKernels.enabled()) {
             HostKernels.layerNormForward(x, gain, bias, eps, xhat, rstd, out);
             return out;

@@ -29,7 +29,17 @@ final class NativeCopy {
         UNSAFE.copyMemory(src, FLOATS, null, address(a, from, n), 4L * check(src, n));
     }
 
-    private static long address(INDArray a, long from, int n) {
+    /** The address of a's first element, once a is known to hold at least n float32 values. */
+    static long base(INDArray a, long n) {
+        return address(a, 0, n);
+    }
+
+    /** n floats from one native address to another (addresses from {@link #base}, ranges within them). */
+    static void floats(long from, long to, long n) {
+        UNSAFE.copyMemory(from, to, 4L * n);
+    }
+
+    private static long address(INDArray a, long from, long n) {
         if (a.dataType() != DataType.FLOAT || from < 0 || n < 0 || from + n > a.length()) {
             throw new IndexOutOfBoundsException("elements [" + from + ", " + (from + n) + ") of a " + a.dataType()
                     + " array of " + a.length());

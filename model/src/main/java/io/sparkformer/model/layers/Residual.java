@@ -46,13 +46,13 @@ public final class Residual {
         dF = Ops.scratch("residual.dF", type, rows, d);
     }
 
-    public INDArray forward(INDArray x, boolean training) {
+    /** {@code keep}: a backward pass follows, so the norm keeps what it reads (off in inference). */
+    public INDArray forward(INDArray x, boolean training, boolean keep) {
         if (pre) {
-            add(x, dropout.forward(f.forward(norm.forward(x), training), training), sum);
+            add(x, dropout.forward(f.forward(norm.forward(x, keep), training), training), sum);
             return sum;
         }
-        add(x, dropout.forward(f.forward(x, training), training), sum);
-        return norm.forward(sum);
+        return norm.forwardSum(x, dropout.forward(f.forward(x, training), training), sum, keep);
     }
 
     private static void add(INDArray x, INDArray fx, INDArray out) {

@@ -184,6 +184,38 @@ class HostKernelsTest {
         assertTrue(dx.equalsWithEps(dy.mmul(w.transpose()), 1e-3), "input gradient");
     }
 
+    /**
+     * The residual sum made inside the norm's pass gives the bits of the sum written first and then
+     * normalised, and so do x̂ and the row statistics backward reads; inference's pass, which keeps
+     * neither, gives the same output.
+     */
+    @Test
+    void layerNormOfASumInOnePassGivesTheTwoPassBits() {
+        int rows = 700, d = 96; // several pieces of the host loops
+        INDArray x = Nd4j.randn(F, rows, d);
+        INDArray fx = Nd4j.randn(F, rows, d).muli(3);
+        INDArray g = Nd4j.randn(F, d);
+        INDArray b = Nd4j.randn(F, d);
+        LayerNorm twoPass = new LayerNorm(new Weights(g, b, Nd4j.zeros(F, d), Nd4j.zeros(F, d)), 1e-5);
+        LayerNorm onePass = new LayerNorm(new Weights(g, b, Nd4j.zeros(F, d), Nd4j.zeros(F, d)), 1e-5);
+        LayerNorm inference = new LayerNorm(new Weights(g, b, null, null), 1e-5);
+        for (LayerNorm n : new LayerNorm[] {twoPass, onePass, inference}) {
+            n.allocate(F, rows, d);
+        }
+        INDArray sum = Nd4j.create(F, rows, d);
+        FloatKernels.add(x, fx, sum);
+        float[] expected = twoPass.forward(sum).ravel().toFloatVector();
+        assertArrayEquals(expected, onePass.forwardSum(x, fx, Nd4j.create(F, rows, d), true).ravel().toFloatVector());
+        assertArrayEquals(expected, inference.forwardSum(x, fx, Nd4j.create(F, rows, d), false).ravel().toFloatVector());
+        assertArrayEquals(expected, inference.forward(sum, false).ravel().toFloatVector());
+        INDArray dy = Nd4j.randn(F, rows, d);
+        INDArray dxTwo = Nd4j.create(F, rows, d);
+        INDArray dxOne = Nd4j.create(F, rows, d);
+        twoPass.backward(dy, dxTwo, null, Ops.ones(F, rows));
+        onePass.backward(dy, dxOne, null, Ops.ones(F, rows));
+        assertArrayEquals(dxTwo.ravel().toFloatVector(), dxOne.ravel().toFloatVector(), "dx from the kept x̂ and statistics");
+    }
+
     @Test
     void headPermutesMatchNd4jAndInvertEachOther() {
         int b = 3, t = 5, parts = 3, h = 2, dk = 4;
@@ -191,10 +223,10 @@ class HostKernelsTest {
         INDArray split = Nd4j.create(F, parts, b, h, t, dk);
         FloatKernels.permuteHeads(packed, split, b, t, parts, h, dk, false);
         INDArray expected = packed.reshape(b, t, parts, h, dk).permute(2, 0, 3, 1, 4).dup('c');
-        assertEquals(expected, split);
+        assertArrayEquals(expected.ravel().toFloatVector(), split.ravel().toFloatVector());
         INDArray back = Nd4j.create(F, b * t, parts * h * dk);
         FloatKernels.permuteHeads(split, back, b, t, parts, h, dk, true);
-        assertEquals(packed, back);
+        assertArrayEquals(packed.ravel().toFloatVector(), back.ravel().toFloatVector());
     }
 
     @Test
