@@ -195,11 +195,37 @@ final class BlockTransport {
     }
 
     /**
+     * Block {@code id} read straight into {@code target} (its remaining bytes: the block's size);
+     * false when this path cannot get it whole (then target holds nothing to trust, and Spark's
+     * fetch is tried).
+     */
+    static boolean fetchInto(BlockManagerId holder, BlockId id, ByteBuffer target) {
+        SparkConf conf = SparkEnv.get().conf();
+        if (!enabled(conf)) {
+            return false;
+        }
+        InetSocketAddress address = address(holder);
+        return address != null && fetchInto(address, id, target, conf.getTimeAsMs("spark.network.timeout", "120s"));
+    }
+
+    /**
      * As {@link #fetch}, from a server's address; a peer that does not answer within {@code
      * timeoutMillis} (a hung or frozen executor) has its connection closed, and null comes back.
      */
     static ByteBuffer fetchFrom(InetSocketAddress address, BlockId id, long bytes, long timeoutMillis) {
         ByteBuffer out = take(Math.toIntExact(bytes));
+        out.clear().limit(Math.toIntExact(bytes));
+        if (!fetchInto(address, id, out, timeoutMillis)) {
+            giveBack(out);
+            return null;
+        }
+        out.flip();
+        return out.order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Reads block id, of target's remaining bytes, into target; false when it is not there or the read fails. */
+    private static boolean fetchInto(InetSocketAddress address, BlockId id, ByteBuffer target, long timeoutMillis) {
+        long bytes = target.remaining();
         SocketChannel ch = null;
         ScheduledFuture<?> deadline = null;
         try {
@@ -219,21 +245,17 @@ final class BlockTransport {
                     keep(address, ch);
                     ch = null;
                 }
-                giveBack(out);
-                return null;
+                return false;
             }
-            out.clear().limit(Math.toIntExact(bytes));
-            readFully(ch, out, false);
-            out.flip();
+            readFully(ch, target, false);
             if (deadline.cancel(false)) {
                 keep(address, ch);
                 ch = null;
             }
-            return out.order(ByteOrder.LITTLE_ENDIAN);
+            return true;
         } catch (IOException e) {
             LOG.warn("block transport: {} from {} failed ({}); fetching it through Spark", id.name(), address, e.toString());
-            giveBack(out);
-            return null;
+            return false;
         } finally {
             if (deadline != null) {
                 deadline.cancel(false);
