@@ -146,16 +146,18 @@ final class AllReduceSync extends SparkSync {
             }
             long length = p.remaining();
             long fetched = 0;
+            // this replica ran round prev's exchange, which left its own slices averaged: the peers' are fetched
+            int own = resident == prev ? w : -1;
             if (!held) { // else the checkpoint round gathered them, and the model file is being written from them
                 state.awaitBytesOut(WorkerState.Reads.PARAMETERS);
-                BlockAllReduce.gather(run, prev, "p", p, workers);
+                BlockAllReduce.gather(run, prev, "p", p, workers, BlockAllReduce.holdsOwnAverage(p) ? own : -1);
                 fetched = BlockAllReduce.peerShare(length, workers);
             }
             if (moments == MomentsPolicy.AVERAGE) {
                 state.awaitBytesOut(null);
                 FloatBuffer[] mv = trainer.momentViews();
-                BlockAllReduce.gather(run, prev, "m", mv[0], workers);
-                BlockAllReduce.gather(run, prev, "v", mv[1], workers);
+                BlockAllReduce.gather(run, prev, "m", mv[0], workers, BlockAllReduce.holdsOwnAverage(mv[0]) ? own : -1);
+                BlockAllReduce.gather(run, prev, "v", mv[1], workers, BlockAllReduce.holdsOwnAverage(mv[1]) ? own : -1);
                 return fetched + 2 * BlockAllReduce.peerShare(length, workers);
             }
             if (resident != prev) { // this executor does not hold worker w's moments
@@ -200,8 +202,8 @@ final class AllReduceSync extends SparkSync {
             long reduced = BlockAllReduce.reduceScatter(run, round, org.apache.spark.TaskContext.get().stageAttemptNumber(),
                     moments.averaged(), vectors, w, workers, kept);
             if (checkpoint != null && w == MODEL_WRITER) {
-                // the round's averaged parameters, as the next round would load them
-                BlockAllReduce.gather(run, round, "p", p, workers);
+                // the round's averaged parameters, as the next round would load them (its own slice is averaged already)
+                BlockAllReduce.gather(run, round, "p", p, workers, BlockAllReduce.holdsOwnAverage(p) ? w : -1);
                 reduced += BlockAllReduce.peerShare(p.remaining(), workers);
                 state.averagedRound = round;
                 var tensors = io.sparkformer.model.io.Checkpoint.weightTensors(trainer.model().parameters());

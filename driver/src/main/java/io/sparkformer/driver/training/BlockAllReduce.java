@@ -82,8 +82,9 @@ final class BlockAllReduce {
     /**
      * Worker {@code worker}'s part of averaging {@code vectors} (named by {@code names}) for
      * {@code round}: store its slices, wait for every peer's, average slice {@code worker} chunk
-     * by chunk and store it. The vectors may be native memory (a replica's own buffers): they
-     * are read, never written, and the slices for the peers are stored as views of that memory,
+     * by chunk and store it. The vectors may be native memory (a replica's own buffers): then
+     * slice {@code worker} is replaced by its average as well ({@link #holdsOwnAverage}), the
+     * others are only read, and the slices for the peers are stored as views of that memory,
      * not copies (a copy of P/W floats a vector, into fresh memory, was a third of a round's
      * synchronisation). The caller must not change a vector's slice s until slice s's average
      * is stored: its owner has then read every raw slice s. Every task of the round calls it.
@@ -121,6 +122,7 @@ final class BlockAllReduce {
                                         int workers, StorageLevel kept) {
         FloatBuffer own = slice(vector, workers, worker);
         int n = own.remaining();
+        boolean replaceOwn = holdsOwnAverage(vector);
         List<BlockVectors.Floats> peers = new ArrayList<>();
         ByteBuffer[] out = null;
         long in = 0;
@@ -146,7 +148,8 @@ final class BlockAllReduce {
                     inputs[w] = w == worker ? BlockVectors.littleEndianBytes(own, at, len) : peers.get(w).view(len);
                 }
                 out[c] = BlockMemory.take(4 * len);
-                Averaging.mean(inputs, out[c], len);
+                // the replica's own slice becomes the average too, so the next round need not copy it back
+                Averaging.mean(inputs, out[c], replaceOwn ? inputs[worker] : null, len);
             }
             BlockVectors.store(averaged(run, round, name, worker), out, kept);
         } finally {
@@ -162,6 +165,14 @@ final class BlockAllReduce {
         return in;
     }
 
+    /**
+     * Whether {@link #reduceScatter} leaves a vector's own slice replaced by its average: when the
+     * vector is native little-endian memory (a replica's), which the averaging reads in place.
+     */
+    static boolean holdsOwnAverage(FloatBuffer vector) {
+        return vector.order() == java.nio.ByteOrder.LITTLE_ENDIAN && BlockMemory.address(vector) != 0;
+    }
+
     /** Slice s of a vector (its part between position and limit), as a buffer of its own. */
     static FloatBuffer slice(FloatBuffer v, int workers, int s) {
         int n = v.remaining();
@@ -172,7 +183,18 @@ final class BlockAllReduce {
 
     /** The averaged vector of {@code round}, all W slices from wherever they are stored, into out (not moved). */
     static void gather(String run, long round, String vector, FloatBuffer out, int workers) {
+        gather(run, round, vector, out, workers, -1);
+    }
+
+    /**
+     * As {@link #gather(String, long, String, FloatBuffer, int)}, but slice {@code held} (or none:
+     * -1) is left as it is: out already holds it (a replica's own slice, averaged in place).
+     */
+    static void gather(String run, long round, String vector, FloatBuffer out, int workers, int held) {
         for (int s = 0; s < workers; s++) {
+            if (s == held) {
+                continue;
+            }
             FloatBuffer target = slice(out, workers, s);
             BlockVectors.await(averaged(run, round, vector, s), target.remaining(), WAIT_MILLIS);
             BlockVectors.read(averaged(run, round, vector, s), target);

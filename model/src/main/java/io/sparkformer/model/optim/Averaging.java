@@ -37,6 +37,15 @@ public final class Averaging {
      * whatever its order; nothing is moved.
      */
     public static void mean(ByteBuffer[] in, ByteBuffer out, int n) {
+        mean(in, out, null, n);
+    }
+
+    /**
+     * As {@link #mean(ByteBuffer[], ByteBuffer, int)}, the mean written to {@code also} as well when
+     * it is not null; {@code also} may be one of the inputs (a worker's own slice, replaced by its
+     * average): each stretch is written once every input's values there have been read.
+     */
+    public static void mean(ByteBuffer[] in, ByteBuffer out, ByteBuffer also, int n) {
         ByteBuffer[] from = new ByteBuffer[in.length];
         for (int w = 0; w < in.length; w++) {
             requireBytes(in[w], n, "input " + w);
@@ -44,14 +53,23 @@ public final class Averaging {
         }
         requireBytes(out, n, "the output");
         ByteBuffer to = out.slice().order(ByteOrder.LITTLE_ENDIAN);
-        int i = VECTOR ? AveragingLanes.mean(from, to, n) : 0;
+        ByteBuffer second = null;
+        if (also != null) {
+            requireBytes(also, n, "the second output");
+            second = also.slice().order(ByteOrder.LITTLE_ENDIAN);
+        }
+        int i = VECTOR ? AveragingLanes.mean(from, to, second, n) : 0;
         double workers = in.length;
         for (; i < n; i++) {
             double sum = 0.0;
             for (ByteBuffer b : from) {
                 sum += b.getFloat(4 * i);
             }
-            to.putFloat(4 * i, (float) (sum / workers));
+            float mean = (float) (sum / workers);
+            to.putFloat(4 * i, mean);
+            if (second != null) {
+                second.putFloat(4 * i, mean);
+            }
         }
     }
 

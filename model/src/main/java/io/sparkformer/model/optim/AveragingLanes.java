@@ -41,7 +41,7 @@ final class AveragingLanes {
         ByteBuffer[] in = {ByteBuffer.allocateDirect(4 * n), ByteBuffer.allocateDirect(4 * n)};
         ByteBuffer out = ByteBuffer.allocateDirect(4 * n);
         for (int i = 0; i < 12_000; i++) {
-            mean(in, out, n);
+            mean(in, out, (i & 1) == 0 ? null : in[0], n);
         }
     }
 
@@ -54,7 +54,7 @@ final class AveragingLanes {
      * next through a loop over the inputs stays a heap object even in C2's code (4 GB of
      * garbage in the first exchange at 124M), a vector stored to and loaded from an array does not.
      */
-    static int mean(ByteBuffer[] in, ByteBuffer out, int n) {
+    static int mean(ByteBuffer[] in, ByteBuffer out, ByteBuffer also, int n) {
         double workers = in.length;
         int end = F.loopBound(n);
         double[] sum = new double[Math.min(BLOCK, end)]; // the warm-up's few floats need a few sums, not 32 KB a call
@@ -70,8 +70,12 @@ final class AveragingLanes {
                 }
             }
             for (int i = from; i < to; i += F.length()) {
-                DoubleVector.fromArray(D, sum, i - from).div(workers).convertShape(VectorOperators.D2F, F, 0)
-                        .intoByteBuffer(out, 4 * i, ByteOrder.LITTLE_ENDIAN);
+                FloatVector mean = (FloatVector) DoubleVector.fromArray(D, sum, i - from).div(workers)
+                        .convertShape(VectorOperators.D2F, F, 0);
+                mean.intoByteBuffer(out, 4 * i, ByteOrder.LITTLE_ENDIAN);
+                if (also != null) {
+                    mean.intoByteBuffer(also, 4 * i, ByteOrder.LITTLE_ENDIAN);
+                }
             }
         }
         return end;

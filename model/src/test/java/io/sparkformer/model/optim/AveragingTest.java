@@ -56,6 +56,16 @@ class AveragingTest {
                     "element " + i + ": " + expected + " expected, " + out.getFloat(4 * i));
         }
         assertEquals(8, in[0].position(), "an input was moved");
+        // again, the mean written over the last worker's own input as well (its slice replaced in
+        // place): the same bits in both outputs
+        ByteBuffer again = ByteBuffer.allocateDirect(4 * n);
+        Averaging.mean(in, again, in[workers - 1], n);
+        ByteBuffer own = in[workers - 1].duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            assertEquals(out.getFloat(4 * i), again.order(ByteOrder.LITTLE_ENDIAN).getFloat(4 * i), "element " + i);
+            assertEquals(Float.floatToRawIntBits(out.getFloat(4 * i)), Float.floatToRawIntBits(own.getFloat(8 + 4 * i)),
+                    "element " + i + " of the input replaced by the mean");
+        }
     }
 
     @Test
