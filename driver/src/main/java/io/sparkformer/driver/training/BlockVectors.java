@@ -225,30 +225,27 @@ final class BlockVectors {
 
         /** Chunk id through the transport, whole, into target; false when no holder answers with it. */
         boolean fetchInto(BlockManager bm, BlockId id, ByteBuffer target) {
-            for (int attempt = 0; attempt < 2; attempt++) {
-                if (known == null || attempt > 0) {
-                    known = bm.master().getLocations(id);
-                }
-                for (int h = 0; h < known.size(); h++) {
-                    target.clear();
-                    if (BlockTransport.fetchInto(known.apply(h), id, target)) {
-                        return true;
-                    }
-                }
-            }
-            return false;
+            return first(bm, id, holder -> {
+                target.clear();
+                return BlockTransport.fetchInto(holder, id, target) ? Boolean.TRUE : null;
+            }) != null;
         }
 
         /** Chunk id through the transport in a buffer of its own, or null when no holder answers with it. */
         ByteBuffer fetch(BlockManager bm, BlockId id, long bytes) {
+            return first(bm, id, holder -> BlockTransport.fetch(holder, id, bytes));
+        }
+
+        /** The first holder's answer that is not null: the known holders first, then those the master names now. */
+        private <T> T first(BlockManager bm, BlockId id, java.util.function.Function<BlockManagerId, T> ask) {
             for (int attempt = 0; attempt < 2; attempt++) {
                 if (known == null || attempt > 0) {
                     known = bm.master().getLocations(id);
                 }
                 for (int h = 0; h < known.size(); h++) {
-                    ByteBuffer b = BlockTransport.fetch(known.apply(h), id, bytes);
-                    if (b != null) {
-                        return b;
+                    T answer = ask.apply(known.apply(h));
+                    if (answer != null) {
+                        return answer;
                     }
                 }
             }

@@ -64,8 +64,12 @@ public final class LayerNorm {
             FloatKernels.layerNormForward(x, addend, gain, bias, eps, keep ? xhat : null, keep ? rstd : null, out);
             return out;
         }
-        x.add(addend, sum);
-        return forwardOps(sum);
+        if (FloatKernels.applies(x, addend, sum)) {
+            FloatKernels.add(x, addend, sum);
+        } else {
+            x.add(addend, sum);
+        }
+        return forward(sum, keep);
     }
 
     private INDArray forwardOps(INDArray x) {
