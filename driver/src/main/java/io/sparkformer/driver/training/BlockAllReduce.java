@@ -137,8 +137,7 @@ final class BlockAllReduce {
                 }
             }
             // a chunk at a time, every input read where it is (the replica, a peer's chunk as it
-            // arrived); each output chunk is taken when averaging reaches it: by then the raw chunks
-            // before it are dropped, and their memory can be the output's
+            // arrived); each output chunk is taken when averaging reaches it
             out = new ByteBuffer[BlockVectors.chunks(n)];
             ByteBuffer[] inputs = new ByteBuffer[workers];
             for (int c = 0; c < out.length; c++) {

@@ -186,12 +186,8 @@ final class BlockTransport {
      * Spark's fetch is tried).
      */
     static ByteBuffer fetch(BlockManagerId holder, BlockId id, long bytes) {
-        SparkConf conf = SparkEnv.get().conf();
-        if (!enabled(conf) || bytes > Integer.MAX_VALUE) {
-            return null;
-        }
-        InetSocketAddress address = address(holder);
-        return address == null ? null : fetchFrom(address, id, bytes, conf.getTimeAsMs("spark.network.timeout", "120s"));
+        InetSocketAddress address = bytes > Integer.MAX_VALUE ? null : reachable(holder);
+        return address == null ? null : fetchFrom(address, id, bytes, timeoutMillis());
     }
 
     /**
@@ -200,12 +196,17 @@ final class BlockTransport {
      * fetch is tried).
      */
     static boolean fetchInto(BlockManagerId holder, BlockId id, ByteBuffer target) {
-        SparkConf conf = SparkEnv.get().conf();
-        if (!enabled(conf)) {
-            return false;
-        }
-        InetSocketAddress address = address(holder);
-        return address != null && fetchInto(address, id, target, conf.getTimeAsMs("spark.network.timeout", "120s"));
+        InetSocketAddress address = reachable(holder);
+        return address != null && fetchInto(address, id, target, timeoutMillis());
+    }
+
+    /** The holder's server, or null when this path is off or the holder runs none. */
+    private static InetSocketAddress reachable(BlockManagerId holder) {
+        return enabled(SparkEnv.get().conf()) ? address(holder) : null;
+    }
+
+    private static long timeoutMillis() {
+        return SparkEnv.get().conf().getTimeAsMs("spark.network.timeout", "120s");
     }
 
     /**

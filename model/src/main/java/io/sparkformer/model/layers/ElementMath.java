@@ -22,18 +22,8 @@ final class ElementMath {
     static final float MAX_ARG = 88.3f;
     static final float INV_SQRT2 = 0.70710678f;
 
-    private static final boolean VECTOR = vectorModule();
-
-    private static boolean vectorModule() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return false;
-        }
-        try {
-            return VectorElementMath.lanes() > 1;
-        } catch (LinkageError e) {
-            return false;
-        }
-    }
+    // a lambda, not a method reference: the vector class then loads inside the check
+    private static final boolean VECTOR = io.sparkformer.model.VectorModule.usable(() -> VectorElementMath.lanes());
 
     /** True when the vector loops run (the JVM was started with --add-modules=jdk.incubator.vector). */
     static boolean vectorized() { return VECTOR; }

@@ -146,6 +146,15 @@ final class FloatKernels {
         });
     }
 
+    /** out = a + b: the float32 loop where it applies, else ND4J's add. */
+    static void addAny(INDArray a, INDArray b, INDArray out) {
+        if (applies(a, b, out)) {
+            add(a, b, out);
+        } else {
+            a.add(b, out);
+        }
+    }
+
     /** out = a + b. */
     static void add(INDArray a, INDArray b, INDArray out) {
         forEachChunk(a.length(), 1, (piece, from, len) -> {

@@ -64,11 +64,7 @@ public final class LayerNorm {
             FloatKernels.layerNormForward(x, addend, gain, bias, eps, keep ? xhat : null, keep ? rstd : null, out);
             return out;
         }
-        if (FloatKernels.applies(x, addend, sum)) {
-            FloatKernels.add(x, addend, sum);
-        } else {
-            x.add(addend, sum);
-        }
+        FloatKernels.addAny(x, addend, sum);
         return forward(sum, keep);
     }
 

@@ -49,18 +49,10 @@ public final class Residual {
     /** {@code keep}: a backward pass follows, so the norm keeps what it reads (off in inference). */
     public INDArray forward(INDArray x, boolean training, boolean keep) {
         if (pre) {
-            add(x, dropout.forward(f.forward(norm.forward(x, keep), training), training), sum);
+            FloatKernels.addAny(x, dropout.forward(f.forward(norm.forward(x, keep), training), training), sum);
             return sum;
         }
         return norm.forwardSum(x, dropout.forward(f.forward(x, training), training), sum, keep);
-    }
-
-    private static void add(INDArray x, INDArray fx, INDArray out) {
-        if (FloatKernels.applies(x, fx, out)) {
-            FloatKernels.add(x, fx, out);
-        } else {
-            x.add(fx, out);
-        }
     }
 
     /** Returns dL/dx, valid until the block two places away runs its backward pass. */

@@ -16,18 +16,8 @@ import java.nio.ByteOrder;
 public final class Averaging {
     private Averaging() {}
 
-    private static final boolean VECTOR = vectorModule();
-
-    private static boolean vectorModule() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return false;
-        }
-        try {
-            return AveragingLanes.lanes() > 1;
-        } catch (LinkageError e) {
-            return false;
-        }
-    }
+    // a lambda, not a method reference: the vector class then loads inside the check
+    private static final boolean VECTOR = io.sparkformer.model.VectorModule.usable(() -> AveragingLanes.lanes());
 
     /** True when the vector loop runs. */
     public static boolean vectorized() { return VECTOR; }
