@@ -1,5 +1,7 @@
 package io.sparkformer.model.layers;
 
+import java.nio.ByteBuffer;
+
 /**
  * exp and the normal CDF over float arrays, with the same bits on every path.
  *
@@ -47,6 +49,22 @@ final class ElementMath {
         }
         for (; i < n; i++) {
             out[i] = normalCdf(u[i]);
+        }
+    }
+
+    /**
+     * out ← u·Φ(u) over floats [from, from + n) of two little-endian buffers, read and written in
+     * place (no copy into heap arrays): the bits of Φ into an array, then the product. They may be
+     * the same buffer.
+     */
+    static void gelu(ByteBuffer u, ByteBuffer out, int from, int n) {
+        int i = from;
+        if (VECTOR) {
+            i = VectorElementMath.gelu(u, out, from, n);
+        }
+        for (int end = from + n; i < end; i++) {
+            float x = u.getFloat(4 * i);
+            out.putFloat(4 * i, x * normalCdf(x));
         }
     }
 

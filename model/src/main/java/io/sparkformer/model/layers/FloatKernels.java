@@ -1,5 +1,7 @@
 package io.sparkformer.model.layers;
 
+import java.nio.ByteBuffer;
+
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -169,6 +171,15 @@ final class FloatKernels {
 
     /** act = pre·Φ(pre), exact GELU; the backward pass computes gelu' itself ({@link #geluBackward}). */
     static void geluForward(INDArray pre, INDArray act) {
+        long n = pre.length();
+        if (ElementMath.vectorized() && 4 * n <= Integer.MAX_VALUE) {
+            // the vector loop reads and writes native memory where it is: the copies into and
+            // out of scratch were a quarter of the GELU's time in an embedding run
+            ByteBuffer u = NativeCopy.bytes(pre, n);
+            ByteBuffer out = NativeCopy.bytes(act, n);
+            forEachChunk(n, 1, (piece, from, len) -> ElementMath.gelu(u, out, (int) from, len));
+            return;
+        }
         forEachChunk(pre.length(), 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);

@@ -1,5 +1,8 @@
 package io.sparkformer.model.layers;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 import java.lang.reflect.Field;
 
 import org.nd4j.linalg.api.buffer.DataType;
@@ -32,6 +35,18 @@ final class NativeCopy {
     /** The address of a's first element, once a is known to hold at least n float32 values. */
     static long base(INDArray a, long n) {
         return address(a, 0, n);
+    }
+
+    /**
+     * a's elements [0, n) (a contiguous float32 array) as a little-endian view of its native
+     * memory, for loops that read and write in place; n · 4 must fit an int.
+     */
+    static ByteBuffer bytes(INDArray a, long n) {
+        address(a, 0, n);
+        int at = Math.toIntExact(4L * a.offset());
+        ByteBuffer all = a.data().asNio();
+        return all.duplicate().position(at).limit(Math.toIntExact(at + 4L * n)).slice()
+                .order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** n floats from one native address to another (addresses from {@link #base}, ranges within them). */

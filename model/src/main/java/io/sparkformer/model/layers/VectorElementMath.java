@@ -9,6 +9,9 @@ import static io.sparkformer.model.layers.ElementMath.MAGIC_BIAS;
 import static io.sparkformer.model.layers.ElementMath.MAX_ARG;
 import static io.sparkformer.model.layers.ElementMath.MIN_ARG;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -38,16 +41,30 @@ final class VectorElementMath {
     static int normalCdf(float[] u, float[] out, int n) {
         int i = 0;
         for (int end = S.loopBound(n); i < end; i += S.length()) {
-            FloatVector z = FloatVector.fromArray(S, u, i).neg().mul(INV_SQRT2);
-            FloatVector az = z.abs();
-            FloatVector t = az.mul(0.5f).add(1.0f);
-            t = FloatVector.broadcast(S, 1.0f).div(t);
-            FloatVector e = exp(az.neg().mul(az).add(erfcPoly(t)));
-            FloatVector erfc = t.mul(e);
-            VectorMask<Float> negative = z.compare(VectorOperators.LT, 0.0f);
-            erfc.blend(FloatVector.broadcast(S, 2.0f).sub(erfc), negative).mul(0.5f).intoArray(out, i);
+            normalCdf(FloatVector.fromArray(S, u, i)).intoArray(out, i);
         }
         return i;
+    }
+
+    /** out ← u·Φ(u) over floats [from, from + n) of two little-endian buffers (native memory, read in place). */
+    static int gelu(ByteBuffer u, ByteBuffer out, int from, int n) {
+        int i = from;
+        for (int end = from + S.loopBound(n); i < end; i += S.length()) {
+            FloatVector x = FloatVector.fromByteBuffer(S, u, 4 * i, ByteOrder.LITTLE_ENDIAN);
+            x.mul(normalCdf(x)).intoByteBuffer(out, 4 * i, ByteOrder.LITTLE_ENDIAN);
+        }
+        return i;
+    }
+
+    private static FloatVector normalCdf(FloatVector u) {
+        FloatVector z = u.neg().mul(INV_SQRT2);
+        FloatVector az = z.abs();
+        FloatVector t = az.mul(0.5f).add(1.0f);
+        t = FloatVector.broadcast(S, 1.0f).div(t);
+        FloatVector e = exp(az.neg().mul(az).add(erfcPoly(t)));
+        FloatVector erfc = t.mul(e);
+        VectorMask<Float> negative = z.compare(VectorOperators.LT, 0.0f);
+        return erfc.blend(FloatVector.broadcast(S, 2.0f).sub(erfc), negative).mul(0.5f);
     }
 
     private static FloatVector exp(FloatVector x) {

@@ -12,6 +12,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import io.sparkformer.model.Nd4jRuntime;
 import io.sparkformer.model.ParameterBuffer;
@@ -121,6 +122,31 @@ class HostKernelsTest {
             double expected = phi + u * Math.exp(-0.5 * u * u) / Math.sqrt(2 * Math.PI);
             assertEquals(expected, derivative.getDouble(i), 2e-6, "gelu'(" + u + ")");
         }
+    }
+
+    /**
+     * The GELU read and written in native memory gives the scalar bits, u·Φ(u), for a view that
+     * starts inside its buffer, over several pieces and a tail shorter than a vector; and in place.
+     */
+    @Test
+    void geluInPlaceInNativeMemoryGivesTheScalarBits() {
+        INDArray whole = Nd4j.randn(F, 40, 4101).muli(3);
+        INDArray pre = whole.get(NDArrayIndex.interval(2, 39), NDArrayIndex.all()); // offset 2 · 4101
+        assertTrue(pre.offset() > 0 && FloatKernels.applies(pre));
+        float[] u = pre.ravel().toFloatVector();
+        float[] expected = new float[u.length];
+        for (int i = 0; i < u.length; i++) {
+            expected[i] = u[i] * ElementMath.normalCdf(u[i]);
+        }
+        INDArray act = Nd4j.create(F, 37, 4101);
+        FloatKernels.geluForward(pre, act);
+        assertArrayEquals(expected, act.ravel().toFloatVector());
+        assertArrayEquals(u, pre.ravel().toFloatVector(), "the input is only read");
+        float[] outside = whole.dup().get(NDArrayIndex.interval(0, 2), NDArrayIndex.all()).ravel().toFloatVector();
+        FloatKernels.geluForward(pre, pre);
+        assertArrayEquals(expected, pre.ravel().toFloatVector(), "in place");
+        assertArrayEquals(outside, whole.get(NDArrayIndex.interval(0, 2), NDArrayIndex.all()).ravel().toFloatVector(),
+                "the rows before the view are not written");
     }
 
     /** The backward pass's gelu' multiplied in as it goes gives the bits of a kept derivative multiplied in. */
