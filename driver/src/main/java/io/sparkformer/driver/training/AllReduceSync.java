@@ -90,6 +90,21 @@ final class AllReduceSync extends SparkSync {
         return report;
     }
 
+    private static final java.util.concurrent.atomic.AtomicBoolean AVERAGING_LOADING = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Loads the averaging loop on a thread of its own, once per JVM, while the round trains: its
+     * class initialiser warms the vector loop until the JIT compiles it (about half a second), and
+     * the first exchange waits for that only if it is not done yet.
+     */
+    private static void loadAveragingInBackground() {
+        if (AVERAGING_LOADING.compareAndSet(false, true)) {
+            Thread t = new Thread(Averaging::vectorized, "sparkformer-averaging-warm-up");
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
     /** One worker's task of a round: load the averaged vectors, train, then average with the peers. */
     private record Task(WorkerState.Spec spec, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
                         long optimizerStep, long firstStep, int steps, String checkpoint, boolean lastRound,
@@ -98,7 +113,7 @@ final class AllReduceSync extends SparkSync {
         RoundReport run(int w) throws Exception {
             return OutOfMemory.guard("worker " + w + "'s round", () -> {
                 WorkerState state = WorkerState.get(spec, w);
-                Averaging.vectorized(); // loads the averaging loop, warmed, so the JIT compiles it while the round trains
+                loadAveragingInBackground();
                 long resident = state.residentRound;
                 state.residentRound = -1; // the replica changes from here on
                 long fetched = load(w, state, resident);

@@ -19,6 +19,14 @@ public final class Averaging {
     // a lambda, not a method reference: the vector class then loads inside the check
     private static final boolean VECTOR = io.sparkformer.model.VectorModule.usable(() -> AveragingLanes.lanes());
 
+    static {
+        if (VECTOR) {
+            // here, not in the loop class's own initialiser: C2 compiles calls into a class still
+            // being initialised as traps, which the first real call after it took
+            AveragingLanes.warmUp();
+        }
+    }
+
     /** True when the vector loop runs. */
     public static boolean vectorized() { return VECTOR; }
 
