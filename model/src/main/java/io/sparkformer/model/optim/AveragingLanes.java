@@ -25,23 +25,23 @@ final class AveragingLanes {
     static int lanes() { return F.length(); }
 
     /**
-     * Calls the loop until the JIT compiles the method itself (C2 after some hundreds of calls of
-     * this size). Until then each vector operation is a heap object: without this, the first
-     * exchange of GPT-2 small made gigabytes of garbage while C2 caught up, and G1 grew the heap
-     * (and the process) for it. Run by {@link Averaging}'s initialiser, which the exchange starts
-     * on a thread of its own while the round trains. The calls take every path a real one takes
-     * (more than one block and a short last one, two and three inputs, with and without the second
-     * output): C2 compiles a path it never saw as a trap, and the first real chunk would throw the
-     * compiled code away (a first chunk of 8M floats took 190 ms against 20 ms).
+     * Calls the loop on a few floats until the JIT compiles the method itself (C2 after some
+     * thousands of calls). Until then each vector operation is a heap object: without this, the
+     * first exchange of GPT-2 small made gigabytes of garbage while C2 caught up, and G1 grew the
+     * heap (and the process) for it. Run by {@link Averaging}'s initialiser, which the exchange
+     * starts on a thread of its own while the round trains. The block loop's second pass is
+     * never taken here, so the first real chunk recompiles once (140-190 ms for 8M floats, once
+     * per JVM, against 20 ms after). Calls of a real block's size avoid that but made 4x the
+     * garbage (GPT-2 small's peak RSS 7.99 GB against 7.3-7.6), and calls in blocks of a few
+     * vectors made C2's code 2-4x slower.
      */
     static void warmUp() {
-        int n = BLOCK + 3 * F.length();
+        int n = 4 * F.length();
         // direct, as the exchange's buffers are: code compiled for heap buffers would be thrown away at the first real one
-        ByteBuffer[] two = {ByteBuffer.allocateDirect(4 * n), ByteBuffer.allocateDirect(4 * n)};
-        ByteBuffer[] three = {two[0], two[1], ByteBuffer.allocateDirect(4 * n)};
+        ByteBuffer[] in = {ByteBuffer.allocateDirect(4 * n), ByteBuffer.allocateDirect(4 * n)};
         ByteBuffer out = ByteBuffer.allocateDirect(4 * n);
-        for (int i = 0; i < 1_000; i++) {
-            mean((i & 2) == 0 ? two : three, out, (i & 1) == 0 ? null : two[0], n);
+        for (int i = 0; i < 12_000; i++) {
+            mean(in, out, (i & 1) == 0 ? null : in[0], n);
         }
     }
 
