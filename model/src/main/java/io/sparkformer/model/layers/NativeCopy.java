@@ -1,9 +1,8 @@
 package io.sparkformer.model.layers;
 
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
-import java.lang.reflect.Field;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -13,8 +12,9 @@ import sun.misc.Unsafe;
 /**
  * Bulk copies between a float32 array's native memory and a Java array, for the host loops.
  * A NIO view of the buffer (what these copies went through before) is made by a JNI call of
- * about 0.8 µs each time, which the loops paid per piece; this is one memory copy. Bounds are
- * checked here, against the array's length, before any copy.
+ * about 0.8 µs each time, which the loops paid per piece; this is one memory copy. A loop that
+ * reads and writes in place through the Vector API takes one such view per call ({@link #bytes}).
+ * Bounds are checked here, against the array's length, before any copy.
  */
 final class NativeCopy {
     private static final Unsafe UNSAFE = unsafe();
