@@ -620,9 +620,9 @@ public final class Transformer implements Model {
             }
 
             @Override
-            public INDArray forward(INDArray x, boolean training) {
+            public INDArray forward(INDArray x, boolean training, boolean keep) {
                 return cross ? attention.forward(x, memory, crossMask, training)
-                        : attention.forward(x, x, selfMask, training);
+                        : attention.forward(x, x, selfMask, training, keep);
             }
 
             @Override
@@ -646,7 +646,7 @@ public final class Transformer implements Model {
             }
 
             @Override
-            public INDArray forward(INDArray x, boolean training) {
+            public INDArray forward(INDArray x, boolean training, boolean keep) {
                 return ffn.forward(x, training);
             }
 

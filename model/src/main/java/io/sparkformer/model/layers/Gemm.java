@@ -36,13 +36,16 @@ final class Gemm {
             return false;
         }
         int rank = c.rank();
-        if (a.rank() != rank || b.rank() != rank || (rank != 2 && rank != 3)) {
+        if (a.rank() != rank || b.rank() != rank || rank < 2 || rank > 4) {
             return false;
         }
         int r = rank - 2;
-        long batch = rank == 3 ? c.size(0) : 1;
-        if (rank == 3 && (a.size(0) != batch || b.size(0) != batch)) {
-            return false;
+        long batch = 1; // one product per index of the leading dimensions
+        for (int i = 0; i < r; i++) {
+            if (a.size(i) != c.size(i) || b.size(i) != c.size(i)) {
+                return false;
+            }
+            batch *= c.size(i);
         }
         int m = Math.toIntExact(c.size(r));
         int n = Math.toIntExact(c.size(r + 1));
@@ -90,9 +93,6 @@ final class Gemm {
      */
     private static void batchedOnHostThreads(INDArray a, INDArray b, INDArray c, long batch, int m, int n, int k, int lda,
                                              int ldb, int ldc, int ta, int tb, float alpha, float beta) {
-        long sa = a.stride(0);
-        long sb = b.stride(0);
-        long sc = c.stride(0);
         FloatPointer pa = new FloatPointer(a.data().addressPointer());
         FloatPointer pb = new FloatPointer(b.data().addressPointer());
         FloatPointer pc = new FloatPointer(c.data().addressPointer());
@@ -101,16 +101,16 @@ final class Gemm {
             char transB = tb == TRANS ? 'T' : 'N';
             HostThreads.run(Math.toIntExact(batch), i -> {
                 onednnThreads(1);
-                check(dnnl.dnnl_sgemm((byte) transA, (byte) transB, m, n, k, alpha, new FloatPointer(pa).position(i * sa), lda,
-                        new FloatPointer(pb).position(i * sb), ldb, beta, new FloatPointer(pc).position(i * sc), ldc));
+                check(dnnl.dnnl_sgemm((byte) transA, (byte) transB, m, n, k, alpha, new FloatPointer(pa).position(at(a, i)), lda,
+                        new FloatPointer(pb).position(at(b, i)), ldb, beta, new FloatPointer(pc).position(at(c, i)), ldc));
             });
             return;
         }
         HostThreads.run(Math.toIntExact(batch), i -> {
             int previous = MKL ? mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
             try {
-                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, new FloatPointer(pa).position(i * sa), lda,
-                        new FloatPointer(pb).position(i * sb), ldb, beta, new FloatPointer(pc).position(i * sc), ldc);
+                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, new FloatPointer(pa).position(at(a, i)), lda,
+                        new FloatPointer(pb).position(at(b, i)), ldb, beta, new FloatPointer(pc).position(at(c, i)), ldc);
             } finally {
                 if (MKL) {
                     mkl_rt.MKL_Set_Num_Threads_Local(previous);
@@ -137,17 +137,14 @@ final class Gemm {
 
     private static void onednnProduct(INDArray a, INDArray b, INDArray c, long batch, int rank, int m, int n, int k,
                                       int lda, int ldb, int ldc, boolean transA, boolean transB, float alpha, float beta) {
-        long sa = rank == 3 ? a.stride(0) : 0;
-        long sb = rank == 3 ? b.stride(0) : 0;
-        long sc = rank == 3 ? c.stride(0) : 0;
         FloatPointer pa = new FloatPointer(a.data().addressPointer());
         FloatPointer pb = new FloatPointer(b.data().addressPointer());
         FloatPointer pc = new FloatPointer(c.data().addressPointer());
         byte ta = (byte) (transA ? 'T' : 'N');
         byte tb = (byte) (transB ? 'T' : 'N');
         for (long i = 0; i < batch; i++) {
-            check(dnnl.dnnl_sgemm(ta, tb, m, n, k, alpha, pa.position(i * sa), lda, pb.position(i * sb), ldb, beta,
-                    pc.position(i * sc), ldc));
+            check(dnnl.dnnl_sgemm(ta, tb, m, n, k, alpha, pa.position(at(a, i)), lda, pb.position(at(b, i)), ldb, beta,
+                    pc.position(at(c, i)), ldc));
         }
     }
 
@@ -159,27 +156,37 @@ final class Gemm {
 
     private static boolean product(INDArray a, INDArray b, INDArray c, DataType type, int rank, long batch, int m, int n,
                                    int k, int lda, int ldb, int ldc, int ta, int tb, double alpha, double beta) {
-        long sa = rank == 3 ? a.stride(0) : 0;
-        long sb = rank == 3 ? b.stride(0) : 0;
-        long sc = rank == 3 ? c.stride(0) : 0;
         if (type == DataType.FLOAT) {
             FloatPointer pa = new FloatPointer(a.data().addressPointer());
             FloatPointer pb = new FloatPointer(b.data().addressPointer());
             FloatPointer pc = new FloatPointer(c.data().addressPointer());
             for (long i = 0; i < batch; i++) {
-                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, (float) alpha, pa.position(i * sa), lda,
-                        pb.position(i * sb), ldb, (float) beta, pc.position(i * sc), ldc);
+                openblas_nolapack.cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, (float) alpha, pa.position(at(a, i)), lda,
+                        pb.position(at(b, i)), ldb, (float) beta, pc.position(at(c, i)), ldc);
             }
         } else {
             DoublePointer pa = new DoublePointer(a.data().addressPointer());
             DoublePointer pb = new DoublePointer(b.data().addressPointer());
             DoublePointer pc = new DoublePointer(c.data().addressPointer());
             for (long i = 0; i < batch; i++) {
-                openblas_nolapack.cblas_dgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, pa.position(i * sa), lda,
-                        pb.position(i * sb), ldb, beta, pc.position(i * sc), ldc);
+                openblas_nolapack.cblas_dgemm(ROW_MAJOR, ta, tb, m, n, k, alpha, pa.position(at(a, i)), lda,
+                        pb.position(at(b, i)), ldb, beta, pc.position(at(c, i)), ldc);
             }
         }
         return true;
+    }
+
+    /**
+     * Where product i's matrix starts in x's buffer, in elements: i read as the leading indices
+     * in row-major order (none for a single matrix, one for [batch, m, n], two for [B, h, m, n]:
+     * the heads of a batch row as views of a wider block, each with its own row stride).
+     */
+    private static long at(INDArray x, long i) {
+        return switch (x.rank()) {
+            case 4 -> i / x.size(1) * x.stride(0) + i % x.size(1) * x.stride(1);
+            case 3 -> i * x.stride(0);
+            default -> 0;
+        };
     }
 
     /** The row stride; a single row takes any stride at least its width. */
@@ -199,6 +206,12 @@ final class Gemm {
         // each row must fit within its row stride, and batches must not overlap
         if (x.stride(rank - 2) < x.size(rank - 1) && x.size(rank - 2) > 1) {
             return false;
+        }
+        if (rank == 4) { // [B, h, m, n]: a batch row's h matrices side by side within each row, or one after the other
+            boolean sideBySide = x.stride(1) >= x.size(3) && x.stride(1) * (x.size(1) - 1) + x.size(3) <= x.stride(2);
+            boolean stacked = x.stride(1) >= x.size(2) * x.stride(2);
+            return (x.size(1) == 1 || x.size(2) == 1 || sideBySide || stacked)
+                    && (x.size(0) == 1 || x.stride(0) >= Math.max(x.size(2) * x.stride(2), x.size(1) * x.stride(1)));
         }
         return rank != 3 || x.size(0) == 1 || x.stride(0) >= x.size(1) * x.stride(1);
     }

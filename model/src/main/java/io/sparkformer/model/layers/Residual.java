@@ -46,13 +46,13 @@ public final class Residual {
         dF = Ops.scratch("residual.dF", type, rows, d);
     }
 
-    /** {@code keep}: a backward pass follows, so the norm keeps what it reads (off in inference). */
+    /** {@code keep}: a backward pass follows, so the norm and f keep what it reads (off in inference). */
     public INDArray forward(INDArray x, boolean training, boolean keep) {
         if (pre) {
-            FloatKernels.addAny(x, dropout.forward(f.forward(norm.forward(x, keep), training), training), sum);
+            FloatKernels.addAny(x, dropout.forward(f.forward(norm.forward(x, keep), training, keep), training), sum);
             return sum;
         }
-        return norm.forwardSum(x, dropout.forward(f.forward(x, training), training), sum, keep);
+        return norm.forwardSum(x, dropout.forward(f.forward(x, training, keep), training), sum, keep);
     }
 
     /** Returns dL/dx, valid until the block two places away runs its backward pass. */

@@ -7,7 +7,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public interface Sublayer {
     void allocate(DataType type, Shape shape);
 
-    INDArray forward(INDArray x, boolean training);
+    /** {@code keep}: a backward pass follows, so the sublayer keeps what it reads (off in inference). */
+    INDArray forward(INDArray x, boolean training, boolean keep);
 
     /** dL/dx into dx (added when accumulate); parameter gradients accumulate. */
     void backward(INDArray dOut, INDArray dx, boolean accumulate);
