@@ -16,10 +16,11 @@ s=[socket.socket() for _ in range(2)]
 print(*[x.getsockname()[1] for x in s])')
 read -r a b <<< "$ports"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%F); vector $bytes bytes"
-java java/ExchangeFloor.java "$bytes" "$a" "$b" "$rounds" > "/tmp/exchange-floor-$a.log" 2>&1 &
+other_log=$(mktemp) other=
+trap '[[ -z $other ]] || kill "$other" 2>/dev/null; rm -f "$other_log"' EXIT
+java java/ExchangeFloor.java "$bytes" "$a" "$b" "$rounds" > "$other_log" 2>&1 &
 other=$!
 java java/ExchangeFloor.java "$bytes" "$b" "$a" "$rounds"
-wait "$other" || { cat "/tmp/exchange-floor-$a.log" >&2; exit 1; }
-grep RESULT "/tmp/exchange-floor-$a.log" | sed 's/^RESULT /RESULT other_side_/'
-rm -f "/tmp/exchange-floor-$a.log"
+wait "$other" || { cat "$other_log" >&2; exit 1; }
+grep RESULT "$other_log" | sed 's/^RESULT /RESULT other_side_/'
 echo "RESULT loopback_copy_s=$(loopback "$bytes")"
