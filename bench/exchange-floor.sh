@@ -17,7 +17,7 @@ print(*[x.getsockname()[1] for x in s])')
 read -r a b <<< "$ports"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%F); vector $bytes bytes"
 other_log=$(mktemp) other=
-trap '[[ -z $other ]] || kill "$other" 2>/dev/null; rm -f "$other_log"' EXIT
+trap 'rm -f "$other_log"; [[ -z $other ]] || kill "$other" 2>/dev/null || true' EXIT
 java java/ExchangeFloor.java "$bytes" "$a" "$b" "$rounds" > "$other_log" 2>&1 &
 other=$!
 java java/ExchangeFloor.java "$bytes" "$b" "$a" "$rounds"
