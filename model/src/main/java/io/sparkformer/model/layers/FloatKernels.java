@@ -180,7 +180,7 @@ final class FloatKernels {
             forEachChunk(n, 1, (piece, from, len) -> ElementMath.gelu(u, out, (int) from, len));
             return;
         }
-        forEachChunk(pre.length(), 1, (piece, from, len) -> {
+        forEachChunk(n, 1, (piece, from, len) -> {
             float[] u = read(pre, from, len, 0);
             float[] phi = scratch(1, len);
             ElementMath.normalCdf(u, phi, len);

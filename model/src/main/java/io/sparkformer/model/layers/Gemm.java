@@ -70,7 +70,7 @@ final class Gemm {
             // small products whole on one thread, as OpenBLAS runs them: their bits then do not
             // depend on whether the heads were spread over host threads
             onednnThreads(small ? 1 : Nd4j.factory().blas().getMaxThreads());
-            onednnProduct(a, b, c, batch, rank, m, n, k, lda, ldb, ldc, transA, transB, (float) alpha, (float) beta);
+            onednnProduct(a, b, c, batch, m, n, k, lda, ldb, ldc, transA, transB, (float) alpha, (float) beta);
             return true;
         }
         // MKL splits even a 64x64x32 product over its threads, and on a 2-core AMD EPYC the wake-up
@@ -78,7 +78,7 @@ final class Gemm {
         boolean oneThread = MKL && small;
         int previous = oneThread ? mkl_rt.MKL_Set_Num_Threads_Local(1) : 0;
         try {
-            return product(a, b, c, type, rank, batch, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
+            return product(a, b, c, type, batch, m, n, k, lda, ldb, ldc, ta, tb, alpha, beta);
         } finally {
             if (oneThread) {
                 mkl_rt.MKL_Set_Num_Threads_Local(previous);
@@ -135,7 +135,7 @@ final class Gemm {
         }
     }
 
-    private static void onednnProduct(INDArray a, INDArray b, INDArray c, long batch, int rank, int m, int n, int k,
+    private static void onednnProduct(INDArray a, INDArray b, INDArray c, long batch, int m, int n, int k,
                                       int lda, int ldb, int ldc, boolean transA, boolean transB, float alpha, float beta) {
         FloatPointer pa = new FloatPointer(a.data().addressPointer());
         FloatPointer pb = new FloatPointer(b.data().addressPointer());
@@ -154,7 +154,7 @@ final class Gemm {
         }
     }
 
-    private static boolean product(INDArray a, INDArray b, INDArray c, DataType type, int rank, long batch, int m, int n,
+    private static boolean product(INDArray a, INDArray b, INDArray c, DataType type, long batch, int m, int n,
                                    int k, int lda, int ldb, int ldc, int ta, int tb, double alpha, double beta) {
         if (type == DataType.FLOAT) {
             FloatPointer pa = new FloatPointer(a.data().addressPointer());

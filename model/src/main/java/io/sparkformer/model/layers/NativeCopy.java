@@ -42,7 +42,7 @@ final class NativeCopy {
      * memory, for loops that read and write in place; n · 4 must fit an int.
      */
     static ByteBuffer bytes(INDArray a, long n) {
-        address(a, 0, n);
+        base(a, n); // the type and bounds checks
         int at = Math.toIntExact(4L * a.offset());
         ByteBuffer all = a.data().asNio();
         return all.duplicate().position(at).limit(Math.toIntExact(at + 4L * n)).slice()

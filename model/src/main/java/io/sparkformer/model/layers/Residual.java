@@ -46,7 +46,7 @@ public final class Residual {
         dF = Ops.scratch("residual.dF", type, rows, d);
     }
 
-    /** {@code keep}: a backward pass follows, so the norm and f keep what it reads (off in inference). */
+    /** {@code keep}: a backward pass follows, so the norm and f keep what it will read (off in inference). */
     public INDArray forward(INDArray x, boolean training, boolean keep) {
         if (pre) {
             FloatKernels.addAny(x, dropout.forward(f.forward(norm.forward(x, keep), training, keep), training), sum);
