@@ -69,6 +69,10 @@ class FaultInjectionTest {
         }
         // jobs of seconds: C2's compiler threads cost more CPU than they save (7 s of CPU a job instead of 13)
         cmd.add("-XX:TieredStopAtLevel=1");
+        // and no concurrent collector threads beside two of these JVMs on two cores (about 1 s of CPU a job)
+        cmd.add("-XX:+UseSerialGC");
+        // the BLAS ND4J loads anyway: what is under test is the files, and loading MKL costs 1-2 s of CPU a JVM
+        cmd.add("-D" + io.sparkformer.model.Nd4jRuntime.BLAS_PROPERTY + "=openblas");
         if (haltAt != null) {
             cmd.add("-D" + FaultInjection.HALT_AT + "=" + haltAt);
         }
@@ -233,8 +237,18 @@ class FaultInjectionTest {
         Path worse = tmp.resolve("worse");
         Path better = tmp.resolve("better");
         Path log = tmp.resolve("runs.log");
-        assertEquals(0, cli(train(config(2), worse, false), null, false, log), Files.readString(log));
-        assertEquals(0, cli(train(config(12), better, false), null, false, log), Files.readString(log));
+        Path worseConfig = config(2);
+        Path betterConfig = config(12);
+        // the two runs at once, each in a JVM of its own
+        var worseRun = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return cli(train(worseConfig, worse, false), null, false, tmp.resolve("worse.log"));
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        assertEquals(0, cli(train(betterConfig, better, false), null, false, log), Files.readString(log));
+        assertEquals(0, worseRun.get(), Files.readString(tmp.resolve("worse.log")));
         Path models = tmp.resolve("models");
         List<String> promoteWorse = List.of("promote", "--run", worse.toString(), "--models", models.toString());
         assertEquals(0, cli(promoteWorse, null, false, log), Files.readString(log));
