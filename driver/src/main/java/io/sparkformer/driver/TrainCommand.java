@@ -70,9 +70,9 @@ final class TrainCommand implements Callable<Integer> {
             return Cli.OK;
         }
         String init = startingWeights(hadoop);
-        PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init) : null;
+        PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init, hadoop) : null;
         if (pretrained != null) {
-            init = pretrained.checkpoint().directory().toString(); // a Hub id's snapshot in the local cache
+            init = pretrained.checkpoint().location(); // a Hub id's snapshot in the local cache
         }
         JobConfig cfg = pretrained != null ? job.load(pretrained.withTokenizer(job.overrides), hadoop, pretrained.preset())
                 : job.load(settings(init, hadoop), hadoop);
@@ -97,7 +97,7 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The checkpoint whose weights start the run: --init-from, the model --warm-start's current names, or none. */
     private String startingWeights(Configuration hadoop) throws java.io.IOException {
-        String init = initFrom == null ? null : PretrainedStart.isHuggingFace(HadoopFiles.absolute(initFrom))
+        String init = initFrom == null ? null : PretrainedStart.isHuggingFace(HadoopFiles.absolute(initFrom), hadoop)
                 ? HadoopFiles.absolute(initFrom) : TrainedModel.resolve(HadoopFiles.absolute(initFrom), hadoop, "--init-from");
         if (warmStart != null) {
             Promotion.Current current = new Promotion(hadoop).current(HadoopFiles.absolute(warmStart));

@@ -133,9 +133,9 @@ public abstract class TrainingEstimator<M extends Model<M>, S extends TrainingEs
         dataset.select(columns.get(0), columns.subList(1, columns.size()).toArray(String[]::new)).createOrReplaceTempView(view);
         try {
             String init = isDefined(initFrom) ? startingWeights($(initFrom), hadoop) : null;
-            PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init) : null;
+            PretrainedStart pretrained = init != null ? PretrainedStart.openIfHuggingFace(init, hadoop) : null;
             if (pretrained != null) {
-                init = pretrained.checkpoint().directory().toString(); // a Hub id's snapshot in the local cache
+                init = pretrained.checkpoint().location(); // a Hub id's snapshot in the local cache
             }
             List<String> settings = settings(view, init, stageKeys, hadoop);
             JobConfig cfg = config(pretrained != null ? pretrained.withTokenizer(settings) : settings, hadoop,
@@ -168,7 +168,7 @@ public abstract class TrainingEstimator<M extends Model<M>, S extends TrainingEs
     /** The job's keys from this stage: the table, the stage's keys, the params that are set, then the overrides. */
     private List<String> settings(String view, String init, List<String> stageKeys, Configuration hadoop) throws IOException {
         List<String> s = new ArrayList<>();
-        if (init != null && !PretrainedStart.isHuggingFace(init) && HadoopFiles.exists(init + "/" + Tokenizer.FILE_NAME, hadoop)) {
+        if (init != null && !PretrainedStart.isHuggingFace(init, hadoop) && HadoopFiles.exists(init + "/" + Tokenizer.FILE_NAME, hadoop)) {
             s.add("data.tokenizer=" + init + "/" + Tokenizer.FILE_NAME); // the weights' token ids mean what it says
         }
         s.add("data.format=table");
@@ -196,7 +196,7 @@ public abstract class TrainingEstimator<M extends Model<M>, S extends TrainingEs
 
     private static String startingWeights(String path, Configuration hadoop) throws IOException {
         String absolute = path.startsWith("hf:") ? path : HadoopFiles.absolute(path);
-        return PretrainedStart.isHuggingFace(absolute) ? absolute : TrainedModel.resolve(absolute, hadoop, "initFrom");
+        return PretrainedStart.isHuggingFace(absolute, hadoop) ? absolute : TrainedModel.resolve(absolute, hadoop, "initFrom");
     }
 
     private String runDirectory(JavaSparkContext sc) throws IOException {

@@ -11,7 +11,10 @@ import java.util.Map;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 
+import org.apache.hadoop.conf.Configuration;
+
 import io.sparkformer.driver.config.JobConfig;
+import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.model.BadFileException;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.ParameterBuffer;
@@ -22,8 +25,8 @@ import io.sparkformer.model.text.Tokenizer;
 /**
  * A Hugging Face checkpoint directory as a run's start (train --init-from): its config.json
  * decides the job's model section, its tokenizer.json the tokens, its weights the replicas'
- * first values under a fresh classifier where the task needs one. Read from a local directory
- * and never written to.
+ * first values under a fresh classifier where the task needs one. Read from a local directory, a
+ * Hub id's snapshot or a directory on a Hadoop file system, and never written to.
  */
 public final class PretrainedStart {
     private final HuggingFaceCheckpoint checkpoint;
@@ -37,19 +40,35 @@ public final class PretrainedStart {
      * or a Hub model id (hf:org/name[@revision], fetched into Hugging Face's cache), else null.
      */
     public static PretrainedStart openIfHuggingFace(String path) throws IOException {
+        return openIfHuggingFace(path, new Configuration());
+    }
+
+    /**
+     * The same, with {@code conf} for a directory on a Hadoop file system (HDFS, S3A): its files
+     * are read where they lie, by whichever JVM opens it (the workers of a cluster too).
+     */
+    public static PretrainedStart openIfHuggingFace(String path, Configuration conf) throws IOException {
         if (HubCache.isHubId(path)) {
             return new PretrainedStart(HuggingFaceCheckpoint.open(new HubCache(HubCache.Settings.fromEnvironment(System.getenv()))
                     .snapshot(path)));
         }
         Path dir = localDirectory(path);
-        if (dir == null || !HuggingFaceCheckpoint.isCheckpoint(dir)) {
+        if (dir == null) {
+            return onHadoop(path, conf) ? new PretrainedStart(HuggingFaceCheckpoint.open(new HadoopCheckpointFiles(path, conf))) : null;
+        }
+        if (!HuggingFaceCheckpoint.isCheckpoint(dir)) {
             return null;
         }
         return new PretrainedStart(HuggingFaceCheckpoint.open(dir));
     }
 
+    /** True when {@code path}, a directory on a Hadoop file system, holds a config.json. */
+    private static boolean onHadoop(String path, Configuration conf) throws IOException {
+        return HadoopFiles.exists(HadoopCheckpointFiles.trimmed(path) + "/" + HuggingFaceCheckpoint.CONFIG, conf);
+    }
+
     /** A file: URI or a plain path as a local directory; null for another file system. */
-    static Path localDirectory(String path) {
+    public static Path localDirectory(String path) {
         if (path.startsWith("file:")) {
             return Path.of(java.net.URI.create(path.startsWith("file://") ? path : "file://" + path.substring("file:".length())));
         }
@@ -88,20 +107,20 @@ public final class PretrainedStart {
         if (checkpoint.hasPooler()) {
             suggested.put("model.pooling", f.textNode("pooler"));
         }
-        return new JobConfig.Preset(checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG).toString(), fixed, suggested);
+        return new JobConfig.Preset(checkpoint.files().location(HuggingFaceCheckpoint.CONFIG), fixed, suggested);
     }
 
     /**
      * The "data.tokenizer=" setting of the checkpoint's tokenizer.json, put first so a job's own
      * --set still wins; an error when it has none and the job names none.
      */
-    public List<String> withTokenizer(List<String> settings) throws ConfigException {
+    public List<String> withTokenizer(List<String> settings) throws IOException {
         if (settings.stream().anyMatch(o -> o.startsWith("data.tokenizer="))) {
             return settings;
         }
-        Path tokenizer = checkpoint.tokenizerFile();
+        String tokenizer = checkpoint.tokenizerFile();
         if (tokenizer == null) {
-            throw new ConfigException("--init-from", checkpoint.directory() + " has no tokenizer.json: the checkpoint's token"
+            throw new ConfigException("--init-from", checkpoint.location() + " has no tokenizer.json: the checkpoint's token"
                     + " ids mean nothing without its tokenizer; give one with --set data.tokenizer=PATH");
         }
         List<String> out = new java.util.ArrayList<>(settings);
@@ -114,7 +133,7 @@ public final class PretrainedStart {
         int vocab = checkpoint.config().vocabSize();
         if (tokenizer.vocabSize() > vocab) {
             throw new BadFileException(source, "has " + tokenizer.vocabSize() + " token ids but "
-                    + checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG) + " says vocab_size " + vocab
+                    + checkpoint.files().location(HuggingFaceCheckpoint.CONFIG) + " says vocab_size " + vocab
                     + ": the tokenizer is not this checkpoint's");
         }
     }
@@ -139,20 +158,20 @@ public final class PretrainedStart {
      * classification, BERT's masked_lm, GPT-2's causal_lm) with sequences up to 512 tokens.
      */
     public TrainedModel load() throws IOException {
-        Path tokenizerFile = checkpoint.tokenizerFile();
+        String tokenizerFile = checkpoint.tokenizerFile();
         if (tokenizerFile == null) {
-            throw new ConfigException("--model", checkpoint.directory() + " has no tokenizer.json: its token ids mean nothing"
+            throw new ConfigException("--model", checkpoint.location() + " has no tokenizer.json: its token ids mean nothing"
                     + " without the checkpoint's tokenizer");
         }
-        Tokenizer tokenizer = Tokenizer.fromJson(Files.readAllBytes(tokenizerFile), tokenizerFile.toString());
-        requireTokenizerFits(tokenizer, tokenizerFile.toString());
+        Tokenizer tokenizer = Tokenizer.fromJson(checkpoint.files().readAll("tokenizer.json"), tokenizerFile);
+        requireTokenizerFits(tokenizer, tokenizerFile);
         TransformerConfig c = checkpoint.config();
         String task = c.isClassifier() ? "classification" : c.kind() == TransformerConfig.Kind.ENCODER ? "masked_lm" : "causal_lm";
-        JobConfig cfg = JobConfig.parse("", checkpoint.directory().resolve(HuggingFaceCheckpoint.CONFIG).toString(),
+        JobConfig cfg = JobConfig.parse("", checkpoint.files().location(HuggingFaceCheckpoint.CONFIG),
                 // data.inputs: no corpus trained this here; the checkpoint stands in for it
-                List.of("data.task=" + task, "data.tokenizer=" + tokenizerFile, "data.inputs=[" + checkpoint.directory() + "]", "train.block_size=" + Math.min(512, c.maxLen()),
+                List.of("data.task=" + task, "data.tokenizer=" + tokenizerFile, "data.inputs=[" + checkpoint.location() + "]", "train.block_size=" + Math.min(512, c.maxLen()),
                         "model.pooling=" + (c.isClassifier() ? lower(c.pooling()) : "auto")), preset());
-        return new TrainedModel(checkpoint.directory().toString(), checkpoint.load(org.nd4j.linalg.api.buffer.DataType.FLOAT),
+        return new TrainedModel(checkpoint.location(), checkpoint.load(org.nd4j.linalg.api.buffer.DataType.FLOAT),
                 tokenizer, cfg, checkpoint.labels());
     }
 
@@ -162,10 +181,22 @@ public final class PretrainedStart {
 
     /** True when {@code dir} holds weights Hugging Face's way (config.json) rather than this project's checkpoint. */
     public static boolean isHuggingFace(String dir) {
+        return isHuggingFace(dir, new Configuration());
+    }
+
+    /** The same, with {@code conf} for a directory on a Hadoop file system. */
+    public static boolean isHuggingFace(String dir, Configuration conf) {
         if (HubCache.isHubId(dir)) {
             return true;
         }
         Path local = localDirectory(dir);
-        return local != null && Files.isRegularFile(local.resolve(HuggingFaceCheckpoint.CONFIG));
+        if (local != null) {
+            return Files.isRegularFile(local.resolve(HuggingFaceCheckpoint.CONFIG));
+        }
+        try {
+            return onHadoop(dir, conf);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(dir + ": " + e.getMessage(), e);
+        }
     }
 }

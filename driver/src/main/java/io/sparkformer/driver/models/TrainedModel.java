@@ -58,10 +58,10 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
 
     /** The header of the model {@code path} names (as {@link #load}): a file's header or a Hugging Face config.json, no weights. */
     public static Header header(String path, Configuration conf) throws IOException {
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path, conf);
         if (pretrained != null) {
             var c = pretrained.checkpoint();
-            return new Header(c.directory().toString(), c.config(), c.labels());
+            return new Header(c.location(), c.config(), c.labels());
         }
         String ckpt = resolve(path, conf);
         String file = ckpt + "/" + Checkpoint.MODEL_FILE;
@@ -82,7 +82,7 @@ public record TrainedModel(String checkpoint, Model model, Tokenizer tokenizer, 
 
     /** The model {@code path} names: one of this project's (see the class comment) or a Hugging Face checkpoint directory. */
     public static TrainedModel load(String path, Configuration conf) throws IOException {
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path);
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(path, conf);
         if (pretrained != null) {
             return pretrained.load();
         }

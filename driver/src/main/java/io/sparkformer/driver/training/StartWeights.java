@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.sparkformer.driver.corpus.HadoopFiles;
+import io.sparkformer.driver.models.HubCache;
 import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Model;
@@ -33,7 +34,7 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
         if (checkpoint == null) {
             return;
         }
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(checkpoint);
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(checkpoint, conf);
         if (pretrained != null) {
             List<String> fresh = pretrained.readInto(model.parameters(), model.config());
             if (!fresh.isEmpty()) {
@@ -66,7 +67,7 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
         if (checkpoint == null) {
             return;
         }
-        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(checkpoint);
+        PretrainedStart pretrained = PretrainedStart.openIfHuggingFace(checkpoint, conf);
         if (pretrained != null) {
             pretrained.check(wanted);
             return;
@@ -79,18 +80,19 @@ record StartWeights(long seed, Transformer.Init init, String checkpoint) impleme
     /**
      * Whether the workers follow the recipe themselves: nothing to read, or a checkpoint every
      * executor reads: any in local mode (a Hugging Face one included: {@link #check} found its
-     * tensors' names and shapes good on the driver); on a cluster, one of ours not on the
-     * driver's own disk. A Hugging Face directory on a cluster is read on the driver (it is a
-     * local directory or the driver's Hub cache) and broadcast.
+     * tensors' names and shapes good on the driver); on a cluster, one not on the driver's own
+     * disk (ours or a Hugging Face directory on HDFS or S3A). A Hugging Face directory on the
+     * driver's disk (or its Hub cache) is read on the driver and broadcast.
      */
     boolean readByWorkers(boolean localMode, Configuration conf) throws IOException {
-        if (checkpoint == null) {
+        if (checkpoint == null || localMode) {
             return true;
         }
-        if (PretrainedStart.isHuggingFace(checkpoint)) {
-            return localMode;
+        if (PretrainedStart.isHuggingFace(checkpoint, conf)) {
+            // a URI of another file system; a plain path or a Hub id's snapshot is on the driver's disk
+            return PretrainedStart.localDirectory(checkpoint) == null && !HubCache.isHubId(checkpoint);
         }
-        return localMode || !"file".equals(new org.apache.hadoop.fs.Path(checkpoint).getFileSystem(conf).getScheme());
+        return !"file".equals(new org.apache.hadoop.fs.Path(checkpoint).getFileSystem(conf).getScheme());
     }
 
     private SafeTensors.Reader open(Configuration conf) throws IOException {

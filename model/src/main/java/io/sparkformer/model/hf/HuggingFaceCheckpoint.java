@@ -37,17 +37,17 @@ public final class HuggingFaceCheckpoint {
             "pytorch_model.bin.index.json", "tf_model.h5");
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final Path dir;
+    private final CheckpointFiles files;
     private final HuggingFaceFamily family;
     private final TransformerConfig config;
-    private final List<Path> weightFiles;
+    private final List<String> weightFiles;
     private final java.util.Set<String> tensorNames; // without the family's prefix
     private final List<String> labels;
 
-    private HuggingFaceCheckpoint(Path dir, HuggingFaceFamily family, TransformerConfig config, List<Path> weightFiles,
+    private HuggingFaceCheckpoint(CheckpointFiles files, HuggingFaceFamily family, TransformerConfig config, List<String> weightFiles,
                                   java.util.Set<String> tensorNames, List<String> labels) {
         this.labels = labels;
-        this.dir = dir;
+        this.files = files;
         this.family = family;
         this.config = config;
         this.weightFiles = weightFiles;
@@ -61,32 +61,37 @@ public final class HuggingFaceCheckpoint {
 
     /** Reads and checks {@code dir}'s config and lists its weight files; allocates no model. */
     public static HuggingFaceCheckpoint open(Path dir) throws IOException {
-        Path configFile = dir.resolve(CONFIG);
-        if (!Files.isRegularFile(configFile)) {
-            throw new BadFileException(dir.toString(), "not a Hugging Face checkpoint: it has no " + CONFIG);
+        return open(CheckpointFiles.local(dir));
+    }
+
+    /** The same for a directory of any file system (its config and the weights' headers read, no model allocated). */
+    public static HuggingFaceCheckpoint open(CheckpointFiles dir) throws IOException {
+        String configFile = dir.location(CONFIG);
+        if (!dir.isFile(CONFIG)) {
+            throw new BadFileException(dir.location(), "not a Hugging Face checkpoint: it has no " + CONFIG);
         }
         JsonNode cfg;
         try {
-            cfg = JSON.readTree(Files.readAllBytes(configFile));
+            cfg = JSON.readTree(dir.readAll(CONFIG));
         } catch (IOException e) {
-            throw new BadFileException(configFile.toString(), "not JSON: " + e.getMessage().split("\n")[0], e);
+            throw new BadFileException(configFile, "not JSON: " + e.getMessage().split("\n")[0], e);
         }
         if (cfg == null || !cfg.isObject()) {
-            throw new BadFileException(configFile.toString(), "not a JSON object");
+            throw new BadFileException(configFile, "not a JSON object");
         }
         HuggingFaceFamily family = HuggingFaceFamily.of(cfg, configFile);
         family.requireArchitectures(cfg, configFile);
-        List<Path> files = weightFiles(dir);
+        List<String> files = weightFiles(dir);
         java.util.Set<String> names = new java.util.HashSet<>();
-        for (Path file : files) {
-            try (SafeTensors.Reader reader = SafeTensors.open(file)) { // the header only
+        for (String file : files) {
+            try (SafeTensors.Reader reader = SafeTensors.open(dir.open(file))) { // the header only
                 reader.tensors().keySet().forEach(n -> names.add(family.unprefixed(n)));
             }
         }
         TransformerConfig config = family.config(cfg, configFile, names);
         long parameters = io.sparkformer.model.ParameterLayout.of(config).size(); // sizes only: nothing allocated yet
         if (parameters > Integer.MAX_VALUE - 8) {
-            throw new BadFileException(configFile.toString(), "its sizes make " + parameters + " parameters; a model here holds at"
+            throw new BadFileException(configFile, "its sizes make " + parameters + " parameters; a model here holds at"
                     + " most " + (Integer.MAX_VALUE - 8) + " (one flat buffer)");
         }
         List<String> labels = null;
@@ -100,7 +105,14 @@ public final class HuggingFaceCheckpoint {
         return new HuggingFaceCheckpoint(dir, family, config, files, java.util.Set.copyOf(names), labels);
     }
 
-    public Path directory() { return dir; }
+    /** The local directory, or null for one on another file system ({@link #location()}). */
+    public Path directory() { return files.localDirectory(); }
+
+    /** Where the checkpoint is: a local directory or a Hadoop file system's path. */
+    public String location() { return files.location(); }
+
+    /** The checkpoint's files. */
+    public CheckpointFiles files() { return files; }
 
     public HuggingFaceFamily family() { return family; }
 
@@ -112,10 +124,9 @@ public final class HuggingFaceCheckpoint {
     /** True when the checkpoint has BERT's pooler (a classifier may read it: pooling pooler). */
     public boolean hasPooler() { return tensorNames.contains("pooler.dense.weight"); }
 
-    /** The tokenizer file beside the weights, or null when the directory has none. */
-    public Path tokenizerFile() {
-        Path t = dir.resolve("tokenizer.json");
-        return Files.isRegularFile(t) ? t : null;
+    /** The tokenizer file beside the weights (a local path or a Hadoop one), or null when the directory has none. */
+    public String tokenizerFile() throws IOException {
+        return files.isFile("tokenizer.json") ? files.location("tokenizer.json") : null;
     }
 
     /** A model of the checkpoint's architecture with its weights. */
@@ -155,12 +166,12 @@ public final class HuggingFaceCheckpoint {
         requireSameNetwork(model);
         Map<String, String> filled = new LinkedHashMap<>();
         Map<String, Long> values = new LinkedHashMap<>();
-        for (Path file : weightFiles) {
-            try (SafeTensors.Reader reader = SafeTensors.open(file)) {
+        for (String file : weightFiles) {
+            try (SafeTensors.Reader reader = SafeTensors.open(files.open(file))) {
                 read(reader, "", params, layout, model, filled, values);
             }
         }
-        return complete(layout, values, freshHead, weightFiles.toString());
+        return complete(layout, values, freshHead, weightFiles.stream().map(files::location).toList().toString());
     }
 
     /**
@@ -182,7 +193,7 @@ public final class HuggingFaceCheckpoint {
 
     private void requireSameNetwork(TransformerConfig model) throws BadFileException {
         if (!network(model).equals(network(config))) {
-            throw new BadFileException(dir.resolve(CONFIG).toString(), "describes the network " + network(config).toMap()
+            throw new BadFileException(files.location(CONFIG), "describes the network " + network(config).toMap()
                     + "; the model asks for " + network(model).toMap());
         }
     }
@@ -266,48 +277,47 @@ public final class HuggingFaceCheckpoint {
      * The weight files: model.safetensors, or the shards the index names, each a plain file name
      * inside {@code dir}. Pickled weights are refused with what to do instead.
      */
-    private static List<Path> weightFiles(Path dir) throws IOException {
-        Path single = dir.resolve(WEIGHTS);
-        if (Files.isRegularFile(single)) {
-            return List.of(single);
+    private static List<String> weightFiles(CheckpointFiles dir) throws IOException {
+        if (dir.isFile(WEIGHTS)) {
+            return List.of(WEIGHTS);
         }
-        Path index = dir.resolve(INDEX);
-        if (Files.isRegularFile(index)) {
-            return shards(dir, index);
+        if (dir.isFile(INDEX)) {
+            return shards(dir);
         }
         for (String pickled : PICKLED) {
-            if (Files.exists(dir.resolve(pickled))) {
-                throw new BadFileException(dir.resolve(pickled).toString(), "pickled weights are not read (loading them runs"
+            if (dir.isFile(pickled)) {
+                throw new BadFileException(dir.location(pickled), "pickled weights are not read (loading them runs"
                         + " code); convert them to safetensors first, e.g. with the safetensors library's convert script,"
                         + " and give the directory with " + WEIGHTS);
             }
         }
-        throw new BadFileException(dir.toString(), "has no " + WEIGHTS + " or " + INDEX);
+        throw new BadFileException(dir.location(), "has no " + WEIGHTS + " or " + INDEX);
     }
 
-    private static List<Path> shards(Path dir, Path index) throws IOException {
+    private static List<String> shards(CheckpointFiles dir) throws IOException {
+        String index = dir.location(INDEX);
         JsonNode map;
         try {
-            map = JSON.readTree(Files.readAllBytes(index)).path("weight_map");
+            map = JSON.readTree(dir.readAll(INDEX)).path("weight_map");
         } catch (IOException e) {
-            throw new BadFileException(index.toString(), "not JSON: " + e.getMessage().split("\n")[0], e);
+            throw new BadFileException(index, "not JSON: " + e.getMessage().split("\n")[0], e);
         }
         if (!map.isObject() || map.isEmpty()) {
-            throw new BadFileException(index.toString(), "has no weight_map of tensor names to files");
+            throw new BadFileException(index, "has no weight_map of tensor names to files");
         }
         TreeSet<String> files = new TreeSet<>();
         map.fields().forEachRemaining(e -> files.add(e.getValue().asText()));
-        List<Path> out = new ArrayList<>();
+        List<String> out = new ArrayList<>();
         for (String f : files) {
-            Path p = dir.resolve(f).normalize();
-            if (f.contains("/") || f.contains("\\") || !p.getParent().equals(dir.normalize()) || !f.endsWith(".safetensors")) {
-                throw new BadFileException(index.toString(), "names the file \"" + f + "\", which is not a .safetensors file"
-                        + " in " + dir);
+            // a plain file name: nothing outside the directory is read
+            if (f.contains("/") || f.contains("\\") || f.startsWith(".") || !f.endsWith(".safetensors")) {
+                throw new BadFileException(index, "names the file \"" + f + "\", which is not a .safetensors file"
+                        + " in " + dir.location());
             }
-            if (!Files.isRegularFile(p)) {
-                throw new BadFileException(index.toString(), "names " + f + ", which is missing");
+            if (!dir.isFile(f)) {
+                throw new BadFileException(index, "names " + f + ", which is missing");
             }
-            out.add(p);
+            out.add(f);
         }
         return out;
     }

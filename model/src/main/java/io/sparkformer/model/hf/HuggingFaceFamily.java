@@ -1,7 +1,6 @@
 package io.sparkformer.model.hf;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -38,12 +37,12 @@ public enum HuggingFaceFamily {
         private static final Pattern LAYER = Pattern.compile("h\\.(\\d+)\\.(.+)");
 
         @Override
-        TransformerConfig config(JsonNode c, Path file, java.util.Set<String> tensors) throws BadFileException {
+        TransformerConfig config(JsonNode c, String file, java.util.Set<String> tensors) throws BadFileException {
             int d = positive(c, "n_embd", file);
             int inner = c.hasNonNull("n_inner") ? positive(c, "n_inner", file) : 4 * d;
             boolean tied = !c.has("tie_word_embeddings") || c.get("tie_word_embeddings").asBoolean();
             if (!tied) {
-                throw new BadFileException(file.toString(), "tie_word_embeddings false: a GPT-2 with its own output layer is not"
+                throw new BadFileException(file, "tie_word_embeddings false: a GPT-2 with its own output layer is not"
                         + " read yet");
             }
             return build(file, () -> new TransformerConfig(Kind.DECODER, positive(c, "vocab_size", file), d,
@@ -103,10 +102,10 @@ public enum HuggingFaceFamily {
         private static final java.util.List<String> QKV = java.util.List.of("query", "key", "value");
 
         @Override
-        TransformerConfig config(JsonNode c, Path file, java.util.Set<String> tensors) throws BadFileException {
+        TransformerConfig config(JsonNode c, String file, java.util.Set<String> tensors) throws BadFileException {
             String positions = c.path("position_embedding_type").asText("absolute");
             if (!positions.equals("absolute")) {
-                throw new BadFileException(file.toString(), "position_embedding_type \"" + positions + "\": only absolute positions"
+                throw new BadFileException(file, "position_embedding_type \"" + positions + "\": only absolute positions"
                         + " are read");
             }
             int types = c.has("type_vocab_size") ? c.get("type_vocab_size").asInt() : 2;
@@ -207,10 +206,10 @@ public enum HuggingFaceFamily {
     }
 
     /** Refuses an architecture of config.json this family does not read (a token classifier's head is not a sequence classifier's). */
-    void requireArchitectures(JsonNode config, Path file) throws BadFileException {
+    void requireArchitectures(JsonNode config, String file) throws BadFileException {
         for (JsonNode a : config.path("architectures")) {
             if (!architectures.contains(a.asText())) {
-                throw new BadFileException(file.toString(), "architecture \"" + a.asText() + "\" is not one this project reads;"
+                throw new BadFileException(file, "architecture \"" + a.asText() + "\" is not one this project reads;"
                         + " supported for " + key + ": " + architectures);
             }
         }
@@ -308,7 +307,7 @@ public enum HuggingFaceFamily {
     static final String FIRST_TOKEN_KEY = "sparkformer_classifier_reads_first_token";
 
     /** The model config.json describes; {@code tensors}: the checkpoint's tensor names, prefix stripped (they tell the head). */
-    abstract TransformerConfig config(JsonNode config, Path file, java.util.Set<String> tensors) throws BadFileException;
+    abstract TransformerConfig config(JsonNode config, String file, java.util.Set<String> tensors) throws BadFileException;
 
     /** A tensor name without the family's model prefix ("bert.", "transformer."). */
     abstract String unprefixed(String name);
@@ -317,14 +316,14 @@ public enum HuggingFaceFamily {
     abstract Target target(String name, TransformerConfig cfg);
 
     /** The family config.json's model_type names, or an error listing the supported ones. */
-    static HuggingFaceFamily of(JsonNode config, Path file) throws BadFileException {
+    static HuggingFaceFamily of(JsonNode config, String file) throws BadFileException {
         String type = config.path("model_type").asText("");
         for (HuggingFaceFamily f : values()) {
             if (f.key.equals(type)) {
                 return f;
             }
         }
-        throw new BadFileException(file.toString(), "model_type \"" + type + "\" is not one this project reads; supported: "
+        throw new BadFileException(file, "model_type \"" + type + "\" is not one this project reads; supported: "
                 + Arrays.stream(values()).map(HuggingFaceFamily::key).toList());
     }
 
@@ -413,21 +412,21 @@ public enum HuggingFaceFamily {
         return name.substring(name.lastIndexOf('.'));
     }
 
-    static int positive(JsonNode c, String key, Path file) throws BadFileException {
+    static int positive(JsonNode c, String key, String file) throws BadFileException {
         JsonNode v = c.get(key);
         if (v == null || !v.canConvertToInt() || v.asInt() < 1 || !v.isIntegralNumber()) {
-            throw new BadFileException(file.toString(), "\"" + key + "\" must be a positive whole number, got " + v);
+            throw new BadFileException(file, "\"" + key + "\" must be a positive whole number, got " + v);
         }
         return v.asInt();
     }
 
-    static Activation activation(JsonNode c, String key, Path file) throws BadFileException {
+    static Activation activation(JsonNode c, String key, String file) throws BadFileException {
         String name = c.path(key).asText("").toLowerCase(Locale.ROOT);
         return switch (name) {
             case "gelu_new", "gelu_pytorch_tanh", "gelu_fast" -> Activation.GELU_TANH;
             case "gelu" -> Activation.GELU;
             case "relu" -> Activation.RELU;
-            default -> throw new BadFileException(file.toString(), "\"" + key + "\" is \"" + name
+            default -> throw new BadFileException(file, "\"" + key + "\" is \"" + name
                     + "\"; supported: gelu, gelu_new (and its aliases gelu_pytorch_tanh, gelu_fast), relu");
         };
     }
@@ -437,11 +436,11 @@ public enum HuggingFaceFamily {
     }
 
     /** A config from the checkpoint's values; one our model refuses names config.json and the key. */
-    static TransformerConfig build(Path file, ConfigSupplier make) throws BadFileException {
+    static TransformerConfig build(String file, ConfigSupplier make) throws BadFileException {
         try {
             return make.get();
         } catch (ConfigException e) {
-            throw new BadFileException(file.toString(), "its values make no model here: " + e.getMessage());
+            throw new BadFileException(file, "its values make no model here: " + e.getMessage());
         }
     }
 }
