@@ -196,7 +196,8 @@ public final class PretrainedStart {
         try {
             return onHadoop(dir, conf);
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(dir + ": " + e.getMessage(), e);
+            // a scheme no file system here serves, an unreachable NameNode: bad input, named
+            throw new ConfigException(dir, "cannot be read: " + e.getMessage().split("\n")[0]);
         }
     }
 }

@@ -23,6 +23,7 @@ import io.sparkformer.driver.Cli;
 import io.sparkformer.driver.SparkTestBase;
 import io.sparkformer.driver.models.PretrainedStart;
 import io.sparkformer.model.BadFileException;
+import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Transformer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.io.Checkpoint;
@@ -75,6 +76,9 @@ class PretrainedElsewhereTest {
         assertTrue(e.getMessage().contains(uri) && e.getMessage().contains("model.safetensors"), e.getMessage());
         assertNull(PretrainedStart.openIfHuggingFace(ElsewhereFileSystem.uri(tmp), CONF), "no config.json: not Hugging Face's");
         assertFalse(PretrainedStart.isHuggingFace(ElsewhereFileSystem.uri(tmp), CONF));
+        // a scheme no file system serves: bad input naming the path, not a stack trace
+        ConfigException unknown = assertThrows(ConfigException.class, () -> PretrainedStart.isHuggingFace("hdsf://x/model", CONF));
+        assertTrue(unknown.getMessage().startsWith("hdsf://x/model: cannot be read"), unknown.getMessage());
     }
 
     @Test
