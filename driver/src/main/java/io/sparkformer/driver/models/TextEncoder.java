@@ -27,7 +27,7 @@ public record TextEncoder(Transformer model, Function<String, int[]> encode) {
                     + "; embedding reads a transformer's hidden states");
         }
         int maxLen = t.config().maxLen();
-        if (PretrainedStart.isHuggingFace(path) && m.tokenizer() instanceof HuggingFaceTokenizer own) {
+        if (PretrainedStart.isHuggingFace(path, conf) && m.tokenizer() instanceof HuggingFaceTokenizer own) {
             // the checkpoint's own pipeline, as sentence-transformers feeds it
             return new TextEncoder(t, text -> truncated(own.encodeWithSpecialTokens(text), maxLen));
         }

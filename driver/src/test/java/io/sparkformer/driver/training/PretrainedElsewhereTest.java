@@ -22,6 +22,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkformer.driver.Cli;
 import io.sparkformer.driver.SparkTestBase;
 import io.sparkformer.driver.models.PretrainedStart;
+import io.sparkformer.driver.models.TextEncoder;
 import io.sparkformer.model.BadFileException;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.Transformer;
@@ -65,6 +66,16 @@ class PretrainedElsewhereTest {
         assertTrue(new StartWeights(7, Transformer.Init.GPT2, elsewhere).readByWorkers(false, CONF));
         assertFalse(new StartWeights(7, Transformer.Init.GPT2, local.toString()).readByWorkers(false, CONF));
         assertTrue(new StartWeights(7, Transformer.Init.GPT2, local.toString()).readByWorkers(true, CONF), "local mode");
+    }
+
+    @Test
+    void theInferenceStagesLoadItAsFromTheLocalDirectory() throws Exception {
+        // what an executor of the embedding, classifying or generating stage loads (TextEncoder, TrainedModel)
+        TextEncoder here = TextEncoder.load(local.toString(), CONF);
+        TextEncoder there = TextEncoder.load(elsewhere, CONF);
+        String text = "a gorgeous, witty, seductive movie.";
+        assertArrayEquals(here.encode().apply(text), there.encode().apply(text), "the checkpoint's own tokenizer pipeline");
+        assertArrayEquals(here.model().parameters().flat().toFloatVector(), there.model().parameters().flat().toFloatVector());
     }
 
     @Test
