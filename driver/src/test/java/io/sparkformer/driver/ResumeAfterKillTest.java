@@ -51,6 +51,8 @@ class ResumeAfterKillTest {
                 cmd.add(a);
             }
         }
+        // jobs of seconds: C1 alone, the serial collector and the BLAS ND4J loads anyway (as FaultInjectionTest)
+        cmd.addAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-D" + io.sparkformer.model.Nd4jRuntime.BLAS_PROPERTY + "=openblas"));
         cmd.add("-cp");
         cmd.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
         cmd.add(Cli.class.getName());
