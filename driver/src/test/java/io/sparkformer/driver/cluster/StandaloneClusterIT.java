@@ -40,9 +40,11 @@ import io.sparkformer.driver.corpus.HadoopFiles;
 /**
  * The path a user takes on a real cluster, on this machine: scripts/cluster/cluster starts HDFS and a
  * two-worker standalone Spark cluster, the corpus goes onto HDFS, the job jar is submitted and
- * checkpoints to HDFS. Its final weights must equal those of the same job in local mode with two
- * partitions; then a second run loses an executor JVM (SIGKILL) in the middle of a round, Spark
- * reruns the task on a fresh executor, and the weights must still be equal.
+ * checkpoints to HDFS. The same job runs first in local mode with two partitions; the job on the
+ * cluster loses an executor JVM (SIGKILL) in the middle of a round, resumes, and its final weights
+ * must equal local mode's bit for bit. The run that loses nothing, and the loss under train.sync
+ * driver, are tagged slow (scripts/test -Dgroups=slow,cluster): every round of the default suite's
+ * run already ran on the cluster, before the kill or after it.
  */
 @Tag("cluster")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -52,7 +54,8 @@ class StandaloneClusterIT {
     private static final Map<String, String> ENV = new java.util.HashMap<>();
     private static final Configuration CONF = new Configuration();
     private static String hdfs;
-    private static String clusterModel;
+    /** The final weights of the job in local mode with two partitions, which every cluster run must equal. */
+    private static String localModel;
 
     @BeforeAll
     static void startCluster() throws Exception {
@@ -76,6 +79,21 @@ class StandaloneClusterIT {
         try (FileSystem fs = FileSystem.newInstance(URI.create(hdfs), CONF)) {
             fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(root().resolve("datasets/grammar/corpus.txt").toString()),
                     new org.apache.hadoop.fs.Path(hdfs + "/corpus/grammar.txt"));
+        }
+
+        // the same job in local mode with two partitions, shards built on the local disk
+        Path local = WORK.resolve("local");
+        Path localLog = WORK.resolve("submit-local.log");
+        List<String> cmd = new ArrayList<>(List.of("scripts/spark-submit", "--master", "local[2]",
+                "--class", "io.sparkformer.driver.Cli", System.getProperty("job.jar")));
+        cmd.addAll(job(local.resolve("run").toString(), local.resolve("shards").toString()));
+        code = run(cmd, ENV, localLog, 900);
+        assertEquals(0, code, "local job failed:\n" + tail(localLog));
+        localModel = finalModel(local.resolve("run").toString());
+        // its shards onto HDFS, where the cluster runs find them (the same inputs and settings: reused)
+        try (FileSystem fs = FileSystem.newInstance(URI.create(hdfs), CONF)) {
+            fs.copyFromLocalFile(new org.apache.hadoop.fs.Path(local.resolve("shards").toString()),
+                    new org.apache.hadoop.fs.Path(hdfs + "/shards/grammar"));
         }
     }
 
@@ -114,6 +132,7 @@ class StandaloneClusterIT {
     }
 
     @Test
+    @Tag("slow")
     @Order(1)
     void jobOnStandaloneClusterEqualsLocalMode() throws Exception {
         String run = hdfs + "/runs/cluster";
@@ -122,47 +141,42 @@ class StandaloneClusterIT {
         assertEquals(0, code, "cluster job failed:\n" + tail(log));
         String out = Files.readString(log);
         assertTrue(out.contains("worker 1 runs on"), "executors report their memory and thread settings:\n" + tail(log));
-        clusterModel = finalModel(run);
-
-        // the same job in local mode with two partitions, shards built anew on the local disk
-        Path local = WORK.resolve("local");
-        Path localLog = WORK.resolve("submit-local.log");
-        List<String> cmd = new ArrayList<>(List.of("scripts/spark-submit", "--master", "local[2]",
-                "--class", "io.sparkformer.driver.Cli", System.getProperty("job.jar")));
-        cmd.addAll(job(local.resolve("run").toString(), local.resolve("shards").toString()));
-        code = run(cmd, ENV, localLog, 900);
-        assertEquals(0, code, "local job failed:\n" + tail(localLog));
-        double diff = maxRelativeDifference(clusterModel, finalModel(local.resolve("run").toString()), CONF);
+        double diff = maxRelativeDifference(localModel, finalModel(run), CONF);
         System.out.println("standalone vs local[2]: max relative weight difference " + diff);
         assertEquals(0.0, diff, "standalone and local weights must be bit-equal (tasks of one core each on both)");
     }
 
     /**
      * The same loss under train.sync driver, whose round is a plain stage that Spark reruns on a
-     * fresh executor. Tagged slow (scripts/test -Dgroups=slow,cluster): the default suite keeps
-     * the default sync's variant below, within its 15 minutes.
+     * fresh executor: 0.0 from local mode on most runs, 1.7e-6 (relative) on one of 2026-12-01
+     * (docs/native.md), hence its bound. Tagged slow: the default suite keeps the default sync's
+     * variant below, within its 15 minutes.
      */
     @Test
     @Tag("slow")
     @Order(2)
     void executorKilledMidRoundGivesTheSameWeights() throws Exception {
-        killAnExecutorMidRound("executor-killed", List.of("--set", "train.sync=driver"), 4);
+        killAnExecutorMidRound("executor-killed", List.of("--set", "train.sync=driver"), 4, 1e-5);
     }
 
     /**
      * train.sync allreduce runs each round as a barrier stage, which Spark does not rerun after a
      * lost executor: the trainer resumes from the last checkpoint, and the weights end bit-equal
-     * to the unbroken driver-mode run (the two modes give the same bits, TrainerTest).
+     * to local mode's (0.0).
      */
     @Test
     @Order(3)
     void executorKilledInAnAllReduceRoundResumesWithTheSameWeights() throws Exception {
         // past round 4's checkpoint (its report task and six rounds done): there is one to resume from,
         // and two rounds left to kill in
-        killAnExecutorMidRound("executor-killed-allreduce", List.of("--set", "train.sync=allreduce"), 7);
+        killAnExecutorMidRound("executor-killed-allreduce", List.of("--set", "train.sync=allreduce"), 7, 0.0);
     }
 
-    private void killAnExecutorMidRound(String name, List<String> settings, int tasksBefore) throws Exception {
+    /**
+     * Runs the job with {@code settings}, kills an executor inside a task once one has done {@code
+     * tasksBefore}, and asks for local mode's weights within {@code bound} (relative).
+     */
+    private void killAnExecutorMidRound(String name, List<String> settings, int tasksBefore, double bound) throws Exception {
         String run = hdfs + "/runs/" + name;
         int uiPort = freePort();
         Path log = WORK.resolve("submit-" + name + ".log");
@@ -202,10 +216,12 @@ class StandaloneClusterIT {
         assertTrue(job.waitFor(10, TimeUnit.MINUTES), "the job did not finish:\n" + tail(log));
         assertEquals(0, job.exitValue(), "the job failed after losing an executor:\n" + tail(log));
         assertTrue(taskLost, "no executor was killed inside a task (" + kills + " kills):\n" + tail(log));
-        double diff = maxRelativeDifference(clusterModel, finalModel(run), CONF);
-        System.out.println(name + ": executor killed mid-round (" + kills + " kill(s)) vs unbroken: max relative weight difference "
+        assertTrue(Files.readString(log).contains("worker 1 runs on"), "executors report their memory and thread settings:\n"
+                + tail(log));
+        double diff = maxRelativeDifference(localModel, finalModel(run), CONF);
+        System.out.println(name + ": executor killed mid-round (" + kills + " kill(s)) vs local[2]: max relative weight difference "
                 + diff);
-        assertTrue(diff <= 1e-5, "the rerun round changed the weights by " + diff);
+        assertTrue(diff <= bound, "the weights after the lost executor are " + diff + " from local mode's (bound " + bound + ")");
     }
 
     /** True once Spark reports a failed task in some stage (the killed executor's). */
