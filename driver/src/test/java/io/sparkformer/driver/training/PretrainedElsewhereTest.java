@@ -85,6 +85,23 @@ class PretrainedElsewhereTest {
         String uri = ElsewhereFileSystem.uri(noWeights);
         BadFileException e = assertThrows(BadFileException.class, () -> PretrainedStart.openIfHuggingFace(uri, CONF));
         assertTrue(e.getMessage().contains(uri) && e.getMessage().contains("model.safetensors"), e.getMessage());
+        // an empty config.json, a config.json with a model_type no family reads, an empty weights file
+        Path empty = Files.createDirectories(tmp.resolve("empty-config"));
+        Files.write(empty.resolve("config.json"), new byte[0]);
+        BadFileException emptyConfig = assertThrows(BadFileException.class,
+                () -> PretrainedStart.openIfHuggingFace(ElsewhereFileSystem.uri(empty), CONF));
+        assertTrue(emptyConfig.getMessage().contains(ElsewhereFileSystem.uri(empty) + "/config.json"), emptyConfig.getMessage());
+        Path wrongKey = Files.createDirectories(tmp.resolve("wrong-type"));
+        Files.writeString(wrongKey.resolve("config.json"), Files.readString(local.resolve("config.json"))
+                .replace("\"model_type\": \"bert\"", "\"model_type\": \"t5\""));
+        BadFileException wrongType = assertThrows(BadFileException.class,
+                () -> PretrainedStart.openIfHuggingFace(ElsewhereFileSystem.uri(wrongKey), CONF));
+        assertTrue(wrongType.getMessage().contains(ElsewhereFileSystem.uri(wrongKey) + "/config.json")
+                && wrongType.getMessage().contains("model_type \"t5\""), wrongType.getMessage());
+        Files.write(noWeights.resolve("model.safetensors"), new byte[0]);
+        java.io.IOException emptyWeights = assertThrows(java.io.IOException.class, () -> PretrainedStart.openIfHuggingFace(uri, CONF));
+        assertTrue(emptyWeights.getMessage().contains(uri + "/model.safetensors") && emptyWeights.getMessage().contains("0 bytes"),
+                emptyWeights.getMessage());
         assertNull(PretrainedStart.openIfHuggingFace(ElsewhereFileSystem.uri(tmp), CONF), "no config.json: not Hugging Face's");
         assertFalse(PretrainedStart.isHuggingFace(ElsewhereFileSystem.uri(tmp), CONF));
         // a scheme no file system serves: bad input naming the path, not a stack trace
