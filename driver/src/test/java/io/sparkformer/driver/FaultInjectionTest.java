@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -60,29 +59,15 @@ class FaultInjectionTest {
 
     /** Runs the CLI in a JVM of its own; returns its exit code, its output in {@code log}. */
     private int cli(List<String> args, Integer haltAt, boolean trace, Path log) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (a.startsWith("--") || a.startsWith("-Xmx") || a.startsWith("-Dorg.bytedeco") || a.startsWith("-XX:+Ignore")) {
-                cmd.add(a);
-            }
-        }
-        // jobs of seconds: C2's compiler threads cost more CPU than they save (7 s of CPU a job instead of 13)
-        cmd.add("-XX:TieredStopAtLevel=1");
-        // and no concurrent collector threads beside two of these JVMs on two cores (about 1 s of CPU a job)
-        cmd.add("-XX:+UseSerialGC");
-        // the BLAS ND4J loads anyway: what is under test is the files, and loading MKL costs 1-2 s of CPU a JVM
-        cmd.add("-D" + io.sparkformer.model.Nd4jRuntime.BLAS_PROPERTY + "=openblas");
+        List<String> cmd = CliJvm.java(true);
+        cmd.addAll(CliJvm.QUICK);
         if (haltAt != null) {
             cmd.add("-D" + FaultInjection.HALT_AT + "=" + haltAt);
         }
         if (trace) {
             cmd.add("-D" + FaultInjection.TRACE + "=true");
         }
-        cmd.add("-cp");
-        cmd.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
-        cmd.add(Cli.class.getName());
-        cmd.addAll(args);
+        cmd.addAll(CliJvm.cli(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(p.waitFor(300, TimeUnit.SECONDS), "finished: " + cmd);
         return p.exitValue();

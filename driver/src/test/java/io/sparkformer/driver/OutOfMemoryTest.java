@@ -4,11 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -33,16 +31,9 @@ class OutOfMemoryTest {
         Files.writeString(cfg, "name: big\ndata:\n  inputs: [" + corpus + "]\n  shards: " + tmp.resolve("shards") + "\n"
                 + "model: {d_model: 1024, n_heads: 8, n_layers: 4, d_ff: 4096, max_len: 32}\n"
                 + "train: {workers: 1, block_size: 32, batch_size: 2, steps: 2, local_steps: 1}\n");
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (a.startsWith("--") || a.startsWith("-XX:+Ignore")) {
-                cmd.add(a);
-            }
-        }
-        cmd.addAll(List.of("-Xmx600m", "-Dorg.bytedeco.javacpp.maxbytes=8g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=900m",
-                "-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
-                Cli.class.getName(), "train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress"));
+        List<String> cmd = CliJvm.java(false);
+        cmd.addAll(List.of("-Xmx600m", "-Dorg.bytedeco.javacpp.maxbytes=8g", "-Dorg.bytedeco.javacpp.maxphysicalbytes=900m"));
+        cmd.addAll(CliJvm.cli(List.of("train", "--config", cfg.toString(), "--output", tmp.resolve("run").toString(), "--no-progress")));
         Path log = tmp.resolve("big.log");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         boolean ended = p.waitFor(3, TimeUnit.MINUTES);

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -43,23 +42,13 @@ class ResumeAfterKillTest {
     }
 
     private Process start(Path cfg, Path out, boolean resume) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        // this JVM's flags: Spark's --add-opens list, memory and JavaCPP limits
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (a.startsWith("--") || a.startsWith("-Xmx") || a.startsWith("-Dorg.bytedeco") || a.startsWith("-XX:+Ignore")) {
-                cmd.add(a);
-            }
-        }
-        // jobs of seconds: C1 alone, the serial collector and the BLAS ND4J loads anyway (as FaultInjectionTest)
-        cmd.addAll(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-D" + io.sparkformer.model.Nd4jRuntime.BLAS_PROPERTY + "=openblas"));
-        cmd.add("-cp");
-        cmd.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
-        cmd.add(Cli.class.getName());
-        cmd.addAll(List.of("train", "--config", cfg.toString(), "--output", out.toString(), "--no-progress"));
+        List<String> cmd = CliJvm.java(true);
+        cmd.addAll(CliJvm.QUICK);
+        List<String> args = new ArrayList<>(List.of("train", "--config", cfg.toString(), "--output", out.toString(), "--no-progress"));
         if (resume) {
-            cmd.add("--resume");
+            args.add("--resume");
         }
+        cmd.addAll(CliJvm.cli(args));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve(out.getFileName() + ".log").toFile()).start();
     }
 

@@ -24,7 +24,7 @@ final class HadoopCheckpointFiles implements CheckpointFiles {
     }
 
     /** The path without a trailing slash. */
-    static String trimmed(String dir) {
+    private static String trimmed(String dir) {
         return dir.endsWith("/") && dir.length() > 1 ? dir.substring(0, dir.length() - 1) : dir;
     }
 

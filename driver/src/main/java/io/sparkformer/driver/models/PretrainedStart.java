@@ -1,7 +1,6 @@
 package io.sparkformer.driver.models;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,11 +13,11 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.apache.hadoop.conf.Configuration;
 
 import io.sparkformer.driver.config.JobConfig;
-import io.sparkformer.driver.corpus.HadoopFiles;
 import io.sparkformer.model.BadFileException;
 import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.TransformerConfig;
+import io.sparkformer.model.hf.CheckpointFiles;
 import io.sparkformer.model.hf.HuggingFaceCheckpoint;
 import io.sparkformer.model.text.Tokenizer;
 
@@ -52,19 +51,14 @@ public final class PretrainedStart {
             return new PretrainedStart(HuggingFaceCheckpoint.open(new HubCache(HubCache.Settings.fromEnvironment(System.getenv()))
                     .snapshot(path)));
         }
-        Path dir = localDirectory(path);
-        if (dir == null) {
-            return onHadoop(path, conf) ? new PretrainedStart(HuggingFaceCheckpoint.open(new HadoopCheckpointFiles(path, conf))) : null;
-        }
-        if (!HuggingFaceCheckpoint.isCheckpoint(dir)) {
-            return null;
-        }
-        return new PretrainedStart(HuggingFaceCheckpoint.open(dir));
+        CheckpointFiles dir = files(path, conf);
+        return dir.isFile(HuggingFaceCheckpoint.CONFIG) ? new PretrainedStart(HuggingFaceCheckpoint.open(dir)) : null;
     }
 
-    /** True when {@code path}, a directory on a Hadoop file system, holds a config.json. */
-    private static boolean onHadoop(String path, Configuration conf) throws IOException {
-        return HadoopFiles.exists(HadoopCheckpointFiles.trimmed(path) + "/" + HuggingFaceCheckpoint.CONFIG, conf);
+    /** The directory {@code path} names, read where it lies: on this machine's disk or a Hadoop file system. */
+    private static CheckpointFiles files(String path, Configuration conf) {
+        Path local = localDirectory(path);
+        return local != null ? CheckpointFiles.local(local) : new HadoopCheckpointFiles(path, conf);
     }
 
     /** A file: URI or a plain path as a local directory; null for another file system. */
@@ -189,12 +183,8 @@ public final class PretrainedStart {
         if (HubCache.isHubId(dir)) {
             return true;
         }
-        Path local = localDirectory(dir);
-        if (local != null) {
-            return Files.isRegularFile(local.resolve(HuggingFaceCheckpoint.CONFIG));
-        }
         try {
-            return onHadoop(dir, conf);
+            return files(dir, conf).isFile(HuggingFaceCheckpoint.CONFIG);
         } catch (IOException e) {
             // a scheme no file system here serves, an unreachable NameNode: bad input, named
             throw new ConfigException(dir, "cannot be read: " + e.getMessage().split("\n")[0]);

@@ -1,7 +1,6 @@
 package io.sparkformer.model.hf;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -52,11 +51,6 @@ public final class HuggingFaceCheckpoint {
         this.config = config;
         this.weightFiles = weightFiles;
         this.tensorNames = tensorNames;
-    }
-
-    /** True when {@code dir} looks like a Hugging Face checkpoint (it has a config.json). */
-    public static boolean isCheckpoint(Path dir) {
-        return Files.isRegularFile(dir.resolve(CONFIG));
     }
 
     /** Reads and checks {@code dir}'s config and lists its weight files; allocates no model. */
