@@ -86,7 +86,9 @@ final class BlockAllReduce {
      * slice {@code worker} is replaced by its average as well ({@link #holdsOwnAverage}), the
      * others are only read, and the slices for the peers are stored as views of that memory,
      * not copies (a copy of P/W floats a vector, into fresh memory, was a third of a round's
-     * synchronisation). The caller must not change a vector's slice s until slice s's average
+     * synchronisation). A slice for a peer in another executor on this host is copied into
+     * shared block memory instead ({@link SharedMemory}): the peer then averages it where it
+     * lies, one copy in all where the socket made two. The caller must not change a vector's slice s until slice s's average
      * is stored: its owner has then read every raw slice s. Every task of the round calls it.
      * Waiting is on the blocks themselves; the barrier stage only makes Spark start the W tasks
      * together. A peer's raw slice is dropped a chunk at a time as it is read. Raw slices carry
@@ -96,6 +98,7 @@ final class BlockAllReduce {
      */
     static long reduceScatter(String run, long round, int attempt, List<String> names, List<FloatBuffer> vectors,
                               int worker, int workers, StorageLevel kept) {
+        boolean[] sameHost = readersOnThisHost(workers);
         for (int k = 0; k < names.size(); k++) {
             for (int s = 0; s < workers; s++) {
                 if (s != worker) {
@@ -103,7 +106,12 @@ final class BlockAllReduce {
                     for (int earlier = 0; earlier < attempt; earlier++) {
                         BlockVectors.remove(raw(run, round, earlier, names.get(k), worker, s), slice.remaining());
                     }
-                    BlockVectors.putView(raw(run, round, attempt, names.get(k), worker, s), slice, TRANSIENT);
+                    String block = raw(run, round, attempt, names.get(k), worker, s);
+                    if (sameHost[s]) { // one copy into shared memory, which worker s reads in place
+                        BlockVectors.put(block, slice, TRANSIENT);
+                    } else { // no copy here; a socket's two for a peer elsewhere
+                        BlockVectors.putView(block, slice, TRANSIENT);
+                    }
                 }
             }
         }
@@ -112,6 +120,34 @@ final class BlockAllReduce {
             in += averageOwnSlice(run, round, attempt, names.get(k), vectors.get(k), worker, workers, kept);
         }
         return in;
+    }
+
+    /**
+     * Which workers of this barrier stage run in another executor on this host, when this JVM's
+     * block memory is shared ({@link BlockMemory#sharing}): a slice they read is worth copying
+     * into it. None outside a barrier stage (the driver, tests).
+     */
+    static boolean[] readersOnThisHost(int workers) {
+        boolean[] same = new boolean[workers];
+        if (!(org.apache.spark.TaskContext.get() instanceof org.apache.spark.BarrierTaskContext task) || !BlockMemory.sharing()) {
+            return same;
+        }
+        org.apache.spark.BarrierTaskInfo[] infos = task.getTaskInfos(); // by partition: worker w runs partition w
+        if (infos.length != workers) {
+            return same;
+        }
+        String mine = infos[task.partitionId()].address();
+        for (int s = 0; s < workers; s++) {
+            String theirs = infos[s].address();
+            same[s] = !theirs.equals(mine) && host(theirs).equals(host(mine));
+        }
+        return same;
+    }
+
+    /** The host of a "host:port" address. */
+    private static String host(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        return colon < 0 ? hostPort : hostPort.substring(0, colon);
     }
 
     /**

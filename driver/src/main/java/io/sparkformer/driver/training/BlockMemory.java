@@ -44,14 +44,25 @@ final class BlockMemory {
 
     private static final class Region {
         final long address;
+        /** The shared-memory file behind it, or null: ordinary memory. */
+        final SharedMemory.Region shared;
         /** The block stored in it, once stored. */
         BlockId block;
         /** Lent and not stored yet. */
         boolean lent;
         long freeSince = System.nanoTime();
 
-        Region(long address) {
+        Region(long address, SharedMemory.Region shared) {
             this.address = address;
+            this.shared = shared;
+        }
+
+        void free() {
+            if (shared != null) {
+                shared.free();
+            } else {
+                Platform.freeMemory(address);
+            }
         }
     }
 
@@ -86,10 +97,11 @@ final class BlockMemory {
         for (var it = REGIONS.iterator(); it.hasNext(); ) {
             Region r = it.next();
             if (isFree(r, now) && now - r.freeSince >= idleNanos) {
-                Platform.freeMemory(r.address);
+                r.free();
                 it.remove();
             }
         }
+        SharedMemory.trimPeers(idleNanos);
     }
 
     /** A little-endian buffer of {@code bytes} (at most {@link #REGION_BYTES}), not zeroed. */
@@ -109,7 +121,11 @@ final class BlockMemory {
             }
         }
         if (found == null) {
-            found = new Region(Platform.allocateMemory(REGION_BYTES));
+            SharedMemory.Region shared = sharing() ? SharedMemory.create(REGION_BYTES) : null;
+            if (shared == null && sharing == Boolean.TRUE) {
+                sharing = false; // /dev/shm full or unusable: ordinary memory from now on, and raw slices as views
+            }
+            found = shared != null ? new Region(shared.address(), shared) : new Region(Platform.allocateMemory(REGION_BYTES), null);
             REGIONS.add(found);
         }
         found.lent = true;
@@ -155,6 +171,52 @@ final class BlockMemory {
                 r.freeSince = now;
             }
         }
+    }
+
+    /** Where a peer process on this host finds stored bytes: a shared region's path, token and offset. */
+    record SharedLocation(String path, long token, long offset) {}
+
+    /**
+     * Where {@code bytes} bytes at {@code address} lie in a shared region of this JVM, or null
+     * when they are not in one (ordinary memory, a replica's own buffers).
+     */
+    static synchronized SharedLocation locate(long address, long bytes) {
+        for (Region r : REGIONS) {
+            if (r.shared != null && address >= r.address && address + bytes <= r.address + REGION_BYTES) {
+                return new SharedLocation(r.shared.peerPath(), r.shared.token(),
+                        SharedMemory.HEADER_BYTES + (address - r.address));
+            }
+        }
+        return null;
+    }
+
+    /** Tests turn sharing on in local mode (one JVM reading its own regions through /proc). */
+    static volatile Boolean sharingOverride;
+    private static Boolean sharing;
+
+    /**
+     * Whether new regions are shared memory: in an executor (a peer executor on this host may
+     * read them), with the exchange's transport on, spark.sparkformer.sharedMemory not false,
+     * and /dev/shm and /proc here. Not in local mode's single JVM, where every read is local.
+     */
+    static synchronized boolean sharing() {
+        if (sharingOverride != null) {
+            return sharingOverride;
+        }
+        if (sharing == null) {
+            SparkEnv env = SparkEnv.get();
+            if (env == null) {
+                return false;
+            }
+            sharing = !"driver".equals(env.executorId()) && sharedMemoryEnabled(env.conf())
+                    && SharedMemory.available();
+        }
+        return sharing;
+    }
+
+    /** Whether the exchange may use shared memory between executors on one host (spark.sparkformer.sharedMemory, on by default). */
+    static boolean sharedMemoryEnabled(org.apache.spark.SparkConf conf) {
+        return BlockTransport.enabled(conf) && conf.getBoolean("spark.sparkformer.sharedMemory", true);
     }
 
     /** Bytes of native memory held (lent, stored or free), for tests and logs. */

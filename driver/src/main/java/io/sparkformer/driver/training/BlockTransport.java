@@ -151,6 +151,8 @@ final class BlockTransport {
                     return; // the peer is done
                 }
                 int length = header.getInt(0);
+                boolean lease = length < 0; // a peer on this host asks where the bytes are, not for them
+                length = Math.abs(length);
                 if (length <= 0 || length > MAX_NAME_BYTES) {
                     throw new IOException("bad request: a name of " + length + " bytes");
                 }
@@ -170,7 +172,26 @@ final class BlockTransport {
                     header.clear();
                     header.putLong(0, bytes.remaining());
                     writeFully(peer, header);
-                    writeFully(peer, bytes);
+                    BlockMemory.SharedLocation at = lease
+                            ? BlockMemory.locate(BlockMemory.address(bytes) + bytes.position(), bytes.remaining()) : null;
+                    if (lease) {
+                        writeFully(peer, ByteBuffer.allocate(4).putInt(0, at == null ? BYTES_FOLLOW : IN_SHARED_MEMORY));
+                    }
+                    if (at == null) {
+                        writeFully(peer, bytes);
+                    } else { // the peer reads the region itself; the read lock keeps the block there until it is done
+                        byte[] path = at.path().getBytes(StandardCharsets.UTF_8);
+                        writeFully(peer, ByteBuffer.allocate(4 + path.length + 16).putInt(path.length).put(path)
+                                .putLong(at.token()).putLong(at.offset()).flip());
+                        ScheduledFuture<?> deadline = WATCHDOG.schedule(() -> closeQuietly(peer), timeoutMillis(),
+                                TimeUnit.MILLISECONDS); // a reader that froze must not pin the block for good
+                        try {
+                            header.clear().limit(1);
+                            readFully(peer, header, false);
+                        } finally {
+                            deadline.cancel(false);
+                        }
+                    }
                 } finally {
                     bm.releaseLock(id, Option.empty());
                 }
@@ -197,7 +218,186 @@ final class BlockTransport {
      */
     static boolean fetchInto(BlockManagerId holder, BlockId id, ByteBuffer target) {
         InetSocketAddress address = reachable(holder);
-        return address != null && fetchInto(address, id, target, timeoutMillis());
+        if (address == null || target.remaining() == 0) {
+            return false;
+        }
+        if (!mayShare(holder, address)) {
+            return fetchInto(address, id, target, timeoutMillis());
+        }
+        int bytes = target.remaining();
+        ByteBuffer into = target.duplicate();
+        try (Lease lease = leaseFrom(address, id, bytes, into, timeoutMillis())) {
+            if (lease == null) {
+                return false;
+            }
+            if (lease.bytes() != into) {
+                into.put(lease.bytes().duplicate()); // the one copy: from the holder's memory into ours
+            }
+        }
+        target.position(target.position() + bytes);
+        return true;
+    }
+
+    /** A lease's answer: the block's bytes follow on the connection (not in shared memory). */
+    private static final int BYTES_FOLLOW = 0;
+    /** A lease's answer: where the bytes lie in the holder's shared memory. */
+    private static final int IN_SHARED_MEMORY = 1;
+    /** Holders whose shared memory this JVM cannot open (another namespace): asked for bytes from then on. */
+    private static final java.util.Set<InetSocketAddress> NOT_SHARED = ConcurrentHashMap.newKeySet();
+
+    /** A block's bytes, read where they are until {@link #close}: a holder's shared memory, or a buffer of ours. */
+    static final class Lease implements AutoCloseable {
+        private final ByteBuffer bytes;
+        private final Runnable done;
+        private boolean closed;
+
+        private Lease(ByteBuffer bytes, Runnable done) {
+            this.bytes = bytes;
+            this.done = done;
+        }
+
+        /** The block's bytes, little-endian. */
+        ByteBuffer bytes() {
+            return bytes;
+        }
+
+        /** Whether the bytes are read in the holder's memory (for tests). */
+        boolean shared() {
+            return bytes.isReadOnly();
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                done.run();
+            }
+        }
+    }
+
+    /**
+     * Block {@code id}, of {@code bytes} bytes: from a holder on this host, read in its shared
+     * memory (no socket copy; the holder keeps the block until the lease is closed); from any
+     * other, or when the block is not in shared memory, fetched into a buffer of ours as {@link
+     * #fetch}. Null when this path cannot get it (then Spark's fetch is tried).
+     */
+    static Lease lease(BlockManagerId holder, BlockId id, long bytes) {
+        InetSocketAddress address = bytes > Integer.MAX_VALUE ? null : reachable(holder);
+        if (address == null) {
+            return null;
+        }
+        if (!mayShare(holder, address)) {
+            ByteBuffer b = fetchFrom(address, id, bytes, timeoutMillis());
+            return b == null ? null : new Lease(b, () -> giveBack(b));
+        }
+        return leaseFrom(address, id, Math.toIntExact(bytes), null, timeoutMillis());
+    }
+
+    /** Whether to ask holder for its shared memory: on this host, not this JVM's (those are read locally), and openable so far. */
+    private static boolean mayShare(BlockManagerId holder, InetSocketAddress address) {
+        SparkEnv env = SparkEnv.get();
+        return BlockMemory.sharedMemoryEnabled(env.conf()) && holder.host().equals(env.blockManager().blockManagerId().host())
+                && !NOT_SHARED.contains(address);
+    }
+
+    /**
+     * The lease request: the holder answers with where the bytes lie in its shared memory, or
+     * with the bytes (read into {@code into} when given, else into a buffer of ours). With
+     * {@code into}, the lease is already closed and null means failure.
+     */
+    private static Lease leaseFrom(InetSocketAddress address, BlockId id, int bytes, ByteBuffer into, long timeoutMillis) {
+        SocketChannel ch = null;
+        ScheduledFuture<?> deadline = null;
+        ByteBuffer taken = null;
+        try {
+            ch = connection(address);
+            SocketChannel watched = ch;
+            deadline = WATCHDOG.schedule(() -> closeQuietly(watched), timeoutMillis, TimeUnit.MILLISECONDS);
+            byte[] name = id.name().getBytes(StandardCharsets.UTF_8);
+            writeFully(ch, ByteBuffer.allocate(4 + name.length).putInt(-name.length).put(name).flip());
+            ByteBuffer header = ByteBuffer.allocate(8);
+            readFully(ch, header, false);
+            long size = header.getLong(0);
+            if (size != bytes) {
+                if (size == -1 && deadline.cancel(false)) {
+                    keep(address, ch);
+                    ch = null;
+                }
+                return null;
+            }
+            header.clear().limit(4);
+            readFully(ch, header, false);
+            if (header.getInt(0) == BYTES_FOLLOW) {
+                ByteBuffer target = into != null ? into : (taken = take(bytes));
+                if (into == null) {
+                    target.clear().limit(bytes);
+                }
+                readFully(ch, target, false);
+                if (!deadline.cancel(false)) {
+                    return null;
+                }
+                keep(address, ch);
+                ch = null;
+                if (into != null) {
+                    return new Lease(into, () -> { });
+                }
+                ByteBuffer filled = taken.flip().order(ByteOrder.LITTLE_ENDIAN);
+                taken = null;
+                return new Lease(filled, () -> giveBack(filled));
+            }
+            ByteBuffer pathLength = ByteBuffer.allocate(4);
+            readFully(ch, pathLength, false);
+            int n = pathLength.getInt(0);
+            if (n <= 0 || n > MAX_NAME_BYTES) {
+                throw new IOException("bad answer: a path of " + n + " bytes");
+            }
+            ByteBuffer where = ByteBuffer.allocate(n + 16);
+            readFully(ch, where, false);
+            if (!deadline.cancel(false)) {
+                return null;
+            }
+            String path = new String(where.array(), 0, n, StandardCharsets.UTF_8);
+            SharedMemory.PeerView view;
+            try {
+                view = SharedMemory.read(path, where.getLong(n), where.getLong(n + 8), bytes);
+            } catch (IOException e) { // not this host's memory after all: bytes from now on
+                LOG.info("block transport: {}'s shared memory cannot be read here ({}); its bytes come over the socket",
+                        address, e.toString());
+                NOT_SHARED.add(address);
+                writeFully(ch, ByteBuffer.allocate(1));
+                keep(address, ch);
+                ch = null;
+                if (into != null) {
+                    return fetchInto(address, id, into, timeoutMillis) ? new Lease(into, () -> { }) : null;
+                }
+                ByteBuffer b = fetchFrom(address, id, bytes, timeoutMillis);
+                return b == null ? null : new Lease(b, () -> giveBack(b));
+            }
+            SocketChannel held = ch;
+            ch = null;
+            return new Lease(view.bytes(), () -> {
+                view.close();
+                try {
+                    writeFully(held, ByteBuffer.allocate(1)); // done: the holder releases the block
+                    keep(address, held);
+                } catch (IOException e) {
+                    closeQuietly(held); // the holder releases it when the connection ends
+                }
+            });
+        } catch (IOException e) {
+            LOG.warn("block transport: {} from {} failed ({}); fetching it through Spark", id.name(), address, e.toString());
+            return null;
+        } finally {
+            if (deadline != null) {
+                deadline.cancel(false);
+            }
+            if (ch != null) {
+                closeQuietly(ch);
+            }
+            if (taken != null) {
+                giveBack(taken);
+            }
+        }
     }
 
     /** The holder's server, or null when this path is off or the holder runs none. */

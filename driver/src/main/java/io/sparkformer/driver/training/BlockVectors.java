@@ -231,9 +231,9 @@ final class BlockVectors {
             }) != null;
         }
 
-        /** Chunk id through the transport in a buffer of its own, or null when no holder answers with it. */
-        ByteBuffer fetch(BlockManager bm, BlockId id, long bytes) {
-            return first(bm, id, holder -> BlockTransport.fetch(holder, id, bytes));
+        /** Chunk id through the transport (in a holder's shared memory, or fetched), or null when no holder answers with it. */
+        BlockTransport.Lease lease(BlockManager bm, BlockId id, long bytes) {
+            return first(bm, id, holder -> BlockTransport.lease(holder, id, bytes));
         }
 
         /** The first holder's answer that is not null: the known holders first, then those the master names now. */
@@ -315,9 +315,14 @@ final class BlockVectors {
             return new Chunk(bytes, () -> bm.releaseLock(id, Option.empty()), () -> bm.removeBlock(id, true));
         }
         Runnable drop = () -> dropRemote(bm, id);
-        ByteBuffer bytes = holders.fetch(bm, id, floats * 4);
-        if (bytes != null) {
-            return new Chunk(checked(name, c, bytes, floats), () -> BlockTransport.giveBack(bytes), drop);
+        BlockTransport.Lease lease = holders.lease(bm, id, floats * 4);
+        if (lease != null) {
+            try {
+                return new Chunk(checked(name, c, lease.bytes(), floats), lease::close, drop);
+            } catch (RuntimeException e) {
+                lease.close();
+                throw e;
+            }
         }
         Option<ChunkedByteBuffer> remote = bm.getRemoteBytes(id);
         if (remote.isEmpty()) {

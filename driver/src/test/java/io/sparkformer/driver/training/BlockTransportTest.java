@@ -55,6 +55,74 @@ class BlockTransportTest extends SparkTestBase {
         BlockVectors.remove(name, n);
     }
 
+    /**
+     * Executors on one host: a block in shared memory is read where its holder keeps it (here
+     * this JVM's own server, through /proc as a peer would), the same bytes as over the socket;
+     * the region's file is gone from /dev/shm as soon as it is mapped; a path with the wrong
+     * token is refused.
+     */
+    @Test
+    void aBlockInSharedMemoryIsReadInPlaceByAPeerOnThisHost() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SharedMemory.available(), "this host has no /dev/shm and /proc");
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        java.util.Set<String> before = shmFiles();
+        BlockMemory.trim(0); // free regions of earlier tests are ordinary memory
+        BlockMemory.sharingOverride = true;
+        String name = "shared_" + System.nanoTime();
+        long n = BlockVectors.CHUNK_FLOATS + 20_000L; // a second chunk large enough for a region of its own
+        try {
+            float[] v = new float[Math.toIntExact(n)];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (i % 1000) * 0.25f - 7;
+            }
+            BlockVectors.put(name, v, 0, n, BlockAllReduce.KEPT_ONCE);
+            assertEquals(before, shmFiles(), "a region's file is unlinked once mapped");
+            ByteBuffer stored = SparkEnv.get().blockManager().getLocalBytes(BlockVectors.chunkId(name, 0)).get().toByteBuffer();
+            var at = BlockMemory.locate(BlockMemory.address(stored), stored.remaining());
+            SparkEnv.get().blockManager().releaseLock(BlockVectors.chunkId(name, 0), scala.Option.empty());
+            assertNotNull(at, "a stored chunk lies in a shared region");
+            var self = SparkEnv.get().blockManager().blockManagerId();
+            float[] back = new float[v.length];
+            FloatBuffer out = FloatBuffer.wrap(back);
+            for (int round = 0; round < 2; round++) { // the second time through the kept connection and mapping
+                out.clear();
+                for (int c = 0; c < 2; c++) {
+                    long floats = BlockVectors.chunkFloats(n, c);
+                    try (BlockTransport.Lease lease = BlockTransport.lease(self, BlockVectors.chunkId(name, c), 4 * floats)) {
+                        assertNotNull(lease, "chunk " + c);
+                        org.junit.jupiter.api.Assertions.assertTrue(lease.shared(), "read in the holder's memory, not sent");
+                        assertEquals(4 * floats, lease.bytes().remaining());
+                        out.put(lease.bytes().asFloatBuffer());
+                    }
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(v, back);
+            }
+            org.junit.jupiter.api.Assertions.assertTrue(SharedMemory.peerMappings() >= 1, "the holder's regions stay mapped for the next read");
+
+            ByteBuffer direct = ByteBuffer.allocateDirect(4 * 20_000).order(ByteOrder.LITTLE_ENDIAN);
+            org.junit.jupiter.api.Assertions.assertTrue(BlockTransport.fetchInto(self, BlockVectors.chunkId(name, 1), direct));
+            assertEquals(v[BlockVectors.CHUNK_FLOATS + 19_999], direct.getFloat(4 * 19_999), "copied from the holder's memory");
+
+            var location = BlockMemory.locate(BlockMemory.address(direct), 4); // not a shared region
+            assertNull(location, "ordinary memory has no shared location");
+            var refused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                    () -> SharedMemory.read(at.path(), at.token() ^ 2, at.offset(), 16));
+            org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains(at.path()), refused.getMessage());
+        } finally {
+            BlockVectors.remove(name, n);
+            BlockMemory.sharingOverride = null;
+            BlockMemory.trim(0);
+            SharedMemory.trimPeers(0);
+        }
+    }
+
+    private static java.util.Set<String> shmFiles() throws java.io.IOException {
+        try (var files = java.nio.file.Files.list(java.nio.file.Path.of("/dev/shm"))) {
+            return files.map(p -> p.getFileName().toString()).filter(f -> f.startsWith("sparkformer-"))
+                    .collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
     /** A peer that accepts and never answers (a frozen executor) costs the timeout, not the round. */
     @Test
     void aPeerThatNeverAnswersTimesOutToSparksFetch() throws Exception {
