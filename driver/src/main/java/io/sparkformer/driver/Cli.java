@@ -116,7 +116,29 @@ public final class Cli implements Callable<Integer> {
             conf.set("spark.ui.enabled", "false");
             conf.set("spark.driver.host", "127.0.0.1");
         }
+        requireProjectSettings(conf);
         return conf;
+    }
+
+    /** The project's own Spark settings, each read on the executors: true or false. */
+    private static final List<String> SWITCHES = List.of("spark.sparkformer.blockTransport", "spark.sparkformer.sharedMemory");
+
+    /**
+     * Refuses a spark.sparkformer.* setting that is not one of the project's switches, or a
+     * switch that is neither true nor false, naming the key: on the executors it would fail every
+     * task (a bad value) or do nothing (a misspelt key).
+     */
+    public static void requireProjectSettings(SparkConf conf) {
+        for (scala.Tuple2<String, String> setting : conf.getAllWithPrefix("spark.sparkformer.")) {
+            String key = "spark.sparkformer." + setting._1();
+            if (!SWITCHES.contains(key)) {
+                throw new ConfigException(key, "unknown setting; the project's are " + String.join(", ", SWITCHES));
+            }
+            String value = setting._2().trim();
+            if (!value.equalsIgnoreCase("true") && !value.equalsIgnoreCase("false")) {
+                throw new ConfigException(key, "must be true or false, got \"" + setting._2() + "\"");
+            }
+        }
     }
 
     /** The job config a command names (default conf/default.yaml), with --set overrides, paths resolved. */

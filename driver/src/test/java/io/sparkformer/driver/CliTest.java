@@ -51,6 +51,26 @@ class CliTest {
         assertTrue(o.err().contains("missing.yaml: no such file"), o.err());
     }
 
+    /** A misspelt or unparsable spark.sparkformer.* setting: exit 2 naming it, before the run directory exists. */
+    @Test
+    void aBadProjectSparkSettingIsExitCode2NamingTheKey() throws IOException {
+        Path runDir = tmp.resolve("bad-spark-setting");
+        for (String[] setting : new String[][] {{"spark.sparkformer.sharedMemory", "yes"},
+                {"spark.sparkformer.sharedmemory", "false"}}) {
+            System.setProperty(setting[0], setting[1]);
+            try {
+                Outcome o = run("train", "--config", config("").toString(), "--output", runDir.toString());
+                assertEquals(2, o.code(), o.err());
+                assertTrue(o.err().contains(setting[0] + ": "), o.err());
+                assertTrue(!Files.exists(runDir), "nothing written");
+            } finally {
+                System.clearProperty(setting[0]);
+            }
+        }
+        assertTrue(Cli.sparkConf("x", "local[1]", 1).getBoolean("spark.sparkformer.sharedMemory", true),
+                "unset: the switches keep their defaults");
+    }
+
     @Test
     void missingCorpusIsExitCode2NamingThePath() throws IOException {
         Outcome o = run("train", "--config", config("").toString(), "--set", "data.inputs=[" + tmp.resolve("nothing.txt") + "]",

@@ -144,6 +144,7 @@ public abstract class TrainingEstimator<M extends Model<M>, S extends TrainingEs
                 String tokenizer = cfg.data().tokenizer();
                 pretrained.requireTokenizerFits(Tokenizer.fromJson(HadoopFiles.read(tokenizer, hadoop), tokenizer), tokenizer);
             }
+            io.sparkformer.driver.Cli.requireProjectSettings(sc.getConf());
             String run = runDirectory(sc);
             int taskThreads = ExecutorSettings.threadsPerTask(sc.getConf(), cfg.train().workers());
             try (RunLock lock = RunLock.acquire(run, hadoop)) {
