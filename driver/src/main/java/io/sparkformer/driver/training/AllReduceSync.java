@@ -55,9 +55,12 @@ final class AllReduceSync extends SparkSync {
     private String lastCheckpoint;
     /** Where each worker's task ran last ("executor_host_id"), or null before the first round. */
     private String[] placement;
+    /** The worker spec, sent to each executor once rather than inside every round's tasks. */
+    private final Broadcast<WorkerState.Spec> specBroadcast;
 
     AllReduceSync(JavaSparkContext sc, WorkerState.Spec spec, Start start) throws IOException {
         super(sc, spec, Math.toIntExact(io.sparkformer.model.ParameterLayout.of(spec.model()).size()), start.optimizerStep());
+        this.specBroadcast = sc.broadcast(spec);
         org.apache.hadoop.conf.Configuration conf = spec.conf().get();
         boolean workersRead = start.params() == null && start.weights().readByWorkers(sc.isLocal(), conf);
         this.start = workersRead || start.params() != null ? start : start.withParams(start.weights().read(spec.model(), conf));
@@ -67,7 +70,7 @@ final class AllReduceSync extends SparkSync {
     public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
         Broadcast<Start> input = start == null ? null : sc.broadcast(start);
         StorageLevel kept = sc.isLocal() || moments == MomentsPolicy.LOCAL ? BlockAllReduce.KEPT_ONCE : BlockAllReduce.KEPT_TWICE;
-        Task task = new Task(spec, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint,
+        Task task = new Task(specBroadcast, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint,
                 lastRound, kept);
         List<RoundReport> reports = new JavaRDD<>(workerTasks().barrier().mapPartitions(new TaskBody(task), false, REPORT),
                 REPORT).collect();
@@ -106,13 +109,18 @@ final class AllReduceSync extends SparkSync {
     }
 
     /** One worker's task of a round: load the averaged vectors, train, then average with the peers. */
-    private record Task(WorkerState.Spec spec, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
+    private record Task(Broadcast<WorkerState.Spec> specs, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
                         long optimizerStep, long firstStep, int steps, String checkpoint, boolean lastRound,
                         StorageLevel kept) implements java.io.Serializable {
 
+        /** The run's worker spec, broadcast once: in every task it was most of a round's 44 KB task binary. */
+        private WorkerState.Spec spec() {
+            return specs.value();
+        }
+
         RoundReport run(int w) throws Exception {
             return OutOfMemory.guard("worker " + w + "'s round", () -> {
-                WorkerState state = WorkerState.get(spec, w);
+                WorkerState state = WorkerState.get(spec(), w);
                 loadAveragingInBackground();
                 long resident = state.residentRound;
                 state.residentRound = -1; // the replica changes from here on
@@ -122,7 +130,7 @@ final class AllReduceSync extends SparkSync {
                 // the last checkpoint's files may still be being written from the replica's buffers
                 RoundReport r = trainer.continueRound(state.train, firstStep, steps, () -> state.awaitBytesOut(null));
                 String executor = executorLocation();
-                int workers = spec.config().train().workers();
+                int workers = spec().config().train().workers();
                 if (BlockAllReduce.anyDiverged(run, round, w, workers, r.diverged())) {
                     state.awaitWritesBefore(round);
                     return r.exchanged(0, executor);
@@ -139,8 +147,8 @@ final class AllReduceSync extends SparkSync {
         /** Puts the round's starting vectors into the replica; returns the bytes fetched from peers. */
         private long load(int w, WorkerState state, long resident) throws IOException {
             LocalTrainer trainer = state.trainer;
-            MomentsPolicy moments = spec.config().train().optimizerState();
-            int workers = spec.config().train().workers();
+            MomentsPolicy moments = spec().config().train().optimizerState();
+            int workers = spec().config().train().workers();
             FloatBuffer p = trainer.parameterView();
             boolean held = state.averagedRound == prev && input == null;
             state.averagedRound = -1; // the replica changes from here on
@@ -150,7 +158,7 @@ final class AllReduceSync extends SparkSync {
                 if (in.params() != null) {
                     p.duplicate().put(in.params());
                 } else {
-                    in.weights().into(trainer.model(), spec.conf().get());
+                    in.weights().into(trainer.model(), spec().conf().get());
                 }
                 if (in.momentsFrom() == null) {
                     trainer.resetOptimizer();
@@ -182,7 +190,7 @@ final class AllReduceSync extends SparkSync {
                 }
                 state.awaitWrites();
                 String file = movedFrom + "/" + moments.file(w, workers);
-                if (!io.sparkformer.driver.corpus.HadoopFiles.exists(file, spec.conf().get())) {
+                if (!io.sparkformer.driver.corpus.HadoopFiles.exists(file, spec().conf().get())) {
                     // written in the background by the executor that ran worker w: lost with it, or not done yet
                     throw new LostWorkerStateException("worker " + w + "'s moments of round " + (prev + 1)
                             + " are neither on this executor nor in " + file + " yet");
@@ -201,12 +209,12 @@ final class AllReduceSync extends SparkSync {
          */
         private long exchange(int w, WorkerState state) throws IOException {
             LocalTrainer trainer = state.trainer;
-            MomentsPolicy moments = spec.config().train().optimizerState();
-            int workers = spec.config().train().workers();
+            MomentsPolicy moments = spec().config().train().optimizerState();
+            int workers = spec().config().train().workers();
             FloatBuffer p = trainer.parameterView();
             FloatBuffer[] mv = trainer.momentViews();
             List<FloatBuffer> vectors = moments == MomentsPolicy.LOCAL ? List.of(p) : List.of(p, mv[0], mv[1]);
-            var conf = spec.conf();
+            var conf = spec().conf();
             if (moments == MomentsPolicy.LOCAL && checkpoint != null) { // the exchange reads only the parameters
                 var tensors = io.sparkformer.model.io.Checkpoint.optimizerTensors(trainer.optimizer());
                 var metadata = io.sparkformer.model.io.Checkpoint.optimizerMetadata(trainer.optimizer());
@@ -222,7 +230,7 @@ final class AllReduceSync extends SparkSync {
                 reduced += BlockAllReduce.peerShare(p.remaining(), workers);
                 state.averagedRound = round;
                 var tensors = io.sparkformer.model.io.Checkpoint.weightTensors(trainer.model().parameters());
-                var metadata = io.sparkformer.model.io.Checkpoint.modelMetadata(spec.model(), spec.manifest().labels());
+                var metadata = io.sparkformer.model.io.Checkpoint.modelMetadata(spec().model(), spec().manifest().labels());
                 state.startWrite(io.sparkformer.model.io.Checkpoint.MODEL_FILE, round, WorkerState.Reads.PARAMETERS,
                         bytesOut -> RunDirectory.writeModelFile(checkpoint, tensors, metadata, conf.get(), bytesOut));
             }
@@ -230,9 +238,9 @@ final class AllReduceSync extends SparkSync {
         }
 
         private void readMoments(String checkpointDir, int w, LocalTrainer trainer) throws IOException {
-            int workers = spec.config().train().workers();
-            RunDirectory.readOptimizer(checkpointDir, spec.config().train().optimizerState().file(w, workers),
-                    trainer.optimizer(), spec.conf().get());
+            int workers = spec().config().train().workers();
+            RunDirectory.readOptimizer(checkpointDir, spec().config().train().optimizerState().file(w, workers),
+                    trainer.optimizer(), spec().conf().get());
         }
 
         /** This executor as Spark names a preferred location that is one executor (ExecutorCacheTaskLocation). */
@@ -319,6 +327,7 @@ final class AllReduceSync extends SparkSync {
         if (last >= 0) {
             BlockAllReduce.remove(run, last, moments.averaged(), length, workers);
         }
+        specBroadcast.destroy();
     }
 
     /** The barrier stage's task body: serialisable, in Java, one worker per partition. */
