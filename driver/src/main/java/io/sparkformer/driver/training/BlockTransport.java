@@ -245,36 +245,6 @@ final class BlockTransport {
     /** Holders whose shared memory this JVM cannot open (another namespace): asked for bytes from then on. */
     private static final java.util.Set<InetSocketAddress> NOT_SHARED = ConcurrentHashMap.newKeySet();
 
-    /** A block's bytes, read where they are until {@link #close}: a holder's shared memory, or a buffer of ours. */
-    static final class Lease implements AutoCloseable {
-        private final ByteBuffer bytes;
-        private final Runnable done;
-        private boolean closed;
-
-        private Lease(ByteBuffer bytes, Runnable done) {
-            this.bytes = bytes;
-            this.done = done;
-        }
-
-        /** The block's bytes, little-endian. */
-        ByteBuffer bytes() {
-            return bytes;
-        }
-
-        /** Whether the bytes are read in the holder's memory (for tests). */
-        boolean shared() {
-            return bytes.isReadOnly();
-        }
-
-        @Override
-        public void close() {
-            if (!closed) {
-                closed = true;
-                done.run();
-            }
-        }
-    }
-
     /**
      * Block {@code id}, of {@code bytes} bytes: from a holder on this host, read in its shared
      * memory (no socket copy; the holder keeps the block until the lease is closed); from any
@@ -357,9 +327,9 @@ final class BlockTransport {
                 return null;
             }
             String path = new String(where.array(), 0, n, StandardCharsets.UTF_8);
-            SharedMemory.PeerView view;
+            Lease inPlace;
             try {
-                view = SharedMemory.read(path, where.getLong(n), where.getLong(n + 8), bytes);
+                inPlace = SharedMemory.read(path, where.getLong(n), where.getLong(n + 8), bytes);
             } catch (IOException e) { // not this host's memory after all: bytes from now on
                 LOG.info("block transport: {}'s shared memory cannot be read here ({}); its bytes come over the socket",
                         address, e.toString());
@@ -375,8 +345,10 @@ final class BlockTransport {
             }
             SocketChannel held = ch;
             ch = null;
-            return new Lease(view.bytes(), () -> {
-                view.close();
+            // the holder's watchdog releases the block after spark.network.timeout whatever this side does;
+            // a lease is held for one chunk's averaging or copy, milliseconds
+            return new Lease(inPlace.bytes(), () -> {
+                inPlace.close();
                 try {
                     writeFully(held, ByteBuffer.allocate(1)); // done: the holder releases the block
                     keep(address, held);

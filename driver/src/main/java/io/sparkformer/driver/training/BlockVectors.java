@@ -232,7 +232,7 @@ final class BlockVectors {
         }
 
         /** Chunk id through the transport (in a holder's shared memory, or fetched), or null when no holder answers with it. */
-        BlockTransport.Lease lease(BlockManager bm, BlockId id, long bytes) {
+        Lease lease(BlockManager bm, BlockId id, long bytes) {
             return first(bm, id, holder -> BlockTransport.lease(holder, id, bytes));
         }
 
@@ -315,7 +315,7 @@ final class BlockVectors {
             return new Chunk(bytes, () -> bm.releaseLock(id, Option.empty()), () -> bm.removeBlock(id, true));
         }
         Runnable drop = () -> dropRemote(bm, id);
-        BlockTransport.Lease lease = holders.lease(bm, id, floats * 4);
+        Lease lease = holders.lease(bm, id, floats * 4);
         if (lease != null) {
             try {
                 return new Chunk(checked(name, c, lease.bytes(), floats), lease::close, drop);

@@ -131,44 +131,14 @@ final class SharedMemory {
     /** Replaced mappings still being read: unmapped when their last reader is done. */
     private static final List<PeerMapping> RETIRED = new ArrayList<>();
 
-    /** A read of a peer's region: its bytes, valid until {@link #close}. */
-    static final class PeerView implements AutoCloseable {
-        private final PeerMapping from;
-        private final ByteBuffer bytes;
-        private boolean closed;
-
-        private PeerView(PeerMapping from, ByteBuffer bytes) {
-            this.from = from;
-            this.bytes = bytes;
-        }
-
-        /** The bytes, little-endian, read-only. */
-        ByteBuffer bytes() {
-            return bytes;
-        }
-
-        @Override
-        public void close() {
-            synchronized (SharedMemory.class) {
-                if (!closed) {
-                    closed = true;
-                    from.readers--;
-                    from.lastUsed = System.nanoTime();
-                    if (from.readers == 0 && RETIRED.remove(from)) {
-                        unmap(from.mapping);
-                    }
-                }
-            }
-        }
-    }
-
     /**
      * {@code bytes} bytes at {@code offset} of the region a peer names by {@code path} and
-     * {@code token}; the mapping is kept for the next read of the same region.
+     * {@code token}, read-only, until the lease is closed; the mapping is kept for the next read
+     * of the same region.
      *
      * @throws IOException when the path cannot be opened here (another host's or namespace's) or names another file
      */
-    static synchronized PeerView read(String path, long token, long offset, int bytes) throws IOException {
+    static synchronized Lease read(String path, long token, long offset, int bytes) throws IOException {
         PeerMapping m = PEERS.get(path);
         if (m == null || m.token != token) {
             if (m != null) { // the holder freed that region and made another under the same descriptor
@@ -196,7 +166,16 @@ final class SharedMemory {
         }
         m.readers++;
         m.lastUsed = System.nanoTime();
-        return new PeerView(m, m.mapping.slice((int) offset, bytes).order(ByteOrder.LITTLE_ENDIAN));
+        PeerMapping read = m;
+        return new Lease(m.mapping.slice((int) offset, bytes).order(ByteOrder.LITTLE_ENDIAN), () -> doneReading(read));
+    }
+
+    private static synchronized void doneReading(PeerMapping m) {
+        m.readers--;
+        m.lastUsed = System.nanoTime();
+        if (m.readers == 0 && RETIRED.remove(m)) {
+            unmap(m.mapping);
+        }
     }
 
     /** Unmaps peers' regions no one has read for {@code idleNanos}: their holders may have freed them. */

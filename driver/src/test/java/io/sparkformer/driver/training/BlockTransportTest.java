@@ -88,7 +88,7 @@ class BlockTransportTest extends SparkTestBase {
                 out.clear();
                 for (int c = 0; c < 2; c++) {
                     long floats = BlockVectors.chunkFloats(n, c);
-                    try (BlockTransport.Lease lease = BlockTransport.lease(self, BlockVectors.chunkId(name, c), 4 * floats)) {
+                    try (Lease lease = BlockTransport.lease(self, BlockVectors.chunkId(name, c), 4 * floats)) {
                         assertNotNull(lease, "chunk " + c);
                         org.junit.jupiter.api.Assertions.assertTrue(lease.shared(), "read in the holder's memory, not sent");
                         assertEquals(4 * floats, lease.bytes().remaining());
