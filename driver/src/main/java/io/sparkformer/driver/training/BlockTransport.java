@@ -42,8 +42,10 @@ import scala.reflect.ClassTag$;
  *
  * <p>Each JVM that stores a block runs one server, on the BlockManager's host and a free port,
  * and publishes the port as a small Spark block named after its executor. The server answers
- * only for the exchange's blocks, one request after another per connection: the block's name, then
- * its size (or -1: not here) and bytes. Anything that goes wrong on this path (no port
+ * only for the exchange's blocks, one request after another per connection: the block's name
+ * (its length negated when the peer, on this host, may read shared memory), then its size (or
+ * -1: not here), and either its bytes or where they lie in shared memory ({@link SharedMemory}:
+ * the block stays read-locked until the peer says it is done). Anything that goes wrong on this path (no port
  * published, a refused connection, a short read, no answer within spark.network.timeout) falls
  * back to Spark's fetch for that block, so
  * an executor's loss surfaces as it did. Off when Spark authenticates or encrypts its traffic,
@@ -174,9 +176,7 @@ final class BlockTransport {
                     writeFully(peer, header);
                     BlockMemory.SharedLocation at = lease
                             ? BlockMemory.locate(BlockMemory.address(bytes) + bytes.position(), bytes.remaining()) : null;
-                    if (lease) {
-                        writeFully(peer, ByteBuffer.allocate(4).putInt(0, at == null ? BYTES_FOLLOW : IN_SHARED_MEMORY));
-                    }
+                    writeFully(peer, ByteBuffer.allocate(4).putInt(0, at == null ? BYTES_FOLLOW : IN_SHARED_MEMORY));
                     if (at == null) {
                         writeFully(peer, bytes);
                     } else { // the peer reads the region itself; the read lock keeps the block there until it is done
@@ -221,17 +221,13 @@ final class BlockTransport {
         if (address == null || target.remaining() == 0) {
             return false;
         }
-        if (!mayShare(holder, address)) {
-            return fetchInto(address, id, target, timeoutMillis());
-        }
         int bytes = target.remaining();
-        ByteBuffer into = target.duplicate();
-        try (Lease lease = leaseFrom(address, id, bytes, into, timeoutMillis())) {
+        try (Lease lease = request(address, id, bytes, target.duplicate(), mayShare(holder, address), timeoutMillis())) {
             if (lease == null) {
                 return false;
             }
-            if (lease.bytes() != into) {
-                into.put(lease.bytes().duplicate()); // the one copy: from the holder's memory into ours
+            if (lease.shared()) {
+                target.duplicate().put(lease.bytes().duplicate()); // the one copy: from the holder's memory into ours
             }
         }
         target.position(target.position() + bytes);
@@ -256,11 +252,7 @@ final class BlockTransport {
         if (address == null) {
             return null;
         }
-        if (!mayShare(holder, address)) {
-            ByteBuffer b = fetchFrom(address, id, bytes, timeoutMillis());
-            return b == null ? null : new Lease(b, () -> giveBack(b));
-        }
-        return leaseFrom(address, id, Math.toIntExact(bytes), null, timeoutMillis());
+        return request(address, id, Math.toIntExact(bytes), null, mayShare(holder, address), timeoutMillis());
     }
 
     /** Whether to ask holder for its shared memory: on this host, not this JVM's (those are read locally), and openable so far. */
@@ -271,25 +263,29 @@ final class BlockTransport {
     }
 
     /**
-     * The lease request: the holder answers with where the bytes lie in its shared memory, or
-     * with the bytes (read into {@code into} when given, else into a buffer of ours). With
-     * {@code into}, the lease is already closed and null means failure.
+     * One request to a holder's server. The holder answers with the bytes (read into {@code
+     * into} when given, else into a buffer of ours), or, when {@code share} is asked and the
+     * block lies in its shared memory, with where they lie there. A holder that does not answer
+     * within {@code timeoutMillis} (a hung or frozen executor) has its connection closed. Null
+     * when the block is not there or the request fails (then Spark's fetch is tried).
      */
-    private static Lease leaseFrom(InetSocketAddress address, BlockId id, int bytes, ByteBuffer into, long timeoutMillis) {
+    private static Lease request(InetSocketAddress address, BlockId id, int bytes, ByteBuffer into, boolean share,
+                                 long timeoutMillis) {
         SocketChannel ch = null;
         ScheduledFuture<?> deadline = null;
         ByteBuffer taken = null;
         try {
             ch = connection(address);
             SocketChannel watched = ch;
+            // a blocking channel's read has no timeout of its own: closing it ends the read
             deadline = WATCHDOG.schedule(() -> closeQuietly(watched), timeoutMillis, TimeUnit.MILLISECONDS);
             byte[] name = id.name().getBytes(StandardCharsets.UTF_8);
-            writeFully(ch, ByteBuffer.allocate(4 + name.length).putInt(-name.length).put(name).flip());
+            writeFully(ch, ByteBuffer.allocate(4 + name.length).putInt(share ? -name.length : name.length).put(name).flip());
             ByteBuffer header = ByteBuffer.allocate(8);
             readFully(ch, header, false);
             long size = header.getLong(0);
             if (size != bytes) {
-                if (size == -1 && deadline.cancel(false)) {
+                if (size == -1 && deadline.cancel(false)) { // not there (moved, dropped): in step, Spark's fetch decides
                     keep(address, ch);
                     ch = null;
                 }
@@ -337,11 +333,7 @@ final class BlockTransport {
                 writeFully(ch, ByteBuffer.allocate(1));
                 keep(address, ch);
                 ch = null;
-                if (into != null) {
-                    return fetchInto(address, id, into, timeoutMillis) ? new Lease(into, () -> { }) : null;
-                }
-                ByteBuffer b = fetchFrom(address, id, bytes, timeoutMillis);
-                return b == null ? null : new Lease(b, () -> giveBack(b));
+                return request(address, id, bytes, into, false, timeoutMillis);
             }
             SocketChannel held = ch;
             ch = null;
@@ -386,57 +378,8 @@ final class BlockTransport {
      * timeoutMillis} (a hung or frozen executor) has its connection closed, and null comes back.
      */
     static ByteBuffer fetchFrom(InetSocketAddress address, BlockId id, long bytes, long timeoutMillis) {
-        ByteBuffer out = take(Math.toIntExact(bytes));
-        out.clear().limit(Math.toIntExact(bytes));
-        if (!fetchInto(address, id, out, timeoutMillis)) {
-            giveBack(out);
-            return null;
-        }
-        out.flip();
-        return out.order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** Reads block id, of target's remaining bytes, into target; false when it is not there or the read fails. */
-    private static boolean fetchInto(InetSocketAddress address, BlockId id, ByteBuffer target, long timeoutMillis) {
-        long bytes = target.remaining();
-        SocketChannel ch = null;
-        ScheduledFuture<?> deadline = null;
-        try {
-            ch = connection(address);
-            SocketChannel watched = ch;
-            // a blocking channel's read has no timeout of its own: closing it ends the read
-            deadline = WATCHDOG.schedule(() -> closeQuietly(watched), timeoutMillis, TimeUnit.MILLISECONDS);
-            byte[] name = id.name().getBytes(StandardCharsets.UTF_8);
-            ByteBuffer request = ByteBuffer.allocate(4 + name.length);
-            request.putInt(name.length).put(name).flip();
-            writeFully(ch, request);
-            ByteBuffer header = ByteBuffer.allocate(8);
-            readFully(ch, header, false);
-            long size = header.getLong(0);
-            if (size != bytes) {
-                if (size == -1 && deadline.cancel(false)) { // not there (moved, dropped): in step, Spark's fetch decides
-                    keep(address, ch);
-                    ch = null;
-                }
-                return false;
-            }
-            readFully(ch, target, false);
-            if (deadline.cancel(false)) {
-                keep(address, ch);
-                ch = null;
-            }
-            return true;
-        } catch (IOException e) {
-            LOG.warn("block transport: {} from {} failed ({}); fetching it through Spark", id.name(), address, e.toString());
-            return false;
-        } finally {
-            if (deadline != null) {
-                deadline.cancel(false);
-            }
-            if (ch != null) {
-                closeQuietly(ch);
-            }
-        }
+        Lease fetched = request(address, id, Math.toIntExact(bytes), null, false, timeoutMillis);
+        return fetched == null ? null : fetched.bytes(); // the caller gives it back
     }
 
     private static void closeQuietly(SocketChannel ch) {
