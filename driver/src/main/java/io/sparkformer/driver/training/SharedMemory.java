@@ -57,10 +57,15 @@ final class SharedMemory {
 
     /** A region of {@code bytes} (after its header), or null when none can be made here (then the caller uses ordinary memory). */
     static Region create(int bytes) {
+        return create(DIR, bytes);
+    }
+
+    /** As {@link #create(int)}, in {@code dir} (a tmpfs; tests give a small one). */
+    static Region create(Path dir, int bytes) {
         Path file = null;
         FileChannel channel = null;
         try {
-            file = Files.createTempFile(DIR, "sparkformer-", ".block"); // rw------- : only this user's processes open it
+            file = Files.createTempFile(dir, "sparkformer-", ".block"); // rw------- : only this user's processes open it
             channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
             ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
             for (long at = 0, size = HEADER_BYTES + (long) bytes; at < size; ) { // every page now: ENOSPC here, not SIGBUS later

@@ -108,12 +108,42 @@ class BlockTransportTest extends SparkTestBase {
             var refused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
                     () -> SharedMemory.read(at.path(), at.token() ^ 2, at.offset(), 16));
             org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains(at.path()), refused.getMessage());
+            java.nio.file.Path empty = java.nio.file.Files.createTempFile("region-", ".empty");
+            try { // an empty file, and a path that names nothing: refused, so the socket carries the bytes
+                var emptyRefused = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                        () -> SharedMemory.read(empty.toString(), at.token(), at.offset(), 16));
+                org.junit.jupiter.api.Assertions.assertTrue(emptyRefused.getMessage().contains(empty.toString()),
+                        emptyRefused.getMessage());
+            } finally {
+                java.nio.file.Files.delete(empty);
+            }
+            org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                    () -> SharedMemory.read("/proc/0/fd/99999", at.token(), at.offset(), 16));
         } finally {
             BlockVectors.remove(name, n);
             BlockMemory.sharingOverride = null;
             BlockMemory.trim(0);
             SharedMemory.trimPeers(0);
         }
+    }
+
+    /**
+     * A tmpfs too small for a region (a container's 64 MB /dev/shm against a few regions): no
+     * region, no file left, and no SIGBUS later. Needs such a mount, which takes root:
+     * -Dsparkformer.smallShm=DIR (e.g. mount -t tmpfs -o size=8m tmpfs DIR).
+     */
+    @Test
+    void aTmpfsTooSmallForARegionGivesNoneAndLeavesNothing() throws Exception {
+        String small = System.getProperty("sparkformer.smallShm");
+        org.junit.jupiter.api.Assumptions.assumeTrue(small != null, "no small tmpfs given (-Dsparkformer.smallShm=DIR)");
+        java.nio.file.Path dir = java.nio.file.Path.of(small);
+        assertNull(SharedMemory.create(dir, BlockMemory.REGION_BYTES), "32 MiB on a smaller tmpfs");
+        try (var left = java.nio.file.Files.list(dir)) {
+            assertEquals(0, left.count(), "the half-written file is removed");
+        }
+        SharedMemory.Region fits = SharedMemory.create(dir, 1 << 20);
+        assertNotNull(fits, "a region that fits is made there");
+        fits.free();
     }
 
     private static java.util.Set<String> shmFiles() throws java.io.IOException {
