@@ -12,8 +12,13 @@ public interface Model {
 
     /** The transformer of the config's kind, or the recurrent model for {@code lstm}. */
     static Model create(TransformerConfig config, DataType dataType) {
-        return config.kind() == TransformerConfig.Kind.LSTM ? new RecurrentModel(config, dataType)
-                : new Transformer(config, dataType);
+        return create(config, dataType, ParameterBuffer.Memory.ND4J);
+    }
+
+    /** As {@link #create(TransformerConfig, DataType)}, with the parameters in memory from {@code parameterMemory}. */
+    static Model create(TransformerConfig config, DataType dataType, ParameterBuffer.Memory parameterMemory) {
+        return config.kind() == TransformerConfig.Kind.LSTM ? new RecurrentModel(config, dataType, parameterMemory)
+                : new Transformer(config, dataType, parameterMemory);
     }
 
     TransformerConfig config();

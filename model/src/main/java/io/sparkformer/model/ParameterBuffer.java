@@ -22,7 +22,40 @@ public final class ParameterBuffer {
     private final Map<String, INDArray> tensorViews = new HashMap<>();
 
     public ParameterBuffer(ParameterLayout layout, DataType dataType) {
-        this(layout, Nd4j.zeros(dataType, affordable(layout, dataType)));
+        this(layout, Memory.ND4J.zeros(layout, dataType));
+    }
+
+    /** A buffer of the layout in memory from {@code memory}. */
+    public ParameterBuffer(ParameterLayout layout, DataType dataType, Memory memory) {
+        this(layout, memory.zeros(layout, dataType));
+    }
+
+    /**
+     * Where a flat buffer's memory comes from: ND4J's own allocation, or memory its caller
+     * keeps (a replica's parameters in memory another process on the host can read).
+     */
+    @FunctionalInterface
+    public interface Memory {
+        /** ND4J's allocation, freed when the buffer is collected. */
+        Memory ND4J = (layout, dataType) -> Nd4j.zeros(dataType, affordable(layout, dataType));
+
+        /** A dense flat array of the layout's size and {@code dataType}, all zeros. */
+        INDArray zeros(ParameterLayout layout, DataType dataType);
+    }
+
+    /**
+     * A float array over {@code memory} (direct, little-endian, zeros, from position to limit),
+     * without a copy: ND4J neither counts nor frees it, so the caller must keep it mapped for as
+     * long as the array is used.
+     */
+    public static INDArray floatsOver(java.nio.ByteBuffer memory) {
+        if (!memory.isDirect() || memory.order() != java.nio.ByteOrder.LITTLE_ENDIAN || memory.remaining() % 4 != 0) {
+            throw new IllegalArgumentException("float memory must be direct, little-endian and whole floats: " + memory);
+        }
+        long length = memory.remaining() / 4;
+        var pointer = new org.bytedeco.javacpp.FloatPointer(memory.asFloatBuffer());
+        var data = Nd4j.createBuffer(pointer, DataType.FLOAT, length, org.bytedeco.javacpp.indexer.FloatIndexer.create(pointer));
+        return Nd4j.create(data, new long[] {length}, new long[] {1}, 0, 'c', DataType.FLOAT);
     }
 
     /**

@@ -55,6 +55,11 @@ public final class RecurrentModel implements Model {
     private boolean gradientReady;
 
     public RecurrentModel(TransformerConfig config, DataType dataType) {
+        this(config, dataType, ParameterBuffer.Memory.ND4J);
+    }
+
+    /** As {@link #RecurrentModel(TransformerConfig, DataType)}, with the parameters in memory from {@code parameterMemory}. */
+    public RecurrentModel(TransformerConfig config, DataType dataType, ParameterBuffer.Memory parameterMemory) {
         Nd4jRuntime.init();
         if (config.kind() != Kind.LSTM) {
             throw new IllegalArgumentException("a RecurrentModel is an lstm, got " + config.kind());
@@ -65,7 +70,7 @@ public final class RecurrentModel implements Model {
         this.config = config;
         this.dataType = dataType;
         this.layout = ParameterLayout.of(config);
-        this.params = new ParameterBuffer(layout, dataType);
+        this.params = new ParameterBuffer(layout, dataType, parameterMemory);
         this.grads = new ParameterBuffer(layout, dataType);
         this.network = new SharedBuffersNetwork(networkConfiguration(config, dataType, 0));
         network.init(params.flat(), false);

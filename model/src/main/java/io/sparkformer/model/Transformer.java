@@ -75,6 +75,11 @@ public final class Transformer implements Model {
     private final BufferSet buffers = new BufferSet();
 
     public Transformer(TransformerConfig config, DataType dataType) {
+        this(config, dataType, ParameterBuffer.Memory.ND4J);
+    }
+
+    /** As {@link #Transformer(TransformerConfig, DataType)}, with the parameters in memory from {@code parameterMemory}. */
+    public Transformer(TransformerConfig config, DataType dataType, ParameterBuffer.Memory parameterMemory) {
         Nd4jRuntime.init();
         if (dataType != DataType.FLOAT && dataType != DataType.DOUBLE) {
             throw new IllegalArgumentException("data type must be FLOAT or DOUBLE, got " + dataType);
@@ -85,7 +90,7 @@ public final class Transformer implements Model {
         this.config = config;
         this.dataType = dataType;
         this.layout = ParameterLayout.of(config);
-        this.params = new ParameterBuffer(layout, dataType);
+        this.params = new ParameterBuffer(layout, dataType, parameterMemory);
         this.grads = new ParameterBuffer(layout, dataType);
 
         INDArray positions;

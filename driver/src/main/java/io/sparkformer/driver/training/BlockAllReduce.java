@@ -86,9 +86,9 @@ final class BlockAllReduce {
      * slice {@code worker} is replaced by its average as well ({@link #holdsOwnAverage}), the
      * others are only read, and the slices for the peers are stored as views of that memory,
      * not copies (a copy of P/W floats a vector, into fresh memory, was a third of a round's
-     * synchronisation). A slice for a peer in another executor on this host is copied into
-     * shared block memory instead ({@link SharedMemory}): the peer then averages it where it
-     * lies, one copy in all where the socket made two. The caller must not change a vector's slice s until slice s's average
+     * synchronisation). A slice for a peer in another executor on this host is read by that peer
+     * where it lies when the vector is in shared memory ({@link ReplicaMemory}), and is otherwise
+     * copied into shared block memory ({@link SharedMemory}): no copy, or one, where the socket made two. The caller must not change a vector's slice s until slice s's average
      * is stored: its owner has then read every raw slice s. Every task of the round calls it.
      * Waiting is on the blocks themselves; the barrier stage only makes Spark start the W tasks
      * together. A peer's raw slice is dropped a chunk at a time as it is read. Raw slices carry
@@ -107,9 +107,9 @@ final class BlockAllReduce {
                         BlockVectors.remove(raw(run, round, earlier, names.get(k), worker, s), slice.remaining());
                     }
                     String block = raw(run, round, attempt, names.get(k), worker, s);
-                    if (sameHost[s]) { // one copy into shared memory, which worker s reads in place
+                    if (sameHost[s] && !inSharedMemory(slice)) { // one copy into shared memory, which worker s reads in place
                         BlockVectors.put(block, slice, TRANSIENT);
-                    } else { // no copy here; a socket's two for a peer elsewhere
+                    } else { // no copy: worker s reads the replica in place, or a socket's two for a peer elsewhere
                         BlockVectors.putView(block, slice, TRANSIENT);
                     }
                 }
@@ -142,6 +142,12 @@ final class BlockAllReduce {
             same[s] = !theirs.equals(mine) && host(theirs).equals(host(mine));
         }
         return same;
+    }
+
+    /** Whether a vector's slice already lies in shared memory (a replica's parameters, {@link ReplicaMemory}). */
+    private static boolean inSharedMemory(FloatBuffer slice) {
+        long address = BlockMemory.address(slice);
+        return address != 0 && BlockMemory.locate(address, 4L * slice.remaining()) != null;
     }
 
     /** The host of a "host:port" address. */

@@ -173,18 +173,36 @@ final class BlockMemory {
         }
     }
 
+    /** Replicas' parameters in shared memory ({@link ReplicaMemory}), with their sizes: never lent, only found. */
+    private static final Map<SharedMemory.Region, Long> REPLICA_REGIONS = new IdentityHashMap<>();
+
+    /** A replica's parameters now live in {@code region}: blocks that view them can be read in place by peers. */
+    static synchronized void addReplicaRegion(SharedMemory.Region region, long bytes) {
+        REPLICA_REGIONS.put(region, bytes);
+    }
+
+    static synchronized void removeReplicaRegion(SharedMemory.Region region) {
+        REPLICA_REGIONS.remove(region);
+    }
+
     /** Where a peer process on this host finds stored bytes: a shared region's path, token and offset. */
     record SharedLocation(String path, long token, long offset) {}
 
     /**
-     * Where {@code bytes} bytes at {@code address} lie in a shared region of this JVM, or null
-     * when they are not in one (ordinary memory, a replica's own buffers).
+     * Where {@code bytes} bytes at {@code address} lie in a shared region of this JVM (a block
+     * region, or a replica's parameters), or null when they are not in one (ordinary memory).
      */
     static synchronized SharedLocation locate(long address, long bytes) {
         for (Region r : REGIONS) {
             if (r.shared != null && address >= r.address && address + bytes <= r.address + REGION_BYTES) {
                 return new SharedLocation(r.shared.peerPath(), r.shared.token(),
                         SharedMemory.HEADER_BYTES + (address - r.address));
+            }
+        }
+        for (var e : REPLICA_REGIONS.entrySet()) {
+            long start = e.getKey().address();
+            if (address >= start && address + bytes <= start + e.getValue()) {
+                return new SharedLocation(e.getKey().peerPath(), e.getKey().token(), SharedMemory.HEADER_BYTES + (address - start));
             }
         }
         return null;

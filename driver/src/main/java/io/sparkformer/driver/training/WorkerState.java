@@ -31,6 +31,8 @@ final class WorkerState {
     private static final Map<String, WorkerState> CACHE = new ConcurrentHashMap<>();
 
     final LocalTrainer trainer;
+    /** Where the trainer's parameters live; freed when this state is dropped. */
+    private final ReplicaMemory parameterMemory;
     final BatchSource train;
     final BatchSource validation;
     /**
@@ -61,8 +63,9 @@ final class WorkerState {
     private record PendingWrite(String name, long round, Reads reads, java.util.concurrent.CompletableFuture<Void> bytesOut,
                                 java.util.concurrent.FutureTask<Void> task) {}
 
-    private WorkerState(LocalTrainer trainer, BatchSource train, BatchSource validation) {
+    private WorkerState(LocalTrainer trainer, ReplicaMemory parameterMemory, BatchSource train, BatchSource validation) {
         this.trainer = trainer;
+        this.parameterMemory = parameterMemory;
         this.train = train;
         this.validation = validation;
     }
@@ -177,7 +180,7 @@ final class WorkerState {
             // one run per executor at a time is the common case: drop other runs' replicas, once
             // their files are written (an attempt resumed in this JVM may write the same checkpoint),
             // and before building this one, so a resumed attempt's executor never holds two
-            CACHE.entrySet().removeIf(e -> !e.getKey().startsWith(spec.runId() + "#") && e.getValue().settled());
+            CACHE.entrySet().removeIf(e -> !e.getKey().startsWith(spec.runId() + "#") && e.getValue().release());
             s = build(spec, worker);
             CACHE.put(key, s);
         }
@@ -189,17 +192,21 @@ final class WorkerState {
      * pending writes have ended, so a test knows which files a checkpoint has.
      */
     static void forgetAll() {
-        CACHE.values().forEach(WorkerState::settled);
+        CACHE.values().forEach(WorkerState::release);
         CACHE.clear();
     }
 
-    /** Waits for the pending write; true either way (a failed one was reported by a task, or never will be). */
-    private boolean settled() {
+    /**
+     * Waits for the pending write, then frees the replica's shared memory (this state is being
+     * dropped); true either way (a failed write was reported by a task, or never will be).
+     */
+    private boolean release() {
         try {
             awaitWrites();
         } catch (IOException e) {
             LOG.warn("a dropped replica's write failed: {}", e.toString());
         }
+        parameterMemory.free();
         return true;
     }
 
@@ -241,7 +248,11 @@ final class WorkerState {
                 val = vstream.length() > t ? new CausalLmBatches(vstream, evalBatch, t, valSeed) : null;
             }
         }
-        return new WorkerState(new LocalTrainer(spec.model(), spec.settings()), train, val);
+        ReplicaMemory memory = new ReplicaMemory();
+        // the driver's averaging reads the replica through the task's result: nothing to share then
+        LocalTrainer trainer = cfg.train().sync() == JobConfig.SyncMode.ALLREDUCE
+                ? new LocalTrainer(spec.model(), spec.settings(), memory) : new LocalTrainer(spec.model(), spec.settings());
+        return new WorkerState(trainer, memory, train, val);
     }
 
     private static List<Manifest.Shard> ownedOrAll(Manifest.Split split, int worker, int workers) {

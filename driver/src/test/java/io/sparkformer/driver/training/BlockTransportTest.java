@@ -128,6 +128,51 @@ class BlockTransportTest extends SparkTestBase {
     }
 
     /**
+     * A replica whose parameters live in shared memory ({@link ReplicaMemory}): a block that views
+     * one of its slices is leased in place, so a peer on this host averages it with no copy, and
+     * what the peer reads is what the model holds; once freed, the memory is no one's to lease.
+     */
+    @Test
+    void aReplicasSliceInSharedMemoryIsLeasedWhereItLies() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(SharedMemory.available(), "this host has no /dev/shm and /proc");
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        java.util.Set<String> before = shmFiles();
+        BlockMemory.sharingOverride = true;
+        ReplicaMemory memory = new ReplicaMemory();
+        String name = "replica_" + System.nanoTime();
+        var cfg = new io.sparkformer.model.TransformerConfig(io.sparkformer.model.TransformerConfig.Kind.DECODER, 50, 16, 2, 2,
+                32, 16, io.sparkformer.model.TransformerConfig.Norm.PRE, io.sparkformer.model.TransformerConfig.Positional.LEARNED,
+                io.sparkformer.model.TransformerConfig.Activation.GELU, true, 1e-5, 0, 0.0);
+        try {
+            var model = io.sparkformer.model.Model.create(cfg, org.nd4j.linalg.api.buffer.DataType.FLOAT, memory);
+            org.junit.jupiter.api.Assertions.assertTrue(memory.shared(), "sharing on: the parameters are in a shared region");
+            assertEquals(before, shmFiles(), "the region's file is unlinked once mapped");
+            model.initialize(3, io.sparkformer.model.Transformer.Init.GPT2);
+            FloatBuffer params = io.sparkformer.model.ParameterBuffer.view(model.parameters().flat());
+            FloatBuffer slice = BlockAllReduce.slice(params, 2, 1);
+            BlockVectors.putView(name, slice, BlockAllReduce.TRANSIENT);
+            var self = SparkEnv.get().blockManager().blockManagerId();
+            try (Lease lease = BlockTransport.lease(self, BlockVectors.chunkId(name, 0), 4L * slice.remaining())) {
+                assertNotNull(lease);
+                org.junit.jupiter.api.Assertions.assertTrue(lease.shared(), "read in the replica's memory, not sent or copied");
+                float[] read = new float[slice.remaining()];
+                lease.bytes().asFloatBuffer().get(read);
+                float[] held = new float[slice.remaining()];
+                slice.duplicate().get(held);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(held, read);
+            }
+            BlockVectors.remove(name, slice.remaining());
+            long address = BlockMemory.address(slice);
+            memory.free();
+            assertNull(BlockMemory.locate(address, 4), "a freed replica's memory is not offered to peers");
+        } finally {
+            memory.free();
+            BlockMemory.sharingOverride = null;
+            SharedMemory.trimPeers(0);
+        }
+    }
+
+    /**
      * A tmpfs too small for a region (a container's 64 MB /dev/shm against a few regions): no
      * region, no file left, and no SIGBUS later. Needs such a mount, which takes root:
      * -Dsparkformer.smallShm=DIR (e.g. mount -t tmpfs -o size=8m tmpfs DIR).

@@ -28,7 +28,12 @@ public final class LocalTrainer {
     private final Settings settings;
 
     public LocalTrainer(TransformerConfig config, Settings settings) {
-        this.model = Model.create(config, DataType.FLOAT);
+        this(config, settings, io.sparkformer.model.ParameterBuffer.Memory.ND4J);
+    }
+
+    /** As {@link #LocalTrainer(TransformerConfig, Settings)}, with the parameters in memory from {@code parameterMemory}. */
+    public LocalTrainer(TransformerConfig config, Settings settings, io.sparkformer.model.ParameterBuffer.Memory parameterMemory) {
+        this.model = Model.create(config, DataType.FLOAT, parameterMemory);
         this.adamw = new AdamW(model.layout(), DataType.FLOAT, settings.adamw());
         this.settings = settings;
     }
