@@ -182,7 +182,7 @@ class BlockTransportTest extends SparkTestBase {
         String small = System.getProperty("sparkformer.smallShm");
         org.junit.jupiter.api.Assumptions.assumeTrue(small != null, "no small tmpfs given (-Dsparkformer.smallShm=DIR)");
         java.nio.file.Path dir = java.nio.file.Path.of(small);
-        assertNull(SharedMemory.create(dir, BlockMemory.REGION_BYTES), "32 MiB on a smaller tmpfs");
+        assertNull(SharedMemory.create(dir, BlockMemory.REGION_BYTES), "a chunk's region on a smaller tmpfs");
         try (var left = java.nio.file.Files.list(dir)) {
             assertEquals(0, left.count(), "the half-written file is removed");
         }
