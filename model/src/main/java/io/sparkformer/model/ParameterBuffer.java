@@ -44,9 +44,9 @@ public final class ParameterBuffer {
     }
 
     /**
-     * A float array over {@code memory} (direct, little-endian, zeros, from position to limit),
-     * without a copy: ND4J neither counts nor frees it, so the caller must keep it mapped for as
-     * long as the array is used.
+     * A float array over {@code memory} (direct, little-endian, from position to limit), without
+     * a copy: ND4J neither counts nor frees it, so the caller must keep it mapped for as long as
+     * the array is used.
      */
     public static INDArray floatsOver(java.nio.ByteBuffer memory) {
         if (!memory.isDirect() || memory.order() != java.nio.ByteOrder.LITTLE_ENDIAN || memory.remaining() % 4 != 0) {

@@ -133,6 +133,33 @@ class BlockVectorsTest extends SparkTestBase {
     }
 
     /**
+     * A region is the next power of two of what is asked, and only a request of its size takes it
+     * again: a small model's slice does not hold a chunk's 128 MiB, and a chunk is not cut from a
+     * small region.
+     */
+    @Test
+    void aRegionIsTheNextPowerOfTwoAndServesRequestsOfItsSize() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(BlockMemory.reuses(),
+                "this JDK does not let a buffer be made over given memory: every block is Spark's own allocation");
+        sc.parallelize(java.util.List.of(1), 1).foreach(x -> { });
+        BlockMemory.trim(0);
+        long before = BlockMemory.heldBytes();
+        java.nio.ByteBuffer small = BlockMemory.take(100_000);
+        assertEquals(before + (1 << 17), BlockMemory.heldBytes(), "100,000 bytes take a 128 KiB region");
+        assertEquals(100_000, small.capacity());
+        BlockMemory.giveBack(new java.nio.ByteBuffer[] {small});
+        java.nio.ByteBuffer again = BlockMemory.take(70_000);
+        assertEquals(before + (1 << 17), BlockMemory.heldBytes(), "70,000 bytes reuse the free 128 KiB region");
+        assertEquals(BlockMemory.address(small), BlockMemory.address(again));
+        java.nio.ByteBuffer large = BlockMemory.take(40 << 20);
+        assertEquals(before + (1 << 17) + (64 << 20), BlockMemory.heldBytes(), "40 MiB take a region of their own, of 64 MiB");
+        BlockMemory.giveBack(new java.nio.ByteBuffer[] {again, large});
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> BlockMemory.take(BlockMemory.REGION_BYTES + 1));
+        BlockMemory.trim(0);
+        assertEquals(before, BlockMemory.heldBytes(), "free regions go back to the system (other tests' blocks keep theirs)");
+    }
+
+    /**
      * A raw slice stored as a view is the replica's memory itself: a reader sees the floats as
      * they are when it reads (so the exchange must not change them before), a heap vector is
      * copied instead, and dropping the view leaves the memory intact.
