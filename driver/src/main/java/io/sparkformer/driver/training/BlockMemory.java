@@ -200,7 +200,12 @@ final class BlockMemory {
     }
 
     /** Where a peer process on this host finds stored bytes: a shared region's path, token and offset. */
-    record SharedLocation(String path, long token, long offset) {}
+    record SharedLocation(String path, long token, long offset) {
+        /** Where {@code address}, inside {@code region}, lies for a peer. */
+        static SharedLocation in(SharedMemory.Region region, long address) {
+            return new SharedLocation(region.peerPath(), region.token(), SharedMemory.HEADER_BYTES + (address - region.address()));
+        }
+    }
 
     /**
      * Where {@code bytes} bytes at {@code address} lie in a shared region of this JVM (a block
@@ -209,14 +214,13 @@ final class BlockMemory {
     static synchronized SharedLocation locate(long address, long bytes) {
         for (Region r : REGIONS) {
             if (r.shared != null && address >= r.address && address + bytes <= r.address + r.bytes) {
-                return new SharedLocation(r.shared.peerPath(), r.shared.token(),
-                        SharedMemory.HEADER_BYTES + (address - r.address));
+                return SharedLocation.in(r.shared, address);
             }
         }
         for (var e : REPLICA_REGIONS.entrySet()) {
             long start = e.getKey().address();
             if (address >= start && address + bytes <= start + e.getValue()) {
-                return new SharedLocation(e.getKey().peerPath(), e.getKey().token(), SharedMemory.HEADER_BYTES + (address - start));
+                return SharedLocation.in(e.getKey(), address);
             }
         }
         return null;

@@ -10,6 +10,7 @@ import io.sparkformer.driver.config.JobConfig;
 import io.sparkformer.driver.corpus.SerializableConf;
 import io.sparkformer.driver.corpus.ShardReader;
 import io.sparkformer.model.NativeThreads;
+import io.sparkformer.model.ParameterBuffer;
 import io.sparkformer.model.TransformerConfig;
 import io.sparkformer.model.text.SpecialTokens;
 import io.sparkformer.worker.batches.BatchSource;
@@ -250,8 +251,8 @@ final class WorkerState {
         }
         ReplicaMemory memory = new ReplicaMemory();
         // the driver's averaging reads the replica through the task's result: nothing to share then
-        LocalTrainer trainer = cfg.train().sync() == JobConfig.SyncMode.ALLREDUCE
-                ? new LocalTrainer(spec.model(), spec.settings(), memory) : new LocalTrainer(spec.model(), spec.settings());
+        boolean peersRead = cfg.train().sync() == JobConfig.SyncMode.ALLREDUCE;
+        LocalTrainer trainer = new LocalTrainer(spec.model(), spec.settings(), peersRead ? memory : ParameterBuffer.Memory.ND4J);
         return new WorkerState(trainer, memory, train, val);
     }
 
