@@ -16,13 +16,14 @@ class AveragingTest {
     /**
      * The mean's bits equal the exchange's reference arithmetic (a double sum from zero in worker
      * order, divided by W, cast to float) for every element, the awkward ones included: signed
-     * zeros, NaN, sums past float's range, subnormals, and a tail shorter than a vector.
+     * zeros, NaN, sums past float's range, subnormals, across the vector loop's blocks of 4096
+     * floats, and a tail shorter than a vector.
      */
     @ParameterizedTest
     @ValueSource(ints = {1, 2, 3, 4, 5, 7})
     void theMeanHasTheReferenceBits(int workers) {
         assertTrue(Averaging.vectorized(), "the tests run with --add-modules=jdk.incubator.vector");
-        int n = 1000 + 13;
+        int n = 2 * 4096 + 1000 + 13;
         Random random = new Random(workers);
         float[][] v = new float[workers][n];
         for (float[] x : v) {
@@ -69,6 +70,15 @@ class AveragingTest {
             assertEquals(Float.floatToRawIntBits(out.getFloat(4 * i)), Float.floatToRawIntBits(own.getFloat(8 + 4 * i)),
                     "element " + i + " of the input replaced by the mean");
         }
+    }
+
+    /**
+     * The vector loop uses the preferred float species, the model's element loops' own: a second
+     * float species in one JVM made C2 fall back to heap objects in both (gelu 2-2.5x slower).
+     */
+    @Test
+    void theVectorLoopSharesThePreferredFloatSpecies() {
+        assertEquals(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length(), AveragingLanes.lanes());
     }
 
     @Test
