@@ -46,8 +46,8 @@ public final class ExecutorSettings {
     }
 
     /**
-     * Sets each default the user has not set; returns the keys it set. Executors also get the
-     * Vector API module, which the model's host loops use when it is there (same bits without),
+     * Sets each default the user has not set; returns the keys it set. Executors also get G1's
+     * periodic collection ({@link #PERIODIC_GC}), the Vector API module, which the model's host loops use when it is there (same bits without),
      * the foreign linker, with which each executor names OpenBLAS's kernels for its own CPU
      * (OpenBlasKernels), and the BLAS the driver chose (call {@link Nd4jRuntime#init()} first).
      */
@@ -69,6 +69,9 @@ public final class ExecutorSettings {
         }
         if (!all.contains(NATIVE_ACCESS)) {
             options = (options + " " + NATIVE_ACCESS).trim();
+        }
+        if (!all.contains(PERIODIC_GC)) {
+            options = (options + " " + PERIODIC_GC + "=5000").trim();
         }
         // the driver's BLAS for every executor: tasks that may rerun elsewhere must give the same bits
         // (an environment variable: Spark refuses executor options that start with -Dspark)
@@ -141,6 +144,12 @@ public final class ExecutorSettings {
     /** The Vector API (host loops) and the foreign linker (OpenBlasKernels' setenv). */
     private static final List<String> MODULES = List.of("jdk.incubator.vector", "jdk.incubator.foreign");
     private static final String NATIVE_ACCESS = "--enable-native-access=ALL-UNNAMED";
+    /**
+     * A collection after 5 s without one, which gives back the heap regions G1 grew to and no
+     * longer uses: a training executor's heap holds little that lives (its blocks are native),
+     * and a region once touched otherwise stays resident (as in the launchers).
+     */
+    private static final String PERIODIC_GC = "-XX:G1PeriodicGCInterval";
 
     /** The driver-side memory settings that decide whether ND4J's off-heap memory fits. */
     public static String describeConf(SparkConf conf) {

@@ -35,14 +35,17 @@ class ExecutorSettingsTest {
         assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--add-modules=jdk.incubator.foreign"),
                 "executors name OpenBLAS's kernels through the foreign linker");
         assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("--enable-native-access=ALL-UNNAMED"));
+        assertTrue(conf.get("spark.executor.defaultJavaOptions").contains("-XX:G1PeriodicGCInterval=5000"),
+                "idle heap goes back to the system");
         assertEquals(Nd4jRuntime.blas(), conf.get("spark.executorEnv.SPARKFORMER_BLAS"), "executors run the driver's BLAS");
         assertFalse(conf.get("spark.executor.defaultJavaOptions").contains("-Dspark"), "Spark refuses -Dspark* executor options");
         assertFalse(set.contains("spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"));
         SparkConf own = new SparkConf(false).set("spark.executor.extraJavaOptions",
-                        "-Xss4m --add-modules=jdk.incubator.vector,jdk.incubator.foreign --enable-native-access=ALL-UNNAMED")
+                        "-Xss4m --add-modules=jdk.incubator.vector,jdk.incubator.foreign --enable-native-access=ALL-UNNAMED"
+                                + " -XX:G1PeriodicGCInterval=0")
                 .set("spark.executorEnv.SPARKFORMER_BLAS", "openblas");
         ExecutorSettings.applyDefaults(own, 1);
-        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the modules are not added twice");
+        assertFalse(own.contains("spark.executor.defaultJavaOptions"), "the modules and the user's GC interval are not added twice");
         assertEquals("openblas", own.get("spark.executorEnv.SPARKFORMER_BLAS"), "the user's BLAS stays");
     }
 

@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The float species is the preferred one, as in the model's element loops, and each float
  * vector widens into two double vectors (its low and high halves). A second float species (one
  * as wide as a double vector, the obvious choice) made C2 fall back to heap objects in every
- * FloatVector call the two classes share: GPT-2 small's gelu and exp ran 2-2.5x slower and made
- * about 500 MB of garbage a second, and the averaging itself took seconds a round.
+ * FloatVector call the two classes share: GPT-2 small's gelu and exp ran 2-2.5x slower, and a
+ * run made about 10 GB of garbage.
  */
 final class AveragingLanes {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
@@ -35,15 +35,14 @@ final class AveragingLanes {
      * (C2 after some thousands of calls). Until then each vector operation is a heap object:
      * without this, the first exchange of GPT-2 small made gigabytes of garbage while C2 caught
      * up, and G1 grew the heap (and the process) for it. Run by {@link Averaging}'s initialiser,
-     * which the exchange starts on a thread of its own while the round trains. Each call is one
-     * block, as every call of the fused loop is: C2 compiles a method for good once it has been
-     * called often enough, and the next call runs the compiled code. A loop over a whole slice
-     * in one call got compiled only where it was entered mid-loop (on-stack replacement), so an
-     * exchange that started before that ran interpreter-grade vector code: GPT-2 small's
-     * averaging took 0.1 to 2 s a 31M-float chunk within one run.
+     * which the exchange starts on a thread of its own while the round trains. The calls are of
+     * 256 vectors: C2 compiles the loop for the trip counts it saw, and after calls of 4 vectors
+     * the fused loop took 0.33 s for GPT-2 small's 62M-float slice against 0.08-0.09 s after
+     * these (a bare JVM on the 2-core Intel machine). Calls of a real block's size made 4x the
+     * garbage (GPT-2 small's peak RSS 7.99 GB against 7.3-7.6).
      */
     static void warmUp() {
-        int n = BLOCK;
+        int n = 256 * F.length();
         // direct, as the exchange's buffers are: code compiled for heap buffers would be thrown away at the first real one
         ByteBuffer[] two = new ByteBuffer[2];
         ByteBuffer[] five = new ByteBuffer[5]; // the blocked loop, for W above four
@@ -52,15 +51,13 @@ final class AveragingLanes {
         }
         System.arraycopy(five, 0, two, 0, 2);
         ByteBuffer out = ByteBuffer.allocateDirect(4 * n);
-        for (int i = 0; i < 10_000; i++) {
+        for (int i = 0; i < 2_000; i++) {
             mean(two, out, (i & 1) == 0 ? null : two[0], n);
-            if (i % 5 == 0) {
-                mean(five, out, (i & 2) == 0 ? null : five[0], n);
-            }
+            mean(five, out, (i & 1) == 0 ? null : five[0], n);
         }
     }
 
-    /** Floats averaged a call at a time (summed into a double array that stays in the L1 cache): a multiple of any species' lanes. */
+    /** Floats summed at a time, into a double array that stays in the L1 cache. */
     private static final int BLOCK = 4096;
 
     /**
@@ -72,9 +69,7 @@ final class AveragingLanes {
     static int mean(ByteBuffer[] in, ByteBuffer out, ByteBuffer also, int n) {
         int end = F.loopBound(n);
         if (in.length >= 2 && in.length <= 4) {
-            for (int from = 0; from < end; from += BLOCK) {
-                fused(in, out, also, from, Math.min(end, from + BLOCK));
-            }
+            fused(in, out, also, end);
             return end;
         }
         double workers = in.length;
@@ -111,14 +106,14 @@ final class AveragingLanes {
      * for the blocked loop's three passes over its sums, one core of the 2-core machine). No
      * vector is carried through a loop over the inputs, which would keep it a heap object.
      */
-    private static void fused(ByteBuffer[] in, ByteBuffer out, ByteBuffer also, int from, int to) {
+    private static void fused(ByteBuffer[] in, ByteBuffer out, ByteBuffer also, int end) {
         double workers = in.length;
         DoubleVector zero = DoubleVector.zero(D);
         ByteBuffer a = in[0];
         ByteBuffer b = in[1];
         ByteBuffer c = in.length > 2 ? in[2] : null;
         ByteBuffer d = in.length > 3 ? in[3] : null;
-        for (int i = from; i < to; i += F.length()) {
+        for (int i = 0; i < end; i += F.length()) {
             DoubleVector low = zero.add(widened(a, i, 0)).add(widened(b, i, 0));
             DoubleVector high = zero.add(widened(a, i, 1)).add(widened(b, i, 1));
             if (c != null) {
