@@ -20,10 +20,28 @@ public final class Averaging {
     private static final boolean VECTOR = io.sparkformer.model.VectorModule.usable(() -> AveragingLanes.lanes());
 
     static {
-        if (VECTOR) {
+        if (VECTOR && c2Compiles()) {
             // here, not in the loop class's own initialiser: C2 compiles calls into a class still
             // being initialised as traps, which the first real call after it took
             AveragingLanes.warmUp();
+        }
+    }
+
+    /**
+     * Whether this JVM's C2 compiler runs, which the warm-up waits for. A JVM that stops at C1
+     * (-XX:TieredStopAtLevel=1, as quick test JVMs do) or interprets (-Xint) would only spend a
+     * core on it: about 0.5 s of CPU a JVM, 25 s over one of the resume tests.
+     */
+    static boolean c2Compiles() {
+        if (System.getProperty("java.vm.info", "").contains("interpreted")) {
+            return false;
+        }
+        try {
+            var vm = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            return !Boolean.parseBoolean(vm.getVMOption("TieredCompilation").getValue())
+                    || Integer.parseInt(vm.getVMOption("TieredStopAtLevel").getValue()) >= 4;
+        } catch (RuntimeException | LinkageError e) {
+            return true; // not HotSpot: warm up as before
         }
     }
 

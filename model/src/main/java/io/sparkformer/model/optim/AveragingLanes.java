@@ -42,7 +42,7 @@ final class AveragingLanes {
      * garbage (GPT-2 small's peak RSS 7.99 GB against 7.3-7.6).
      */
     static void warmUp() {
-        int n = 256 * F.length();
+        int n = 2048; // 128 vectors of 16 lanes, 256 of 8
         // direct, as the exchange's buffers are: code compiled for heap buffers would be thrown away at the first real one
         ByteBuffer[] two = new ByteBuffer[2];
         ByteBuffer[] five = new ByteBuffer[5]; // the blocked loop, for W above four

@@ -81,6 +81,15 @@ class AveragingTest {
         assertEquals(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length(), AveragingLanes.lanes());
     }
 
+    /**
+     * The tests' JVM has every tier (the pom sets no TieredStopAtLevel), so the warm-up runs here;
+     * the CLI tests' quick JVMs stop at C1 and skip it.
+     */
+    @Test
+    void theWarmUpRunsWhereC2Compiles() {
+        assertTrue(Averaging.c2Compiles(), "this JVM compiles with C2");
+    }
+
     @Test
     void tooShortABufferIsRefusedNamingIt() {
         int n = 9;
