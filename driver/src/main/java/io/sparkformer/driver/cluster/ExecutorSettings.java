@@ -47,7 +47,8 @@ public final class ExecutorSettings {
 
     /**
      * Sets each default the user has not set; returns the keys it set. Executors also get G1's
-     * periodic collection ({@link #PERIODIC_GC}), the Vector API module, which the model's host loops use when it is there (same bits without),
+     * periodic collection ({@link #PERIODIC_GC}), the Vector API module, which the model's host
+     * loops use when it is there (same bits without),
      * the foreign linker, with which each executor names OpenBLAS's kernels for its own CPU
      * (OpenBlasKernels), and the BLAS the driver chose (call {@link Nd4jRuntime#init()} first).
      */

@@ -36,13 +36,13 @@ final class AveragingLanes {
      * without this, the first exchange of GPT-2 small made gigabytes of garbage while C2 caught
      * up, and G1 grew the heap (and the process) for it. Run by {@link Averaging}'s initialiser,
      * which the exchange starts on a thread of its own while the round trains. The calls are of
-     * 256 vectors: C2 compiles the loop for the trip counts it saw, and after calls of 4 vectors
+     * 2048 floats: C2 compiles the loop for the trip counts it saw, and after calls of 4 vectors
      * the fused loop took 0.33 s for GPT-2 small's 62M-float slice against 0.08-0.09 s after
      * these (a bare JVM on the 2-core Intel machine). Calls of a real block's size made 4x the
      * garbage (GPT-2 small's peak RSS 7.99 GB against 7.3-7.6).
      */
     static void warmUp() {
-        int n = 2048; // 128 vectors of 16 lanes, 256 of 8
+        int n = 2048;
         // direct, as the exchange's buffers are: code compiled for heap buffers would be thrown away at the first real one
         ByteBuffer[] two = new ByteBuffer[2];
         ByteBuffer[] five = new ByteBuffer[5]; // the blocked loop, for W above four
