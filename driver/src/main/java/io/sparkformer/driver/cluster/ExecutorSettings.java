@@ -35,6 +35,20 @@ public final class ExecutorSettings {
         return NativeThreads.perTask(local, local ? localSlots(master, cores) : 0, workers, cores, taskCpus);
     }
 
+    /**
+     * How many times Spark tries a task before failing its job: F of local[N,F], once for the
+     * other local masters (Spark ignores spark.task.maxFailures there), else spark.task.maxFailures.
+     */
+    public static int taskAttempts(SparkConf conf) {
+        String master = conf.get("spark.master", "local[*]");
+        if (master.startsWith("local[") || master.equals("local")) {
+            int open = master.indexOf('[');
+            String[] parts = open < 0 ? new String[0] : master.substring(open + 1, master.indexOf(']')).split(",");
+            return parts.length == 2 ? Integer.parseInt(parts[1].trim()) : 1;
+        }
+        return conf.getInt("spark.task.maxFailures", 4);
+    }
+
     /** Task slots of a local master: local, local[N], local[*], local[N,F]. */
     static int localSlots(String master, int cores) {
         int open = master.indexOf('[');

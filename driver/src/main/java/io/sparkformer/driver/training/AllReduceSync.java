@@ -10,6 +10,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.storage.StorageLevel;
 
+import io.sparkformer.driver.cluster.ExecutorSettings;
 import io.sparkformer.driver.cluster.OutOfMemory;
 import io.sparkformer.model.optim.Averaging;
 import io.sparkformer.worker.training.LocalTrainer;
@@ -28,13 +29,17 @@ import scala.reflect.ClassTag$;
  * the checkpoint it resumes; on a cluster, a Hugging Face start or one on the driver's own disk
  * is read on the driver and broadcast), so a rerun round
  * reads exactly what the first attempt read; the driver drops a round's blocks once the next
- * round has finished.
+ * round has finished. Where Spark tries a task once (local mode), no rerun can read them, and the
+ * next round's workers drop them once all have loaded them: their memory takes that round's
+ * averaged slices.
  *
  * <p>Per-worker moments stay in the replica and never travel: at a checkpoint round each worker
  * writes its own optimizer file into the checkpoint, and worker 0 the model file, from the
  * replica's buffers on threads of their own while the exchange and the next round's first step
- * run (its first update waits for the bytes to be out; the round returns once they are durable,
- * and only then does the driver complete the checkpoint). Worker w's task is asked to run where worker
+ * run (its first update waits for the bytes to be out; that round returns once they are durable,
+ * and only then does the driver complete the checkpoint). After the run's last round they are
+ * written while the driver validates, and {@link #awaitCheckpointFiles} waits for them on the
+ * executors that write them. Worker w's task is asked to run where worker
  * w ran last (its executor as preferred location); if Spark places it elsewhere, it reads its
  * moments from the checkpoint just written, and after any other round the round fails with a
  * {@link LostWorkerStateException} and the trainer resumes from the last checkpoint, which gives
@@ -55,23 +60,32 @@ final class AllReduceSync extends SparkSync {
     private String lastCheckpoint;
     /** Where each worker's task ran last ("executor_host_id"), or null before the first round. */
     private String[] placement;
+    /**
+     * Whether Spark reruns a failed round's barrier stage (a task may be tried more than once):
+     * the rerun reads the round before's averaged slices, so they are kept until the round ends.
+     * Local mode tries a task once: there a round drops them once every worker has loaded them.
+     */
+    private final boolean reruns;
     /** The worker spec, sent to each executor once rather than inside every round's tasks. */
     private final Broadcast<WorkerState.Spec> specBroadcast;
 
     AllReduceSync(JavaSparkContext sc, WorkerState.Spec spec, Start start) throws IOException {
         super(sc, spec, Math.toIntExact(io.sparkformer.model.ParameterLayout.of(spec.model()).size()), start.optimizerStep());
         this.specBroadcast = sc.broadcast(spec);
+        this.reruns = ExecutorSettings.taskAttempts(sc.getConf()) > 1;
         org.apache.hadoop.conf.Configuration conf = spec.conf().get();
         boolean workersRead = start.params() == null && start.weights().readByWorkers(sc.isLocal(), conf);
         this.start = workersRead || start.params() != null ? start : start.withParams(start.weights().read(spec.model(), conf));
     }
 
     @Override
-    public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
+    public RoundReport round(long round, long firstStep, int steps, String checkpoint) {
         Broadcast<Start> input = start == null ? null : sc.broadcast(start);
         StorageLevel kept = sc.isLocal() || moments == MomentsPolicy.LOCAL ? BlockAllReduce.KEPT_ONCE : BlockAllReduce.KEPT_TWICE;
+        // with no rerun of a failed stage, a round's tasks drop the round before's averaged slices once all have loaded them
+        long dropRound = reruns ? -1 : last;
         Task task = new Task(specBroadcast, run, round, last, lastCheckpoint, input, optimizerStep, firstStep, steps, checkpoint,
-                lastRound, kept);
+                kept, dropRound);
         List<RoundReport> reports = new JavaRDD<>(workerTasks().barrier().mapPartitions(new TaskBody(task), false, REPORT),
                 REPORT).collect();
         if (input != null) {
@@ -110,8 +124,7 @@ final class AllReduceSync extends SparkSync {
 
     /** One worker's task of a round: load the averaged vectors, train, then average with the peers. */
     private record Task(Broadcast<WorkerState.Spec> specs, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
-                        long optimizerStep, long firstStep, int steps, String checkpoint, boolean lastRound,
-                        StorageLevel kept) implements java.io.Serializable {
+                        long optimizerStep, long firstStep, int steps, String checkpoint, StorageLevel kept, long dropRound) implements java.io.Serializable {
 
         /** The run's worker spec, broadcast once: in every task it was most of a round's 44 KB task binary. */
         private WorkerState.Spec spec() {
@@ -138,8 +151,8 @@ final class AllReduceSync extends SparkSync {
                 long reduced = exchange(w, state);
                 state.residentRound = round;
                 // the last checkpoint's files are durable when this round returns (the driver then
-                // completes it); the run's last round waits for its own too
-                state.awaitWritesBefore(lastRound ? Long.MAX_VALUE : round);
+                // completes it); this round's own are written while the driver validates
+                state.awaitWritesBefore(round);
                 return r.exchanged(2 * (fetched + reduced), executor); // what it fetched, and as much served
             });
         }
@@ -223,7 +236,7 @@ final class AllReduceSync extends SparkSync {
                         bytesOut -> RunDirectory.writeOptimizer(checkpoint, file, tensors, metadata, conf.get(), bytesOut));
             }
             long reduced = BlockAllReduce.reduceScatter(run, round, org.apache.spark.TaskContext.get().stageAttemptNumber(),
-                    moments.averaged(), vectors, w, workers, kept);
+                    moments.averaged(), vectors, w, workers, kept, dropRound);
             if (checkpoint != null && w == MODEL_WRITER) {
                 // the round's averaged parameters, as the next round would load them (its own slice is averaged already)
                 BlockAllReduce.gather(run, round, "p", p, workers, BlockAllReduce.holdsOwnAverage(p) ? w : -1);
@@ -311,6 +324,30 @@ final class AllReduceSync extends SparkSync {
     @Override
     public boolean workersWriteModel() {
         return true;
+    }
+
+    /**
+     * A job on the executors that hold the replicas: each waits for its worker's files of the last
+     * round's checkpoint. A task placed on an executor without the worker's state cannot know
+     * whether the files were finished: that is a lost worker state, and the run resumes from the
+     * checkpoint before.
+     */
+    @Override
+    public void awaitCheckpointFiles() {
+        if (lastCheckpoint == null) {
+            return;
+        }
+        WorkerState.Spec spec = this.spec;
+        long round = last;
+        String dir = lastCheckpoint;
+        workerTasks().toJavaRDD().foreach(w -> {
+            WorkerState state = WorkerState.existing(spec, w);
+            if (state == null || state.residentRound != round) {
+                throw new LostWorkerStateException("worker " + w + "'s files of " + dir
+                        + " were written by an executor this task did not run on");
+            }
+            state.awaitWrites();
+        });
     }
 
     @Override

@@ -94,10 +94,12 @@ final class BlockAllReduce {
      * together. A peer's raw slice is dropped a chunk at a time as it is read. Raw slices carry
      * the stage attempt ({@code attempt}): those of a failed attempt view memory the rerun
      * changes, so no rerun reads them, and each worker drops its own at the rerun's start.
-     * Returns the bytes it fetched.
+     * {@code dropRound}: a round (or -1) whose averaged slices no task will read again once every
+     * peer has stored its raw slices (each loaded them before): the worker's own are dropped
+     * then, and its new averaged slice takes their memory. Returns the bytes it fetched.
      */
     static long reduceScatter(String run, long round, int attempt, List<String> names, List<FloatBuffer> vectors,
-                              int worker, int workers, StorageLevel kept) {
+                              int worker, int workers, StorageLevel kept, long dropRound) {
         boolean[] sameHost = readersOnThisHost(workers);
         for (int k = 0; k < names.size(); k++) {
             for (int s = 0; s < workers; s++) {
@@ -117,7 +119,7 @@ final class BlockAllReduce {
         }
         long in = 0;
         for (int k = 0; k < names.size(); k++) {
-            in += averageOwnSlice(run, round, attempt, names.get(k), vectors.get(k), worker, workers, kept);
+            in += averageOwnSlice(run, round, attempt, names.get(k), vectors.get(k), worker, workers, kept, dropRound);
         }
         return in;
     }
@@ -161,7 +163,7 @@ final class BlockAllReduce {
      * time, and stores it; returns the bytes fetched from the peers.
      */
     private static long averageOwnSlice(String run, long round, int attempt, String name, FloatBuffer vector, int worker,
-                                        int workers, StorageLevel kept) {
+                                        int workers, StorageLevel kept, long dropRound) {
         FloatBuffer own = slice(vector, workers, worker);
         int n = own.remaining();
         boolean replaceOwn = holdsOwnAverage(vector);
@@ -177,6 +179,9 @@ final class BlockAllReduce {
                     peers.add(BlockVectors.openOnce(raw(run, round, attempt, name, w, worker), n));
                     in += 4L * n;
                 }
+            }
+            if (dropRound >= 0) { // every peer is past its load: no one reads them again
+                BlockVectors.removeHere(averaged(run, dropRound, name, worker), n);
             }
             // a chunk at a time, every input read where it is (the replica, a peer's chunk as it
             // arrived); each output chunk is taken when averaging reaches it

@@ -464,4 +464,17 @@ final class BlockVectors {
             SparkEnv.get().blockManager().master().removeBlock(chunkId(name, c));
         }
     }
+
+    /**
+     * Removes this executor's copy of block {@code name} of {@code n} floats now, on this thread
+     * (waiting for its readers), so its memory is free for the next {@link BlockMemory#take};
+     * {@link #remove} tells the executors through the master, later. Other copies go as in remove.
+     */
+    static void removeHere(String name, long n) {
+        BlockManager bm = SparkEnv.get().blockManager();
+        for (int c = 0; c < chunks(n); c++) {
+            bm.removeBlock(chunkId(name, c), true);
+            bm.master().removeBlock(chunkId(name, c)); // replicas elsewhere (a storage level kept twice)
+        }
+    }
 }

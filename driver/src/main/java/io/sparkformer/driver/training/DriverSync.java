@@ -56,7 +56,7 @@ final class DriverSync extends SparkSync {
     }
 
     @Override
-    public RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound) {
+    public RoundReport round(long round, long firstStep, int steps, String checkpoint) {
         Broadcast<RoundInput> input = sc.broadcast(new RoundInput(params, optimizers));
         WorkerState.Spec spec = this.spec;
         MomentsPolicy moments = this.moments;

@@ -59,6 +59,7 @@ final class Metrics {
         row.put("tokens_per_s", round.tokens() / tally.roundWall);
         row.put("compute_s", round.computeSeconds());
         row.put("sync_s", tally.roundSync);
+        row.put("validation_s", tally.roundValidation);
         row.put("checkpoint_s", tally.roundCheckpoint);
         row.put("sync_bytes_per_worker", round.syncBytes());
         row.put("sync_bytes_driver", round.driverBytes());

@@ -14,9 +14,16 @@ public interface ParameterSync extends AutoCloseable {
      * Runs {@code steps} local steps on every worker from step {@code firstStep} (batch k is step
      * k's) and averages. {@code checkpoint}: the directory of the checkpoint written after this
      * round, or null. The workers' files of a checkpoint are durable once the next round has
-     * returned, or this one when it is the {@code lastRound}.
+     * returned, or {@link #awaitCheckpointFiles} after the run's last round.
      */
-    RoundReport round(long round, long firstStep, int steps, String checkpoint, boolean lastRound);
+    RoundReport round(long round, long firstStep, int steps, String checkpoint);
+
+    /**
+     * Waits until the files the workers write of the last round's checkpoint are durable: they are
+     * written while the round loop validates, and the next round would wait for them. Nothing to
+     * wait for when the driver writes a checkpoint's files.
+     */
+    default void awaitCheckpointFiles() throws IOException {}
 
     /** The averaged parameters after the last round (or the starting ones). */
     float[] params();

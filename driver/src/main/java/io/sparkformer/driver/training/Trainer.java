@@ -109,7 +109,7 @@ public final class Trainer {
                 long t0 = System.nanoTime();
                 String checkpoint = checkpoints.at(round) ? run.checkpoint(round + 1) : null;
                 boolean lastRound = round + 1 == cfg.rounds();
-                RoundReport report = sync.round(round, firstStep(round), steps(round), checkpoint, lastRound);
+                RoundReport report = sync.round(round, firstStep(round), steps(round), checkpoint);
                 double wall = (System.nanoTime() - t0) / 1e9;
                 // the round has returned, so the workers' files of the last checkpoint are durable
                 long c0 = System.nanoTime();
@@ -117,10 +117,15 @@ public final class Trainer {
                 double checkpointSeconds = (System.nanoTime() - c0) / 1e9;
                 requireFinite(report, metrics);
                 tally.add(report, wall, firstStep(round) + steps(round));
+                long v0 = System.nanoTime();
                 Double val = validation.at(round) ? validate(sync, model, plan, tally, metrics) : null;
+                tally.roundValidation = (System.nanoTime() - v0) / 1e9;
                 if (checkpoint != null) {
                     long c1 = System.nanoTime();
                     pending = startCheckpoint(sync, model, plan, tally, checkpoint);
+                    if (lastRound) {
+                        sync.awaitCheckpointFiles(); // written while the validation ran; no round after this one waits for them
+                    }
                     checkpointSeconds += (System.nanoTime() - c1) / 1e9;
                 }
                 tally.roundCheckpoint = checkpointSeconds;
@@ -513,6 +518,8 @@ public final class Trainer {
         double roundSync;
         /** What the round loop spent on checkpoints after the round: gathering the weights, completing the last one. */
         double roundCheckpoint;
+        /** What the round's validation took (0 in a round without one). */
+        double roundValidation;
 
         void add(RoundReport report, double wall, long stepsDone) {
             rounds++;

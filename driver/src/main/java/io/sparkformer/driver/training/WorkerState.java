@@ -188,6 +188,11 @@ final class WorkerState {
         return s;
     }
 
+    /** The worker's state if this JVM holds it, else null (nothing is built). */
+    static WorkerState existing(Spec spec, int worker) {
+        return CACHE.get(spec.runId() + "#" + worker);
+    }
+
     /**
      * Drops every replica this JVM keeps: what losing the executor does (for tests), once their
      * pending writes have ended, so a test knows which files a checkpoint has.

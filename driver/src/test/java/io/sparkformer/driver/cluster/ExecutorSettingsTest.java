@@ -24,6 +24,40 @@ class ExecutorSettingsTest {
         assertEquals(1, ExecutorSettings.localSlots("local", 8));
     }
 
+    /**
+     * How many times Spark tries a task, as the exchange counts on it (a round drops the round
+     * before's averaged slices early only when no rerun can read them): read from the master or
+     * spark.task.maxFailures, and checked against Spark itself with a task that fails on its first
+     * attempt.
+     */
+    @Test
+    void taskAttemptsAreSparksOwn() {
+        assertEquals(1, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local[2]")));
+        assertEquals(1, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local[*]").set("spark.task.maxFailures", "8")));
+        assertEquals(1, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local")));
+        assertEquals(3, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local[2, 3]")));
+        assertEquals(4, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("spark://127.0.0.1:7077")));
+        assertEquals(2, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("yarn").set("spark.task.maxFailures", "2")));
+        for (String master : new String[] {"local[1]", "local[1,2]"}) {
+            SparkConf conf = new SparkConf().setMaster(master).setAppName("attempts").set("spark.ui.enabled", "false")
+                    .set("spark.driver.host", "127.0.0.1");
+            boolean retried;
+            try (var sc = new org.apache.spark.api.java.JavaSparkContext(conf)) {
+                sc.setLogLevel("OFF");
+                sc.parallelize(java.util.List.of(1), 1).foreach(x -> {
+                    if (org.apache.spark.TaskContext.get().attemptNumber() == 0) {
+                        throw new IllegalStateException("first attempt fails");
+                    }
+                });
+                retried = true;
+            } catch (Exception e) { // Spark's job failure, undeclared
+                assertTrue(String.valueOf(e.getMessage()).contains("first attempt fails"), e.toString());
+                retried = false;
+            }
+            assertEquals(ExecutorSettings.taskAttempts(conf) > 1, retried, master + ": a failed task was tried again");
+        }
+    }
+
     @Test
     void defaultsReachExecutorsWithoutOverridingTheUser() {
         SparkConf conf = new SparkConf(false).set("spark.executorEnv.OMP_WAIT_POLICY", "ACTIVE");
