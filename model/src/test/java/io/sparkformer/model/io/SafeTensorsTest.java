@@ -86,6 +86,49 @@ class SafeTensorsTest {
         }
     }
 
+    /**
+     * Views whose rows are contiguous (some columns of a wider matrix, as one projection of a
+     * fused Q/K/V weight; a piece of a flat vector) stream row by row, not copied: the
+     * bytes are the row-major copy's, through a plain stream and through a channel alike.
+     */
+    @Test
+    void writesRowStridedViewsAsTheirRowMajorCopiesWouldBe() throws IOException {
+        INDArray fused = Nd4j.arange(5 * 9).castTo(DataType.FLOAT).reshape(5, 9);
+        INDArray k = fused.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(3, 6));
+        INDArray bias = Nd4j.arange(20).castTo(DataType.DOUBLE).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(5, 12));
+        Map<String, SafeTensors.Tensor> views = Map.of("k", SafeTensors.Tensor.of(k), "bias", SafeTensors.Tensor.of(bias));
+        Map<String, SafeTensors.Tensor> copies = Map.of("k", SafeTensors.Tensor.of(k.dup('c')), "bias",
+                SafeTensors.Tensor.of(bias.dup('c')));
+        ByteArrayOutputStream expected = new ByteArrayOutputStream();
+        SafeTensors.write(expected, copies, Map.of());
+        ByteArrayOutputStream streamed = new ByteArrayOutputStream();
+        SafeTensors.write(streamed, views, Map.of());
+        assertArrayEquals(expected.toByteArray(), streamed.toByteArray(), "through an OutputStream");
+        ChannelStream channel = new ChannelStream();
+        SafeTensors.write(channel, views, Map.of());
+        assertArrayEquals(expected.toByteArray(), channel.toByteArray(), "through a WritableByteChannel");
+        try (var r = open(streamed.toByteArray())) {
+            assertArrayEquals(new float[] {3, 4, 5, 12, 13, 14, 21, 22, 23, 30, 31, 32, 39, 40, 41}, r.floats("k"));
+        }
+    }
+
+    /** An output stream that is also a channel, as the direct-I/O file output is. */
+    private static final class ChannelStream extends ByteArrayOutputStream implements java.nio.channels.WritableByteChannel {
+        @Override
+        public int write(ByteBuffer src) {
+            int n = src.remaining();
+            byte[] b = new byte[n];
+            src.get(b);
+            write(b, 0, n);
+            return n;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return true;
+        }
+    }
+
     @Test
     void readsTheReferenceGoldenFiles() throws IOException {
         Path dir = SharedData.goldenDir();
