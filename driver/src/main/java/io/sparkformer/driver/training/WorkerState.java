@@ -48,8 +48,9 @@ final class WorkerState {
      */
     long averagedRound = -1;
     /**
-     * A checkpoint round's files, written from the replica's buffers while the exchange and the
-     * next round's first step run; waited for before anything changes what they read.
+     * A checkpoint round's files, written from the replica's buffers once the worker's part of
+     * the exchange is done, while the next round's first step runs; waited for before anything
+     * changes what they read.
      */
     private final List<PendingWrite> pendingWrites = new java.util.ArrayList<>();
 
