@@ -3,10 +3,11 @@
 # mode, each next to one copy of the parameter vector through loopback TCP. Trains 10 rounds of
 # one step (batch 1, block 32: compute is small) on the embedded corpus and reads metrics.jsonl:
 # the median of rounds 3-9 (round 1 pays the start-up broadcast, round 2 the JIT's warm-up) and,
-# apart, round 10, a checkpoint round (each worker writes its own optimizer file then).
+# apart, round 10, a checkpoint round (each worker writes its own optimizer file then): its sync
+# and checkpoint seconds, and apart its validation's, which the files' writing overlaps.
 # Prints one table row per run:
-#   params workers sync | sync_s (median) | checkpoint round s | bytes/worker | bytes via driver |
-#   loopback copy s | peak RSS
+#   params workers sync | sync_s (median) | checkpoint round s | its validation s | bytes/worker |
+#   bytes via driver | loopback copy s | peak RSS
 # Usage: bench/sync.sh [sizes] [workers] [syncs]
 #   defaults: "1m 25m 124m" "1 2 4" "driver allreduce"; 124m through the driver with 4 workers
 #   needs ~40 GB in one JVM and is skipped here unless asked for (SYNC_BENCH_BIG=1).
@@ -46,7 +47,7 @@ executor_peak() {
     sleep 1
   done
 }
-printf '%-6s %-3s %-10s %10s %10s %14s %14s %12s %10s %10s\n' params W sync sync_s ckpt_s bytes/worker bytes/driver loopback_s peak_rss executor_rss
+printf '%-6s %-3s %-10s %10s %10s %10s %14s %14s %12s %10s %10s\n' params W sync sync_s ckpt_s ckpt_val_s bytes/worker bytes/driver loopback_s peak_rss executor_rss
 for size in $sizes; do
   for w in $workers_list; do
     for sync in $syncs; do
@@ -81,17 +82,18 @@ run, size, w, sync, rss, executor_rss = sys.argv[1:]
 rows = [json.loads(l) for l in open(run + "/metrics.jsonl")]
 params = json.load(open(run + "/summary.json"))["parameters"]
 ckpt = rows[-1]["sync_s"] + rows[-1].get("checkpoint_s", 0)
+ckpt_val = rows[-1].get("validation_s", 0)
 rows = rows[2:-1]
 s = statistics.median(r["sync_s"] for r in rows)
 bw = statistics.median(r["sync_bytes_per_worker"] for r in rows)
 bd = statistics.median(r["sync_bytes_driver"] for r in rows)
-print("%s %d %s %.3f %.3f %d %d %d %d %d" % (size, int(w), sync, s, ckpt, bw, bd, params, int(rss) * 1024,
-                                              int(executor_rss) * 1024))
+print("%s %d %s %.3f %.3f %.3f %d %d %d %d %d" % (size, int(w), sync, s, ckpt, ckpt_val, bw, bd, params, int(rss) * 1024,
+                                                   int(executor_rss) * 1024))
 EOF
     done
   done
-done | while read -r size w sync s ckpt bw bd params rss erss; do
-  case "$size" in \#*) echo "$size $w $sync $s $ckpt $bw $bd $params $rss $erss"; continue ;; esac
-  printf '%-6s %-3s %-10s %10s %10s %14s %14s %12s %9sM %9sM\n' "$size" "$w" "$sync" "$s" "$ckpt" "$bw" "$bd" \
+done | while read -r size w sync s ckpt ckpt_val bw bd params rss erss; do
+  case "$size" in \#*) echo "$size $w $sync $s $ckpt $ckpt_val $bw $bd $params $rss $erss"; continue ;; esac
+  printf '%-6s %-3s %-10s %10s %10s %10s %14s %14s %12s %9sM %9sM\n' "$size" "$w" "$sync" "$s" "$ckpt" "$ckpt_val" "$bw" "$bd" \
     "$(loopback $((params * 4)))" "$((rss / 1048576))" "$((erss / 1048576))"
 done

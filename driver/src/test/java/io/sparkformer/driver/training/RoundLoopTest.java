@@ -129,6 +129,15 @@ class RoundLoopTest {
             RunDirectory.writeOptimizer(dir, plan.moments().file(0, plan.workers()), opt, new Configuration());
         }
 
+        /** The checkpoints whose files the loop waited for, each with whether it was complete already then. */
+        final List<String> awaited = new ArrayList<>();
+
+        @Override
+        public void awaitCheckpointFiles() {
+            String dir = checkpoints.get(checkpoints.size() - 1);
+            awaited.add(dir + (dir != null && Files.exists(Path.of(dir, RunDirectory.STATE)) ? " complete" : ""));
+        }
+
         @Override
         public void close() { closed = true; }
     }
@@ -157,6 +166,8 @@ class RoundLoopTest {
         assertEquals(java.util.Arrays.asList(null, run + "/checkpoints/round-000002", null, run + "/checkpoints/round-000004",
                 run + "/checkpoints/round-000005"), sync.checkpoints, "the sync is told of each checkpoint round");
         assertTrue(sync.closed);
+        assertEquals(List.of(run + "/checkpoints/round-000005"), sync.awaited,
+                "the loop waits for the last round's files (no round after it does), before completing its checkpoint");
 
         List<JsonNode> rows = new ArrayList<>();
         for (String line : Files.readAllLines(run.resolve(RunDirectory.METRICS))) {
