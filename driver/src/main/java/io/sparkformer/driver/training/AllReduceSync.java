@@ -37,14 +37,13 @@ import scala.reflect.ClassTag$;
  * writes its own optimizer file into the checkpoint, and worker 0 the model file, from the
  * replica's buffers on threads of their own, started once the worker's part of the exchange is
  * done, while the next round's first step runs (its first update waits for the bytes to be out;
- * that round returns once they are durable,
- * and only then does the driver complete the checkpoint). After the run's last round they are
- * written while the driver validates, and {@link #awaitCheckpointFiles} waits for them on the
- * executors that write them. Worker w's task is asked to run where worker
- * w ran last (its executor as preferred location); if Spark places it elsewhere, it reads its
- * moments from the checkpoint just written, and after any other round the round fails with a
- * {@link LostWorkerStateException} and the trainer resumes from the last checkpoint, which gives
- * the same bits.
+ * that round returns once they are durable, and only then does the driver complete the
+ * checkpoint). After the run's last round they are written while the driver validates, and
+ * {@link #awaitCheckpointFiles} waits for them on the executors that write them. Worker w's task
+ * is asked to run where worker w ran last (its executor as preferred location); if Spark places
+ * it elsewhere, it reads its moments from the checkpoint just written, and after any other round
+ * the round fails with a {@link LostWorkerStateException} and the trainer resumes from the last
+ * checkpoint, which gives the same bits.
  */
 final class AllReduceSync extends SparkSync {
     private static final ClassTag<RoundReport> REPORT = ClassTag$.MODULE$.apply(RoundReport.class);
@@ -125,7 +124,8 @@ final class AllReduceSync extends SparkSync {
 
     /** One worker's task of a round: load the averaged vectors, train, then average with the peers. */
     private record Task(Broadcast<WorkerState.Spec> specs, String run, long round, long prev, String movedFrom, Broadcast<Start> input,
-                        long optimizerStep, long firstStep, int steps, String checkpoint, StorageLevel kept, long dropRound) implements java.io.Serializable {
+                        long optimizerStep, long firstStep, int steps, String checkpoint, StorageLevel kept,
+                        long dropRound) implements java.io.Serializable {
 
         /** The run's worker spec, broadcast once: in every task it was most of a round's 44 KB task binary. */
         private WorkerState.Spec spec() {

@@ -28,7 +28,8 @@ class ExecutorSettingsTest {
      * How many times Spark tries a task, as the exchange counts on it (a round drops the round
      * before's averaged slices early only when no rerun can read them): read from the master or
      * spark.task.maxFailures, and checked against Spark itself with a task that fails on its first
-     * attempt.
+     * attempt, and, where a task is tried once, with a barrier stage (a round) that fails in its
+     * first attempt: it is not run again.
      */
     @Test
     void taskAttemptsAreSparksOwn() {
@@ -38,23 +39,48 @@ class ExecutorSettingsTest {
         assertEquals(3, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local[2, 3]")));
         assertEquals(4, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("spark://127.0.0.1:7077")));
         assertEquals(2, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("yarn").set("spark.task.maxFailures", "2")));
-        for (String master : new String[] {"local[1]", "local[1,2]"}) {
+        for (String master : new String[] {"local[2]", "local[2,2]"}) {
             SparkConf conf = new SparkConf().setMaster(master).setAppName("attempts").set("spark.ui.enabled", "false")
                     .set("spark.driver.host", "127.0.0.1");
-            boolean retried;
             try (var sc = new org.apache.spark.api.java.JavaSparkContext(conf)) {
                 sc.setLogLevel("OFF");
-                sc.parallelize(java.util.List.of(1), 1).foreach(x -> {
+                boolean retried = succeeds(() -> sc.parallelize(java.util.List.of(1), 1).foreach(x -> {
                     if (org.apache.spark.TaskContext.get().attemptNumber() == 0) {
                         throw new IllegalStateException("first attempt fails");
                     }
-                });
-                retried = true;
-            } catch (Exception e) { // Spark's job failure, undeclared
-                assertTrue(String.valueOf(e.getMessage()).contains("first attempt fails"), e.toString());
-                retried = false;
+                }));
+                assertEquals(ExecutorSettings.taskAttempts(conf) > 1, retried, master + ": a failed task was tried again");
+                if (ExecutorSettings.taskAttempts(conf) == 1) { // what the early drop relies on: a round is a barrier stage
+                    var tag = scala.reflect.ClassTag$.MODULE$.<Integer>apply(Integer.class);
+                    boolean rerun = succeeds(() -> sc.parallelize(java.util.List.of(1, 2), 2).rdd().barrier()
+                            .mapPartitions(new FailsItsFirstStageAttempt(), false, tag).collect());
+                    assertFalse(rerun, master + ": a failed barrier stage was run again");
+                }
             }
-            assertEquals(ExecutorSettings.taskAttempts(conf) > 1, retried, master + ": a failed task was tried again");
+        }
+    }
+
+    /** A barrier task body whose partition 1 fails in the stage's first attempt. */
+    private static final class FailsItsFirstStageAttempt extends scala.runtime.AbstractFunction1<scala.collection.Iterator<Integer>,
+            scala.collection.Iterator<Integer>> implements java.io.Serializable {
+        @Override
+        public scala.collection.Iterator<Integer> apply(scala.collection.Iterator<Integer> it) {
+            var task = org.apache.spark.TaskContext.get();
+            if (task.stageAttemptNumber() == 0 && task.partitionId() == 1) {
+                throw new IllegalStateException("first attempt fails");
+            }
+            return it;
+        }
+    }
+
+    /** Whether {@code job} ends without failing; a failure must be the job's own "first attempt fails". */
+    private static boolean succeeds(Runnable job) {
+        try {
+            job.run();
+            return true;
+        } catch (Exception e) { // Spark's job failure, undeclared
+            assertTrue(String.valueOf(e.getMessage()).contains("first attempt fails"), e.toString());
+            return false;
         }
     }
 
