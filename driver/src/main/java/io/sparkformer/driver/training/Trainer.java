@@ -120,9 +120,10 @@ public final class Trainer {
                 long v0 = System.nanoTime();
                 Double val = validation.at(round) ? validate(sync, model, plan, tally, metrics) : null;
                 tally.roundValidation = (System.nanoTime() - v0) / 1e9;
+                PendingCheckpoint started = null;
                 if (checkpoint != null) {
                     long c1 = System.nanoTime();
-                    pending = startCheckpoint(sync, model, plan, tally, checkpoint);
+                    started = startCheckpoint(sync, model, plan, tally, checkpoint);
                     if (lastRound) {
                         sync.awaitCheckpointFiles(); // written while the validation ran; no round after this one waits for them
                     }
@@ -133,6 +134,7 @@ public final class Trainer {
                 progress(progress, tally, val);
                 if (checkpoint != null) {
                     metrics.flush(); // the rows up to a checkpoint are on disk before it completes
+                    pending = started; // from here a failure may complete it (completeIfWritten): its row is on disk
                     if (lastRound) {
                         pending = complete(pending); // the run's last files: nothing left to overlap them with
                     }

@@ -197,6 +197,64 @@ class TrainerTest extends SparkTestBase {
         }
     }
 
+    /**
+     * The run's last files are written while it validates, and a job then waits for them on the
+     * executors that hold the replicas. A worker state gone by then (its executor lost) is a lost
+     * worker state: the run resumes from the checkpoint before and ends bit-equal.
+     */
+    @Test
+    void aWorkerStateLostBeforeTheLastFilesAreAwaitedResumesBitEqual() throws IOException {
+        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=driver");
+        JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
+        CorpusBuilder.Corpus c = corpus(viaDriver);
+        Path driverRun = tmp.resolve("driver-last");
+        trainer(viaDriver, driverRun).run(c, false, null, null);
+        Path workerRun = tmp.resolve("allreduce-lost-last");
+        int[] awaits = {0};
+        ParameterSync.Factory spark = Trainer.sparkSyncs(sc, 1);
+        ParameterSync.Factory losing = (plan, start) -> new LosesItsStatesBeforeTheLastFiles(spark.open(plan, start), awaits);
+        var summary = new Trainer(viaWorkers, new RunDirectory(workerRun.toString(), sc.hadoopConfiguration()), losing)
+                .run(c, false, null, null).values();
+        assertEquals(2, awaits[0], "the first wait found no worker state; the resumed attempt waited again");
+        assertEquals(4L, summary.get("resumed_from_round"));
+        assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), "bit-equal to the unbroken run");
+        assertEquals(6, Files.readAllLines(workerRun.resolve("metrics.jsonl")).size(), "one metrics row a round");
+    }
+
+    /** A sync whose executors are lost (the first time) just before the last round's files are awaited. */
+    private record LosesItsStatesBeforeTheLastFiles(ParameterSync sync, int[] awaits) implements ParameterSync {
+        @Override
+        public io.sparkformer.worker.training.RoundReport round(long round, long firstStep, int steps, String checkpoint) {
+            return sync.round(round, firstStep, steps, checkpoint);
+        }
+
+        @Override
+        public void awaitCheckpointFiles() throws IOException {
+            if (awaits[0]++ == 0) {
+                WorkerState.forgetAll(); // in local mode the tasks run in this JVM: as if the executors died
+            }
+            sync.awaitCheckpointFiles();
+        }
+
+        @Override
+        public float[] params() { return sync.params(); }
+
+        @Override
+        public void paramsInto(java.nio.FloatBuffer out) { sync.paramsInto(out); }
+
+        @Override
+        public boolean workersWriteModel() { return sync.workersWriteModel(); }
+
+        @Override
+        public Double validate(int batches) { return sync.validate(batches); }
+
+        @Override
+        public void writeMoments(String dir) throws IOException { sync.writeMoments(dir); }
+
+        @Override
+        public void close() { sync.close(); }
+    }
+
     @Test
     void encoderAndEncoderDecoderKindsTrainThroughTheSameDriver() throws IOException {
         JobConfig mlm = config("data.task=masked_lm", "model.kind=encoder", "train.steps=64");
