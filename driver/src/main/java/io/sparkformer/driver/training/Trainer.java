@@ -136,7 +136,7 @@ public final class Trainer {
                     metrics.flush(); // the rows up to a checkpoint are on disk before it completes
                     pending = started; // from here a failure may complete it (completeIfWritten): its row is on disk
                     if (lastRound) {
-                        pending = complete(pending); // the run's last files: nothing left to overlap them with
+                        pending = complete(pending); // the run's last checkpoint: its files were awaited above
                     }
                 }
             }
@@ -518,7 +518,10 @@ public final class Trainer {
         /** The round just done: its wall time, and what of it was not the slowest worker's compute. */
         double roundWall;
         double roundSync;
-        /** What the round loop spent on checkpoints after the round: gathering the weights, completing the last one. */
+        /**
+         * What the round loop spent on checkpoints after the round: gathering the weights, completing
+         * the last one, and after the run's last round waiting for the workers' files.
+         */
         double roundCheckpoint;
         /** What the round's validation took (0 in a round without one). */
         double roundValidation;
