@@ -177,11 +177,10 @@ class TrainerTest extends SparkTestBase {
      */
     @Test
     void allReduceSurvivesALostWorkerState() throws IOException {
-        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=driver");
-        JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
-        CorpusBuilder.Corpus c = corpus(viaDriver);
-        Path driverRun = tmp.resolve("driver");
-        trainer(viaDriver, driverRun).run(c, false, null, null);
+        LostStateRuns runs = lostStateRuns();
+        JobConfig viaWorkers = runs.viaWorkers();
+        CorpusBuilder.Corpus c = runs.corpus();
+        Path driverRun = runs.driverRun();
         record Loss(int afterRound, boolean resumes) {}
         for (Loss loss : List.of(new Loss(4, false), new Loss(5, true))) {
             Path workerRun = tmp.resolve("allreduce-lost-" + loss.afterRound());
@@ -204,21 +203,32 @@ class TrainerTest extends SparkTestBase {
      */
     @Test
     void aWorkerStateLostBeforeTheLastFilesAreAwaitedResumesBitEqual() throws IOException {
-        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=driver");
-        JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
-        CorpusBuilder.Corpus c = corpus(viaDriver);
-        Path driverRun = tmp.resolve("driver-last");
-        trainer(viaDriver, driverRun).run(c, false, null, null);
+        LostStateRuns runs = lostStateRuns();
         Path workerRun = tmp.resolve("allreduce-lost-last");
         int[] awaits = {0};
         ParameterSync.Factory spark = Trainer.sparkSyncs(sc, 1);
         ParameterSync.Factory losing = (plan, start) -> new LosesItsStatesBeforeTheLastFiles(spark.open(plan, start), awaits);
-        var summary = new Trainer(viaWorkers, new RunDirectory(workerRun.toString(), sc.hadoopConfiguration()), losing)
-                .run(c, false, null, null).values();
+        var summary = new Trainer(runs.viaWorkers(), new RunDirectory(workerRun.toString(), sc.hadoopConfiguration()), losing)
+                .run(runs.corpus(), false, null, null).values();
         assertEquals(2, awaits[0], "the first wait found no worker state; the resumed attempt waited again");
         assertEquals(4L, summary.get("resumed_from_round"));
-        assertArrayEquals(finalWeights(driverRun), finalWeights(workerRun), "bit-equal to the unbroken run");
+        assertArrayEquals(finalWeights(runs.driverRun()), finalWeights(workerRun), "bit-equal to the unbroken run");
         assertEquals(6, Files.readAllLines(workerRun.resolve("metrics.jsonl")).size(), "one metrics row a round");
+    }
+
+    /**
+     * The lost-state tests' all-reduce config (2 workers, per-worker moments, 6 rounds), its
+     * corpus, and the driver-averaged run each case must equal.
+     */
+    private record LostStateRuns(JobConfig viaWorkers, CorpusBuilder.Corpus corpus, Path driverRun) {}
+
+    private LostStateRuns lostStateRuns() throws IOException {
+        JobConfig viaDriver = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=driver");
+        JobConfig viaWorkers = config("train.workers=2", "train.optimizer_state=local", "train.steps=24", "train.sync=allreduce");
+        CorpusBuilder.Corpus c = corpus(viaDriver);
+        Path driverRun = tmp.resolve("driver");
+        trainer(viaDriver, driverRun).run(c, false, null, null);
+        return new LostStateRuns(viaWorkers, c, driverRun);
     }
 
     /** A sync whose executors are lost (the first time) just before the last round's files are awaited. */
