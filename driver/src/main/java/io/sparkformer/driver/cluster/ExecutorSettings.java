@@ -9,6 +9,7 @@ import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.bytedeco.javacpp.Pointer;
 
+import io.sparkformer.model.ConfigException;
 import io.sparkformer.model.NativeThreads;
 import io.sparkformer.model.Nd4jRuntime;
 
@@ -42,21 +43,40 @@ public final class ExecutorSettings {
     public static int taskAttempts(SparkConf conf) {
         String master = conf.get("spark.master", "local[*]");
         if (master.startsWith("local[") || master.equals("local")) {
-            int open = master.indexOf('[');
-            String[] parts = open < 0 ? new String[0] : master.substring(open + 1, master.indexOf(']')).split(",");
-            return parts.length == 2 ? Integer.parseInt(parts[1].trim()) : 1;
+            String[] n = bracketed(master);
+            return n.length == 2 ? Integer.parseInt(n[1]) : 1;
         }
         return conf.getInt("spark.task.maxFailures", 4);
     }
 
-    /** Task slots of a local master: local, local[N], local[*], local[N,F]. */
+    /** Task slots of a local master: local, local[N], local[*], local[N,F] (and local-cluster[N,...]'s N). */
     static int localSlots(String master, int cores) {
-        int open = master.indexOf('[');
-        if (open < 0) {
+        String[] n = bracketed(master);
+        if (n.length == 0) {
             return 1;
         }
-        String n = master.substring(open + 1, master.indexOf(']')).split(",")[0].trim();
-        return n.equals("*") ? cores : Integer.parseInt(n);
+        return n[0].equals("*") ? cores : Integer.parseInt(n[0]);
+    }
+
+    /**
+     * The numbers between a local master's brackets, trimmed ("*" may come first); none for
+     * "local". Anything else is refused naming --master, before Spark starts.
+     */
+    private static String[] bracketed(String master) {
+        int open = master.indexOf('[');
+        if (open < 0) {
+            return new String[0];
+        }
+        int close = master.indexOf(']', open);
+        String[] n = close < 0 ? new String[] {"?"} : master.substring(open + 1, close).split(",", -1);
+        for (int i = 0; i < n.length; i++) {
+            n[i] = n[i].trim();
+            if (!n[i].matches("[0-9]{1,9}") && !(i == 0 && n[i].equals("*"))) {
+                throw new ConfigException("--master", "'" + master + "' is not a local master Spark runs: local, local[N], "
+                        + "local[*] or local[N,F], with N and F whole numbers");
+            }
+        }
+        return n;
     }
 
     /**

@@ -39,6 +39,12 @@ class ExecutorSettingsTest {
         assertEquals(3, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("local[2, 3]")));
         assertEquals(4, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("spark://127.0.0.1:7077")));
         assertEquals(2, ExecutorSettings.taskAttempts(new SparkConf(false).setMaster("yarn").set("spark.task.maxFailures", "2")));
+        for (String bad : new String[] {"local[x]", "local[2,x]", "local[2", "local[]", "local[2,,3]"}) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(io.sparkformer.model.ConfigException.class,
+                    () -> ExecutorSettings.taskAttempts(new SparkConf(false).setMaster(bad)), bad);
+            assertEquals("--master", e.key());
+            assertTrue(e.getMessage().contains("'" + bad + "'"), e.getMessage());
+        }
         for (String master : new String[] {"local[2]", "local[2,2]"}) {
             SparkConf conf = new SparkConf().setMaster(master).setAppName("attempts").set("spark.ui.enabled", "false")
                     .set("spark.driver.host", "127.0.0.1");
