@@ -395,25 +395,19 @@ public final class SafeTensors {
 
         public static Tensor of(INDArray array) {
             DType dtype = DType.of(array.dataType());
-            boolean streams = (dtype == DType.F32 || dtype == DType.F64) && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
-            if (streams && array.length() > 0) {
-                long[] shape = array.shape();
+            boolean rowMajor = array.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(array);
+            if ((dtype == DType.F32 || dtype == DType.F64) && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
                 long[] stride = array.stride();
-                if (array.rank() <= 1 && (array.length() == 1 || stride[stride.length - 1] == 1)) {
-                    return new Tensor(dtype, shape, null, array, 1, array.length(), array.length());
+                if (rowMajor || array.length() <= 1 || array.rank() == 1 && stride[0] == 1) {
+                    return new Tensor(dtype, array.shape(), null, array, 1, array.length(), array.length());
                 }
-                if (array.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(array)) {
-                    return new Tensor(dtype, shape, null, array, 1, array.length(), array.length());
+                if (array.rank() == 2 && stride[1] == 1 && stride[0] >= array.size(1)) {
+                    return new Tensor(dtype, array.shape(), null, array, array.size(0), array.size(1), stride[0]);
                 }
-                if (array.rank() == 2 && stride[1] == 1 && stride[0] >= shape[1]) {
-                    return new Tensor(dtype, shape, null, array, shape[0], shape[1], stride[0]);
-                }
-            }
-            INDArray c = array.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(array)
-                    ? array : array.dup('c');
-            if (streams) {
+                INDArray c = array.dup('c');
                 return new Tensor(dtype, array.shape(), null, c, 1, c.length(), c.length());
             }
+            INDArray c = rowMajor ? array : array.dup('c');
             ByteBuffer bb = ByteBuffer.allocate(Math.toIntExact(c.length() * dtype.bytes)).order(ByteOrder.LITTLE_ENDIAN);
             switch (dtype) {
                 case F64 -> { for (double v : c.data().asDouble()) { bb.putDouble(v); } }
@@ -443,16 +437,19 @@ public final class SafeTensors {
                 out.write(bytes);
                 return;
             }
+            if (rows * rowLength == 0) {
+                return; // an empty tensor: no bytes, and maybe no buffer to read
+            }
             // the buffer's bytes in native order, which is little-endian here (checked in of)
             ByteBuffer all = source.data().asNio();
             long start = source.offset() * dtype.bytes;
             long rowBytes = rowLength * dtype.bytes;
-            byte[] chunk = out instanceof java.nio.channels.WritableByteChannel ? null
-                    : new byte[(int) Math.min(CHUNK_BYTES, rowBytes)];
+            java.nio.channels.WritableByteChannel channel = out instanceof java.nio.channels.WritableByteChannel ch ? ch : null;
+            byte[] chunk = channel != null ? null : new byte[(int) Math.min(CHUNK_BYTES, rowBytes)];
             for (long r = 0; r < rows; r++) {
                 long from = start + r * rowStride * dtype.bytes;
                 long end = from + rowBytes;
-                if (out instanceof java.nio.channels.WritableByteChannel channel) { // no array between native memory and the file
+                if (channel != null) { // no array between native memory and the file
                     ByteBuffer range = all.duplicate().position(Math.toIntExact(from)).limit(Math.toIntExact(end));
                     while (range.hasRemaining()) {
                         channel.write(range);
